@@ -1,0 +1,24 @@
+"""recae: collaborative-filtering autoencoders with a sparse data layer and honest evaluation.
+
+>>> from recae import Interactions, EASE
+>>> model = EASE().fit(Interactions.from_pandas(df, user="user", item="item"))
+>>> ids, scores = model.recommend(user_id, n=10)
+"""
+
+__version__ = "0.1.0"
+
+from . import metrics
+from .data import (HoldoutSplit, Interactions, StrongSplit, holdout_split, strong_generalization_split,
+                   temporal_split)
+from .evaluate import evaluate
+from .exceptions import (DataError, DatasetNotFoundError, MemoryBudgetError, ModelFileError, NotFittedError,
+                         RecaeError, ShapeError, TrainingError, UnknownIdError)
+from .io import load_model as load
+from .models import EASE, Popularity, Recommender
+
+__all__ = [
+    "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
+    "temporal_split", "evaluate", "metrics", "load", "EASE", "Popularity", "Recommender",
+    "RecaeError", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",
+    "MemoryBudgetError", "DatasetNotFoundError", "TrainingError",
+]

@@ -1,0 +1,344 @@
+"""The user×item interaction log: raw ids outside, a CSR matrix inside."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..exceptions import DataError, ShapeError, UnknownIdError
+from .ids import IdIndex, normalize_id_column
+from .sparse import build_csr, entry_rows, row_positions, take_rows
+
+logger = logging.getLogger(__name__)
+
+_DUPLICATE_RULES = ("last", "sum", "first", "raise")
+
+
+def _require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
+    for role, col in wanted.items():
+        if col is not None and col not in df.columns:
+            raise DataError(
+                f"column {col!r} (the {role} column) not found; available columns: "
+                f"{list(df.columns)}. Pass {role}=<column name>."
+            )
+
+
+def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if s.isna().any():
+            raise DataError(f"column {name!r} has {int(s.isna().sum())} missing timestamp(s)")
+        # datetimes become seconds since the epoch; the unit of the column does not matter
+        return (s.astype("datetime64[ns]").astype("int64") / 1e9).to_numpy(np.float64)
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        coerced = pd.to_numeric(s, errors="coerce")
+        bad = coerced.isna() & s.notna()
+        first = s[bad].iloc[:3].tolist()
+        raise DataError(
+            f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first}"
+        )
+    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"column {name!r} has {int(bad.sum())} NaN or infinite value(s); first at row {i} "
+            f"(value {arr[i]}). Drop or fill them before building Interactions."
+        )
+    return arr
+
+
+class Interactions:
+    """A user×item interaction log held as a CSR matrix plus the raw id maps.
+
+    Rows are users and columns items, always. Raw ids are sorted when built from a log, so
+    the same log in any row order gives the same object.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix of shape (n_users, n_items)
+        Interaction values (ratings, counts or ones). Converted to CSR float32.
+    user_ids : array-like of shape (n_users,), optional
+        Raw user id of each row; defaults to ``0..n_users-1``.
+    item_ids : array-like of shape (n_items,), optional
+        Raw item id of each column; defaults to ``0..n_items-1``.
+    timestamps : ndarray of shape (nnz,), optional
+        One timestamp per stored entry, aligned with ``matrix.data``.
+    has_ratings : bool, default False
+        Whether the values are explicit ratings (rather than counts or ones).
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix of shape (n_users, n_items), float32
+    user_ids, item_ids : ndarray
+    timestamps : ndarray of shape (nnz,) or None
+    """
+
+    def __init__(self, matrix, user_ids=None, item_ids=None, timestamps=None, *, has_ratings=False):
+        if not sp.issparse(matrix):
+            raise DataError(f"matrix must be a scipy.sparse matrix; got {type(matrix).__name__}")
+        m = sp.csr_matrix(matrix, dtype=np.float32)
+        if m.ndim != 2:
+            raise ShapeError(f"matrix must be 2-D; got shape {m.shape}")
+        if timestamps is None and not m.has_canonical_format:
+            m.sum_duplicates()
+        self.matrix = m
+        self.user_ids = np.arange(m.shape[0]) if user_ids is None else np.asarray(user_ids)
+        self.item_ids = np.arange(m.shape[1]) if item_ids is None else np.asarray(item_ids)
+        if self.user_ids.shape != (m.shape[0],):
+            raise ShapeError(f"user_ids has shape {self.user_ids.shape}; expected ({m.shape[0]},) for a matrix of shape {m.shape}")
+        if self.item_ids.shape != (m.shape[1],):
+            raise ShapeError(f"item_ids has shape {self.item_ids.shape}; expected ({m.shape[1]},) for a matrix of shape {m.shape}")
+        if timestamps is not None:
+            timestamps = np.asarray(timestamps, dtype=np.float64)
+            if timestamps.shape != (m.nnz,):
+                raise ShapeError(f"timestamps has shape {timestamps.shape}; expected ({m.nnz},), one per stored entry")
+        if not np.all(np.isfinite(m.data)):
+            raise DataError(f"matrix has {int((~np.isfinite(m.data)).sum())} NaN or infinite value(s)")
+        self.timestamps = timestamps
+        self.has_ratings = bool(has_ratings)
+        self._users = IdIndex(self.user_ids, "user")
+        self._items = IdIndex(self.item_ids, "item")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_pandas(cls, df: pd.DataFrame, user: str = "user", item: str = "item", rating: str | None = None,
+                    timestamp: str | None = None, duplicates: str | None = None) -> "Interactions":
+        """Build from a DataFrame with one row per interaction.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+        user, item : str
+            Columns with raw user and item ids (integers or strings).
+        rating : str, optional
+            Column with explicit ratings. Without it every row counts as 1 (implicit feedback).
+        timestamp : str, optional
+            Column with numeric or datetime timestamps (datetimes become epoch seconds).
+        duplicates : {"last", "sum", "first", "raise"}, optional
+            What to do with repeated (user, item) rows. Default: ``"last"`` with ratings (the
+            latest by timestamp wins, else the last row), ``"sum"`` without (counts add up).
+
+        Returns
+        -------
+        Interactions
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame; got {type(df).__name__}")
+        _require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
+        if len(df) == 0:
+            raise DataError("the interaction log is empty (0 rows)")
+        duplicates = duplicates or ("last" if rating is not None else "sum")
+        if duplicates not in _DUPLICATE_RULES:
+            raise DataError(f"duplicates must be one of {_DUPLICATE_RULES}; got {duplicates!r}")
+        users = normalize_id_column(df[user], user)
+        items = normalize_id_column(df[item], item)
+        values = _numeric_column(df[rating], rating) if rating is not None else np.ones(len(df))
+        ts = _numeric_column(df[timestamp], timestamp) if timestamp is not None else None
+        ucodes, uids = pd.factorize(users, sort=True)
+        icodes, iids = pd.factorize(items, sort=True)
+        ucodes = ucodes.astype(np.int64)
+        icodes = icodes.astype(np.int64)
+        n_users, n_items = len(uids), len(iids)
+        key = ucodes * n_items + icodes
+        rowpos = np.arange(len(df))
+        if duplicates == "sum":
+            ukey, inv = np.unique(key, return_inverse=True)
+            values = np.bincount(inv, weights=values, minlength=len(ukey))
+            if ts is not None:
+                latest = np.full(len(ukey), -np.inf)
+                np.maximum.at(latest, inv, ts)
+                ts = latest
+        else:
+            # order entries by key, then time, then row; keep the last (or first) of each key
+            order = np.lexsort((rowpos, ts if ts is not None else rowpos, key))
+            sk = key[order]
+            boundary = np.ones(len(sk), dtype=bool)
+            if duplicates in ("last", "raise"):
+                boundary[:-1] = sk[1:] != sk[:-1]
+            else:
+                boundary[1:] = sk[1:] != sk[:-1]
+            if duplicates == "raise" and not boundary.all():
+                dup = order[np.flatnonzero(~boundary)[0]]
+                raise DataError(
+                    f"duplicate (user, item) row: user {users[dup]!r}, item {items[dup]!r} (row {dup}); "
+                    "pass duplicates='last' or 'sum' to resolve repeats"
+                )
+            keep = order[boundary]
+            ukey, values = key[keep], values[keep]
+            ts = ts[keep] if ts is not None else None
+        m, order = build_csr(ukey // n_items, ukey % n_items, values, (n_users, n_items))
+        return cls(m, np.asarray(uids), np.asarray(iids), None if ts is None else ts[order], has_ratings=rating is not None)
+
+    @classmethod
+    def from_csv(cls, path, user: str = "user", item: str = "item", rating: str | None = None,
+                 timestamp: str | None = None, duplicates: str | None = None, **read_csv_kwargs) -> "Interactions":
+        """Read a delimited text log with :func:`pandas.read_csv`, then :meth:`from_pandas`.
+
+        Malformed lines raise a :class:`~recae.exceptions.DataError` that names the line.
+        """
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise DataError(f"no such file: {path!r}")
+        try:
+            df = pd.read_csv(path, **read_csv_kwargs)
+        except pd.errors.ParserError as exc:
+            raise DataError(f"could not parse {path!r}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path!r} is not valid {read_csv_kwargs.get('encoding', 'utf-8')} text ({exc.reason} at byte {exc.start}); pass encoding='latin-1' or the file's encoding") from None
+        return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
+
+    @classmethod
+    def from_parquet(cls, path, user: str = "user", item: str = "item", rating: str | None = None,
+                     timestamp: str | None = None, duplicates: str | None = None) -> "Interactions":
+        """Read a Parquet log (needs ``pyarrow``), then :meth:`from_pandas`."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise DataError(f"no such file: {path!r}")
+        cols = [c for c in (user, item, rating, timestamp) if c is not None]
+        try:
+            df = pd.read_parquet(path, columns=cols)
+        except (KeyError, ValueError) as exc:
+            if "pyarrow" in str(exc) or "engine" in str(exc):
+                raise
+            df = pd.read_parquet(path)  # let _require_columns name what is missing
+        return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
+
+    @classmethod
+    def from_scipy(cls, matrix, user_ids=None, item_ids=None) -> "Interactions":
+        """Wrap a user×item scipy sparse matrix; ids default to positions."""
+        return cls(matrix, user_ids, item_ids)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def nnz(self) -> int:
+        return self.matrix.nnz
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def __repr__(self) -> str:
+        kind = "ratings" if self.has_ratings else "implicit"
+        return (f"Interactions({self.n_users} users × {self.n_items} items, {self.nnz} {kind} entries"
+                f"{', timestamped' if self.timestamps is not None else ''})")
+
+    def user_index(self, user_ids, *, unknown: str = "raise") -> np.ndarray:
+        """Row positions of raw user ids (``-1`` for unknown ones with ``unknown="ignore"``)."""
+        return self._users.lookup(user_ids, unknown=unknown)
+
+    def item_index(self, item_ids, *, unknown: str = "raise") -> np.ndarray:
+        """Column positions of raw item ids (``-1`` for unknown ones with ``unknown="ignore"``)."""
+        return self._items.lookup(item_ids, unknown=unknown)
+
+    def to_pandas(self, user: str = "user", item: str = "item", rating: str = "rating",
+                  timestamp: str = "timestamp") -> pd.DataFrame:
+        """One row per stored entry, with raw ids, values and timestamps (when present)."""
+        rows = entry_rows(self.matrix.indptr)
+        out = {user: self.user_ids[rows], item: self.item_ids[self.matrix.indices], rating: self.matrix.data.copy()}
+        if self.timestamps is not None:
+            out[timestamp] = self.timestamps.copy()
+        return pd.DataFrame(out)
+
+    # ------------------------------------------------------------------ derived logs
+    def _replace(self, matrix, user_ids=None, item_ids=None, timestamps=None, has_ratings=None) -> "Interactions":
+        return Interactions(matrix, self.user_ids if user_ids is None else user_ids,
+                            self.item_ids if item_ids is None else item_ids, timestamps,
+                            has_ratings=self.has_ratings if has_ratings is None else has_ratings)
+
+    def filter_entries(self, mask: np.ndarray) -> "Interactions":
+        """Keep the stored entries where ``mask`` (shape (nnz,)) is true; ids unchanged."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (self.nnz,):
+            raise ShapeError(f"mask has shape {mask.shape}; expected ({self.nnz},)")
+        m = self.matrix
+        counts = np.bincount(entry_rows(m.indptr)[mask], minlength=self.n_users)
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        new = sp.csr_matrix((m.data[mask], m.indices[mask], indptr), shape=m.shape)
+        ts = self.timestamps[mask] if self.timestamps is not None else None
+        return self._replace(new, timestamps=ts)
+
+    def binarize(self, threshold: float = 3.5) -> "Interactions":
+        """Keep entries with value > ``threshold`` as 1.0 (implicit positives); ids unchanged.
+
+        Users or items left without entries keep their (empty) row or column; follow with
+        :meth:`filter` to drop them.
+        """
+        out = self.filter_entries(self.matrix.data > threshold)
+        out.matrix.data[:] = 1.0
+        out.has_ratings = False
+        return out
+
+    def take_users(self, rows) -> "Interactions":
+        """A log with only the given user rows (positions), in that order; items unchanged."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_users):
+            raise ShapeError(f"user rows must lie in [0, {self.n_users}); got min {rows.min()}, max {rows.max()}")
+        pos, _ = row_positions(self.matrix.indptr, rows)
+        ts = self.timestamps[pos] if self.timestamps is not None else None
+        return self._replace(take_rows(self.matrix, rows), user_ids=self.user_ids[rows], timestamps=ts)
+
+    def take_items(self, cols) -> "Interactions":
+        """A log restricted and re-indexed to the given item columns (positions), in that order."""
+        cols = np.asarray(cols, dtype=np.int64)
+        remap = np.full(self.n_items, -1, dtype=np.int64)
+        remap[cols] = np.arange(len(cols))
+        new_col = remap[self.matrix.indices]
+        keep = new_col >= 0
+        rows = entry_rows(self.matrix.indptr)[keep]
+        m, order = build_csr(rows, new_col[keep], self.matrix.data[keep], (self.n_users, len(cols)))
+        ts = self.timestamps[keep][order] if self.timestamps is not None else None
+        return self._replace(m, item_ids=self.item_ids[cols], timestamps=ts)
+
+    def align_items(self, item_ids, *, unknown: str = "raise") -> "Interactions":
+        """Re-index columns to another item-id array (e.g. a model's); unknown items raise or drop."""
+        item_ids = np.asarray(item_ids)
+        if item_ids.shape == self.item_ids.shape and np.array_equal(item_ids, self.item_ids):
+            return self
+        target = IdIndex(item_ids, "item")
+        pos = target.lookup(self.item_ids, unknown="ignore")
+        present = np.bincount(self.matrix.indices, minlength=self.n_items) > 0
+        if unknown == "raise" and np.any((pos < 0) & present):
+            bad = self.item_ids[(pos < 0) & present]
+            raise UnknownIdError(
+                f"{len(bad)} item id(s) are not in the model's catalogue, e.g. {bad[:5].tolist()}; "
+                "pass unknown='ignore' to drop them"
+            )
+        new_col = pos[self.matrix.indices]
+        keep = new_col >= 0
+        rows = entry_rows(self.matrix.indptr)[keep]
+        m, order = build_csr(rows, new_col[keep], self.matrix.data[keep], (self.n_users, len(item_ids)))
+        ts = self.timestamps[keep][order] if self.timestamps is not None else None
+        return self._replace(m, item_ids=item_ids, timestamps=ts)
+
+    def filter(self, min_user: int = 1, min_item: int = 1, max_iter: int = 100) -> "Interactions":
+        """Iterated k-core: drop users with < ``min_user`` and items with < ``min_item`` entries.
+
+        Repeats until both hold (dropping items can push users under the limit). Empty users
+        and items are always dropped, so ``filter()`` compacts a binarized log.
+        """
+        cur = self
+        for _ in range(max_iter):
+            ucount = np.diff(cur.matrix.indptr)
+            icount = np.bincount(cur.matrix.indices, minlength=cur.n_items)
+            keep_u = ucount >= max(min_user, 1)
+            keep_i = icount >= max(min_item, 1)
+            if keep_u.all() and keep_i.all():
+                break
+            cur = cur.take_users(np.flatnonzero(keep_u)).take_items(np.flatnonzero(keep_i))
+        if cur.nnz == 0:
+            raise DataError(f"no interactions left after filter(min_user={min_user}, min_item={min_item}) "
+                            f"on {self!r}")
+        return cur

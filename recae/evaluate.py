@@ -1,0 +1,111 @@
+"""Evaluation protocols that use only a model's public API.
+
+Strong generalization calls ``model.recommend_new(fold_in)`` for held-out users; holdout
+and temporal splits call ``model.recommend(user_ids)`` for training users. Top-k lists are
+then scored against the target part with :mod:`recae.metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .data.splits import HoldoutSplit, StrongSplit
+from .exceptions import DataError
+from .metrics import RANKING_METRICS, coverage_at_k
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METRICS = ("ndcg", "recall", "truncated_recall", "precision", "map", "mrr", "hit_rate", "coverage")
+
+
+def _parts(split, part: str):
+    if part not in ("test", "valid"):
+        raise DataError(f"part must be 'test' or 'valid'; got {part!r}")
+    if isinstance(split, StrongSplit):
+        return getattr(split, f"{part}_fold_in"), getattr(split, f"{part}_target")
+    if isinstance(split, HoldoutSplit):
+        target = split.test if part == "test" else split.valid
+        if target is None:
+            raise DataError("this HoldoutSplit has no validation part; split with valid_size > 0")
+        return None, target
+    raise DataError(f"split must be a StrongSplit or HoldoutSplit; got {type(split).__name__}")
+
+
+def top_k_indices(model, split, k: int, part: str = "test", batch_size: int = 2048,
+                  show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` item indices (in the split's item index) for every scored user.
+
+    Returns
+    -------
+    rows : ndarray of shape (n_scored,)
+        Row positions (in the target part) of users with a non-empty target.
+    top : ndarray of int64, shape (n_scored, k)
+        Item indices, ``-1`` for padding.
+    """
+    fold_in, target = _parts(split, part)
+    rows = np.flatnonzero(np.diff(target.matrix.indptr) > 0)
+    top = np.full((len(rows), k), -1, dtype=np.int64)
+    batches = range(0, len(rows), batch_size)
+    for start in tqdm(batches, desc=f"evaluate {type(model).__name__}", disable=not show_progress, leave=False):
+        r = rows[start:start + batch_size]
+        if fold_in is not None:
+            ids, _ = model.recommend_new(fold_in.take_users(r), n=k, unknown="ignore")
+        else:
+            ids, _ = model.recommend(target.user_ids[r], n=k)
+        flat = target.item_index(ids.ravel(), unknown="ignore").reshape(ids.shape)
+        top[start:start + batch_size, : ids.shape[1]] = flat
+    return rows, top
+
+
+def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: str = "test",
+             batch_size: int = 2048, show_progress: bool = False, per_user: bool = False):
+    """Rank for every held-out user and average the metrics.
+
+    Parameters
+    ----------
+    model : fitted Recommender
+        Fitted on ``split.train``.
+    split : StrongSplit or HoldoutSplit
+    k : int or sequence of int, default (20, 50, 100)
+    metrics : sequence of str
+        Names from :data:`recae.metrics.RANKING_METRICS` plus ``"coverage"``.
+    part : {"test", "valid"}
+    batch_size : int
+        Users per ``recommend`` call.
+    per_user : bool, default False
+        Also return the per-user values as a DataFrame (one column per metric).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``"<metric>@<k>"`` with columns ``mean``, ``se`` (standard error over
+        users) and ``n_users``; with ``per_user=True`` a ``(summary, per_user)`` pair.
+    """
+    ks = sorted({int(k)} if np.isscalar(k) else {int(x) for x in k})
+    unknown = [m for m in metrics if m not in RANKING_METRICS and m != "coverage"]
+    if unknown or not ks or ks[0] < 1:
+        raise DataError(f"metrics must come from {sorted(RANKING_METRICS) + ['coverage']} and k be positive; "
+                        f"got metrics {list(metrics)}, k {ks}")
+    _, target = _parts(split, part)
+    rows, top = top_k_indices(model, split, ks[-1], part, batch_size, show_progress)
+    truth = target.matrix[rows]
+    summary, columns = [], {}
+    for name in metrics:
+        for kk in ks:
+            label = f"{name}@{kk}"
+            if name == "coverage":
+                summary.append((label, coverage_at_k(top, target.n_items, kk), np.nan, len(rows)))
+                continue
+            values = RANKING_METRICS[name](top, truth, kk)
+            ok = values[np.isfinite(values)]
+            se = ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else np.nan
+            summary.append((label, ok.mean() if len(ok) else np.nan, se, len(ok)))
+            columns[label] = values
+    table = pd.DataFrame(summary, columns=["metric", "mean", "se", "n_users"]).set_index("metric")
+    if per_user:
+        return table, pd.DataFrame(columns, index=target.user_ids[rows])
+    return table

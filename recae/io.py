@@ -1,0 +1,147 @@
+"""Model files: one safetensors file with the tensors and JSON metadata in its header.
+
+Nothing is pickled: loading parses a JSON header and raw tensor bytes, and the class to
+build is looked up by name among recae's own models. A SHA-256 over the tensors guards
+against corruption; writes go to a temporary file that is renamed into place, so a crash
+mid-save leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .exceptions import ModelFileError
+
+FORMAT = "recae-model"
+FORMAT_VERSION = 1
+
+
+def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _ids_out(name: str, ids: np.ndarray, tensors: dict, meta: dict) -> None:
+    if ids.dtype == object:
+        meta[name] = [str(x) for x in ids]
+    else:
+        tensors[name] = torch.as_tensor(ids.astype(np.int64))
+
+
+def _ids_in(name: str, tensors: dict, meta: dict) -> np.ndarray:
+    if name in meta:
+        return np.asarray(meta[name], dtype=object)
+    return tensors[name].numpy()
+
+
+def save_model(model, path) -> None:
+    """Write a fitted model to ``path`` atomically (see the module docstring)."""
+    from . import __version__
+
+    tensors = {f"state.{k}": v.detach().cpu().contiguous() for k, v in model._get_state().items()}
+    X = model.user_items_
+    tensors["user_items.indptr"] = torch.as_tensor(X.indptr.astype(np.int64))
+    tensors["user_items.indices"] = torch.as_tensor(X.indices.astype(np.int64))
+    tensors["user_items.data"] = torch.as_tensor(X.data.astype(np.float32))
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "recae_version": __version__,
+            "class": type(model).__name__, "params": model.get_params(), "n_users": int(X.shape[0]),
+            "n_items": int(X.shape[1])}
+    _ids_out("user_ids", model.user_ids_, tensors, meta)
+    _ids_out("item_ids", model.item_ids_, tensors, meta)
+    meta["sha256"] = _checksum(tensors)
+    try:
+        header = {"recae": json.dumps(meta)}
+    except TypeError as exc:
+        raise ModelFileError(f"hyper-parameters of {type(model).__name__} are not JSON-serialisable: {exc}") from None
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=header)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_model_file(path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Parse and verify a model file; returns ``(metadata, tensors)`` or raises ModelFileError."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"no model file at {path!r}")
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path!r} is not a recae model file (not a readable safetensors file: {exc})") from None
+    if "recae" not in header:
+        raise ModelFileError(f"{path!r} is a safetensors file but not a recae model (no recae metadata)")
+    try:
+        meta = json.loads(header["recae"])
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path!r} has corrupt recae metadata: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path!r} is not a recae model (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path!r} was written with model format {version!r}, newer than this recae reads "
+                             f"({FORMAT_VERSION}); upgrade recae")
+    if _checksum(tensors) != meta.get("sha256"):
+        raise ModelFileError(f"{path!r} failed its checksum: the tensors do not match the recorded SHA-256 (corrupt file?)")
+    return meta, tensors
+
+
+def load_model(path, device: str | None = None):
+    """Rebuild a model saved by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    device : str, optional
+        Overrides the saved ``device`` hyper-parameter (e.g. load a GPU-trained model on CPU).
+    """
+    from .models.base import MODEL_REGISTRY
+
+    meta, tensors = read_model_file(path)
+    cls = MODEL_REGISTRY.get(meta.get("class"))
+    if cls is None:
+        raise ModelFileError(f"{os.fspath(path)!r} holds an unknown model class {meta.get('class')!r}; "
+                             f"known: {sorted(MODEL_REGISTRY)}")
+    params = dict(meta["params"])
+    defaults = {k: v for k, v in cls().get_params().items()}
+    for k, v in params.items():
+        if isinstance(v, list) and isinstance(defaults.get(k), tuple):
+            params[k] = tuple(v)
+    if device is not None and "device" in defaults:
+        params["device"] = device
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise ModelFileError(f"{os.fspath(path)!r} has parameters {sorted(unknown)} that {cls.__name__} does not take")
+    model = cls(**params)
+    model.device_ = model._resolve_device()
+    model.user_ids_ = _ids_in("user_ids", tensors, meta)
+    model.item_ids_ = _ids_in("item_ids", tensors, meta)
+    model.n_items_ = int(meta["n_items"])
+    model.user_items_ = sp.csr_matrix(
+        (tensors["user_items.data"].numpy(), tensors["user_items.indices"].numpy(),
+         tensors["user_items.indptr"].numpy()), shape=(int(meta["n_users"]), model.n_items_))
+    state = {k[len("state."):]: v.to(model.device_) for k, v in tensors.items() if k.startswith("state.")}
+    model._set_state(state)
+    return model

@@ -1,0 +1,38 @@
+"""Popularity: every user gets the items most users interacted with. The baseline to beat."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Recommender
+
+
+class Popularity(Recommender):
+    """Rank items by the number of training users who interacted with them.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+
+    Attributes
+    ----------
+    item_counts_ : torch.Tensor of shape (n_items,)
+        Number of training users with a (nonzero) entry for each item.
+    """
+
+    def __init__(self, device="auto"):
+        self.device = device
+
+    def _fit(self, X, valid=None):
+        counts = np.bincount(X.indices[X.data != 0], minlength=X.shape[1]).astype(np.float32)
+        self.item_counts_ = torch.as_tensor(counts, device=self.device_)
+
+    def _score_rows(self, X):
+        return self.item_counts_.expand(X.shape[0], -1).clone()
+
+    def _get_state(self):
+        return {"item_counts": self.item_counts_}
+
+    def _set_state(self, tensors):
+        self.item_counts_ = tensors["item_counts"]

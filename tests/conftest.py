@@ -1,0 +1,37 @@
+"""Shared fixtures. Real data comes from $RECAE_DATA_DIR, else ../shared/data beside the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path:
+    env = os.environ.get("RECAE_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def require_data(*relpath: str) -> Path:
+    """Path to a real data file or folder, or skip the test with the reason."""
+    path = real_data_dir().joinpath(*relpath)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is missing (set RECAE_DATA_DIR to the data directory)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return real_data_dir()
+
+
+@pytest.fixture(scope="session")
+def ml100k(data_dir):
+    """MovieLens 100K ratings as Interactions (skips when absent)."""
+    require_data("ml-100k", "u.data")
+    from recae.datasets import load_movielens
+
+    return load_movielens("100k", data_dir=data_dir, download=False)
