@@ -1,0 +1,271 @@
+"""The contract every recae model must meet, run over every model (CPU always, CUDA when present).
+
+The planted "checkerboard": user u likes every item of the same parity as u except item u
+itself, so item u is the one unseen item that fits u's taste and must come first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+import recae
+from recae import Interactions
+from recae.exceptions import DataError, ModelFileError, NotFittedError, RecaeError, ShapeError, UnknownIdError
+
+N = 40
+
+# (factory, learns the planted structure)
+MODELS = {
+    "Popularity": (lambda device: recae.Popularity(device=device), False),
+    "EASE": (lambda device: recae.EASE(l2=1.0, device=device), True),
+    "EASE64": (lambda device: recae.EASE(l2=1.0, dtype="float64", device=device), True),
+}
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def checkerboard(n: int = N) -> Interactions:
+    users, items = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    like = ((users + items) % 2 == 0) & (users != items)
+    df = pd.DataFrame({"user": [f"u{u:02d}" for u in users[like]], "item": [f"i{i:02d}" for i in items[like]]})
+    return Interactions.from_pandas(df)
+
+
+@pytest.fixture(scope="module")
+def board():
+    return checkerboard()
+
+
+@pytest.fixture(params=[(name, dev) for name in MODELS for dev in DEVICES], ids=lambda p: f"{p[0]}-{p[1]}")
+def spec(request):
+    name, device = request.param
+    factory, planted = MODELS[name]
+    return factory, device, planted
+
+
+@pytest.fixture
+def fitted(spec, board):
+    factory, device, _ = spec
+    return factory(device).fit(board)
+
+
+def test_init_stores_params_only_and_fit_returns_self(spec, board):
+    factory, device, _ = spec
+    model = factory(device)
+    assert not any(k.endswith("_") and not k.startswith("_") for k in vars(model))
+    assert set(vars(model)) == set(model.get_params())
+    assert model.fit(board) is model
+    learned = [k for k in vars(model) if k.endswith("_")]
+    assert {"item_ids_", "user_ids_", "user_items_"} <= set(learned)
+
+
+def test_params_roundtrip_and_clone(spec):
+    factory, device, _ = spec
+    model = factory(device)
+    params = model.get_params()
+    clone = model.clone()
+    assert clone is not model and clone.get_params() == params and not clone.is_fitted
+    first = next(iter(params))
+    assert model.set_params(**{first: params[first]}) is model
+    with pytest.raises(RecaeError, match="valid parameters") as err:
+        model.set_params(no_such_parameter=1)
+    assert first in str(err.value)
+
+
+def test_unfitted_raises(spec):
+    factory, device, _ = spec
+    model = factory(device)
+    for call in (lambda: model.recommend("u00"), lambda: model.recommend_new(["i00"]),
+                 lambda: model.score(sp.csr_matrix((1, N))), lambda: model.similar_items("i00"),
+                 lambda: model.save("never.recae")):
+        with pytest.raises(NotFittedError, match="fit"):
+            call()
+
+
+def test_planted_top_item(spec, board, fitted):
+    _, _, planted = spec
+    ids, scores = fitted.recommend(board.user_ids, n=1)
+    assert ids.shape == (N, 1)
+    if planted:
+        expected = np.array([f"i{u:02d}" for u in range(N)], dtype=object)
+        np.testing.assert_array_equal(ids[:, 0], expected)
+
+
+def test_batch_equals_single(fitted, board):
+    users = board.user_ids[[0, 3, 7, 8]]
+    ids, scores = fitted.recommend(users, n=5)
+    assert ids.shape == scores.shape == (4, 5)
+    for row, user in enumerate(users):
+        one_ids, one_scores = fitted.recommend(user, n=5)
+        assert one_ids.ndim == 1
+        np.testing.assert_array_equal(one_ids, ids[row][: len(one_ids)])
+        np.testing.assert_allclose(one_scores, scores[row][: len(one_scores)], rtol=1e-5, atol=1e-6)
+
+
+def test_scores_sorted_finite_unique(fitted, board):
+    ids, scores = fitted.recommend(board.user_ids, n=10)
+    finite = np.isfinite(scores)
+    assert finite.all()
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    assert all(len(set(row)) == len(row) for row in ids)
+
+
+def test_exclude_seen(fitted, board):
+    ids, _ = fitted.recommend(board.user_ids, n=N)
+    for u, row in enumerate(ids):
+        seen = set(board.item_ids[board.matrix[u].indices])
+        assert not seen & set(r for r in row if r is not None)
+    ids_all, _ = fitted.recommend("u00", n=N, exclude_seen=False)
+    assert len(ids_all) == N  # the whole catalogue is a candidate now
+
+
+def test_items_and_exclude(fitted):
+    candidates = ["i01", "i03", "i05", "i10"]
+    ids, _ = fitted.recommend("u01", n=10, items=candidates, exclude_seen=False)
+    assert set(ids) == set(candidates)
+    ids, _ = fitted.recommend("u01", n=N, exclude=["i01", "i02"], exclude_seen=False)
+    assert "i01" not in ids and "i02" not in ids and len(ids) == N - 2
+    with pytest.raises(UnknownIdError, match="nope"):
+        fitted.recommend("u01", items=["nope"])
+
+
+def test_recommend_new_matches_recommend(fitted, board):
+    for u in (0, 5, 12):
+        user = board.user_ids[u]
+        history = list(board.item_ids[board.matrix[u].indices])
+        ids, scores = fitted.recommend(user, n=8)
+        new_ids, new_scores = fitted.recommend_new(history, n=8)
+        np.testing.assert_array_equal(ids, new_ids)
+        np.testing.assert_allclose(scores, new_scores, rtol=1e-4, atol=1e-5)
+        dict_ids, _ = fitted.recommend_new({i: 1.0 for i in history}, n=8)
+        np.testing.assert_array_equal(ids, dict_ids)
+
+
+def test_recommend_new_batch_forms(fitted, board):
+    sub = board.take_users(np.arange(6))
+    ids_int, _ = fitted.recommend_new(sub, n=4)
+    ids_csr, _ = fitted.recommend_new(sub.matrix, n=4)
+    ids_train, _ = fitted.recommend(sub.user_ids, n=4)
+    assert ids_int.shape == (6, 4)
+    np.testing.assert_array_equal(ids_int, ids_csr)
+    np.testing.assert_array_equal(ids_int, ids_train)
+    # an Interactions with its own item order is aligned by raw id
+    shuffled = sub.take_items(np.random.default_rng(0).permutation(sub.n_items))
+    np.testing.assert_array_equal(fitted.recommend_new(shuffled, n=4)[0], ids_int)
+
+
+def test_recommend_new_unknown_items(fitted):
+    with pytest.raises(UnknownIdError, match="zzz"):
+        fitted.recommend_new(["i00", "zzz"])
+    ids, _ = fitted.recommend_new(["i00", "zzz"], unknown="ignore", n=3)
+    assert len(ids) == 3
+
+
+def test_score_shape_and_errors(fitted, board):
+    s = fitted.score(board.matrix[:3])
+    assert s.shape == (3, N) and s.dtype == np.float32 and np.isfinite(s).all()
+    with pytest.raises(ShapeError, match=rf"\(7, {N + 1}\).*{N} items"):
+        fitted.score(sp.csr_matrix((7, N + 1)))
+    with pytest.raises(DataError):
+        fitted.score(np.zeros((3, N)))
+
+
+def test_similar_items(fitted):
+    ids, scores = fitted.similar_items("i04", n=5)
+    assert ids.shape == (5,) and "i04" not in ids
+    batch_ids, _ = fitted.similar_items(["i04", "i05"], n=5)
+    np.testing.assert_array_equal(batch_ids[0], ids)
+
+
+def test_similar_items_planted(spec, fitted):
+    if not spec[2]:
+        pytest.skip("model does not learn item structure")
+    ids, _ = fitted.similar_items("i04", n=N // 2 - 1)
+    assert all(int(i[1:]) % 2 == 0 for i in ids)  # same-parity items are the neighbours
+
+
+def test_save_load_roundtrip(fitted, board, tmp_path):
+    path = tmp_path / "model.recae"
+    fitted.save(path)
+    loaded = recae.load(path)
+    assert type(loaded) is type(fitted) and loaded.get_params() == fitted.get_params()
+    a = fitted.recommend(board.user_ids, n=7)
+    b = loaded.recommend(board.user_ids, n=7)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(fitted.score(board.matrix), loaded.score(board.matrix))
+    assert type(fitted).load(path).is_fitted
+
+
+def test_load_refuses_foreign_files(tmp_path, fitted):
+    junk = tmp_path / "junk.recae"
+    junk.write_bytes(b"\x80\x04\x95not a model at all")
+    with pytest.raises(ModelFileError, match="not a recae model"):
+        recae.load(junk)
+    good = tmp_path / "good.recae"
+    fitted.save(good)
+    raw = bytearray(good.read_bytes())
+    raw[-1] ^= 0xFF  # flip bits in the last tensor byte
+    bad = tmp_path / "bad.recae"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="checksum"):
+        recae.load(bad)
+    with pytest.raises(ModelFileError):
+        recae.load(tmp_path / "missing.recae")
+
+
+def test_deterministic(spec, board):
+    factory, device, _ = spec
+    a = factory(device).fit(board).score(board.matrix)
+    b = factory(device).fit(board).score(board.matrix)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_refit_forgets_previous_data(spec, board):
+    factory, device, _ = spec
+    model = factory(device).fit(board)
+    small = board.take_users(np.arange(10)).take_items(np.arange(10)).filter()
+    model.fit(small)
+    assert model.n_items_ == small.n_items
+    with pytest.raises(UnknownIdError):
+        model.recommend("u30")
+
+
+def test_bad_inputs(fitted, board):
+    with pytest.raises(DataError, match="positive integer"):
+        fitted.recommend("u00", n=0)
+    with pytest.raises(DataError, match="positive integer"):
+        fitted.recommend("u00", n=-3)
+    with pytest.raises(UnknownIdError, match="no-such-user"):
+        fitted.recommend("no-such-user")
+    with pytest.raises(ShapeError, match="item×user"):
+        fitted.recommend_new(sp.csr_matrix((N, 5)))  # transposed-looking history
+    n_big, _ = fitted.recommend("u00", n=10 * N)
+    assert len(n_big) == N - (N // 2 - 1)  # capped at the unseen items: all but the 19 seen
+
+
+def test_fit_rejects_bad_matrices(spec):
+    factory, device, _ = spec
+    with pytest.raises(DataError, match="empty"):
+        factory(device).fit(sp.csr_matrix((5, 4)))
+    with pytest.raises(DataError, match="csr_matrix"):
+        factory(device).fit(np.ones((3, 3)))
+    bad = sp.csr_matrix(np.array([[1.0, np.nan], [0, 1]]))
+    with pytest.raises(DataError, match="NaN"):
+        factory(device).fit(bad)
+    with pytest.warns(UserWarning, match="CSR"):
+        factory(device).fit(sp.coo_matrix(np.eye(4)))
+
+
+def test_integer_ids_from_scipy(spec):
+    factory, device, planted = spec
+    X = checkerboard(10).matrix
+    model = factory(device).fit(X)
+    ids, _ = model.recommend(np.arange(10), n=1)
+    assert ids.dtype.kind == "i"
+    if planted:
+        np.testing.assert_array_equal(ids[:, 0], np.arange(10))
