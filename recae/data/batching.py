@@ -24,3 +24,62 @@ def row_chunks(n_rows: int, n_cols: int, max_elements: int = 1 << 25):
     step = max(1, min(n_rows, max_elements // max(n_cols, 1)))
     for start in range(0, n_rows, step):
         yield start, min(start + step, n_rows)
+
+
+class DeviceCSR:
+    """A CSR matrix whose three arrays live on a device (or in pinned host memory).
+
+    Batches of rows are gathered and densified on the device with index arithmetic only:
+    each row's start and length come from ``indptr``, ``repeat_interleave`` expands them to
+    entry positions, and one scatter writes the values into a zero ``(batch, n_cols)`` tensor.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix of shape (n_rows, n_cols)
+    device : torch.device
+        Where batches are produced.
+    memory_budget_gb : float, default 4.0
+        Keep the arrays on ``device`` when they fit this budget; otherwise keep them in
+        (pinned, when CUDA is used) host memory and copy each batch over.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device, memory_budget_gb: float = 4.0):
+        self.shape = matrix.shape
+        self.device = torch.device(device)
+        nbytes = matrix.nnz * 8 + (matrix.shape[0] + 1) * 8
+        on_device = self.device.type == "cpu" or nbytes <= memory_budget_gb * 2**30
+        home = self.device if on_device else torch.device("cpu")
+        self.indptr = torch.as_tensor(matrix.indptr.astype(np.int64), device=home)
+        self.indices = torch.as_tensor(matrix.indices.astype(np.int64), device=home)
+        self.data = torch.as_tensor(matrix.data.astype(np.float32), device=home)
+        if home.type == "cpu" and self.device.type == "cuda":
+            self.indptr, self.indices, self.data = (t.pin_memory() for t in (self.indptr, self.indices, self.data))
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[0]
+
+    def gather(self, rows: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Dense ``(len(rows), n_cols)`` tensor on ``self.device`` for the given row indices."""
+        home = self.indptr.device
+        rows = rows.to(home)
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        total = int(lengths.sum())
+        owner = torch.repeat_interleave(torch.arange(len(rows), device=home), lengths, output_size=total)
+        first = torch.cumsum(lengths, 0) - lengths
+        pos = starts[owner] + torch.arange(total, device=home) - first[owner]
+        out = torch.zeros((len(rows), self.shape[1]), dtype=dtype, device=self.device)
+        cols = self.indices[pos].to(self.device, non_blocking=True)
+        vals = self.data[pos].to(self.device, non_blocking=True)
+        out[owner.to(self.device, non_blocking=True), cols] = vals.to(dtype)
+        return out
+
+    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
+        """Yield row-index tensors covering every row once (a seeded permutation when shuffling)."""
+        if shuffle:
+            order = torch.randperm(self.n_rows, generator=generator, device=generator.device if generator else "cpu")
+        else:
+            order = torch.arange(self.n_rows)
+        for start in range(0, self.n_rows, batch_size):
+            yield order[start:start + batch_size]

@@ -1,7 +1,11 @@
 """recae models; every one follows :class:`recae.models.base.Recommender`."""
 
 from .base import MODEL_REGISTRY, Recommender
+from .cdae import CDAE
+from .dae import MultDAE
 from .ease import EASE
 from .popularity import Popularity
+from .recvae import RecVAE
+from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE"]

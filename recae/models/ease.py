@@ -8,6 +8,8 @@ i.e. B_ij = −P_ij / P_jj off the diagonal and 0 on it; a user's scores are x·
 from __future__ import annotations
 
 import logging
+import math
+from numbers import Real
 
 import torch
 
@@ -18,6 +20,16 @@ from .base import Recommender
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _gib(nbytes: float) -> str:
+    """Bytes as GiB with enough digits that a small estimate does not print as 0.0."""
+    gib = nbytes / 2**30
+    return f"{gib:.1f}" if gib >= 1 else f"{gib:.3g}"
 
 
 class EASE(Recommender):
@@ -48,18 +60,22 @@ class EASE(Recommender):
     def _fit(self, X, valid=None):
         if self.dtype not in _DTYPES:
             raise DataError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
-        if not self.l2 >= 0:
-            raise DataError(f"l2 must be >= 0; got {self.l2!r}")
+        if not _is_real(self.l2) or not self.l2 >= 0 or not math.isfinite(self.l2):
+            raise DataError(f"l2 must be a finite number >= 0; got {self.l2!r}")
+        if not _is_real(self.memory_budget_gb) or not self.memory_budget_gb > 0:
+            raise DataError(f"memory_budget_gb must be a positive number; got {self.memory_budget_gb!r}")
         dtype = _DTYPES[self.dtype]
         n = X.shape[1]
-        need = 3 * n * n * torch.finfo(dtype).bits // 8
+        nbytes = torch.finfo(dtype).bits // 8
+        need = 3 * n * n * nbytes
         budget = self.memory_budget_gb * 2**30
         if need > budget:
+            hint = "use dtype='float32', " if self.dtype != "float32" else ""
             raise MemoryBudgetError(
-                f"EASE on {n} items needs about {need / 2**30:.1f} GiB (3 × items² × {torch.finfo(dtype).bits // 8} bytes) "
-                f"but memory_budget_gb={self.memory_budget_gb}; raise the budget, use dtype='float32', drop rare items "
-                "with Interactions.filter(min_item=...), or use a neural model (MultVAE/MultDAE) whose memory grows "
-                "linearly in the number of items"
+                f"EASE on {n} items needs about {_gib(need)} GiB (3 × {n}² × {nbytes} bytes) "
+                f"but memory_budget_gb={self.memory_budget_gb} ({_gib(budget)} GiB); raise the budget, {hint}"
+                "drop rare items with Interactions.filter(min_item=...), or use a neural model (MultVAE/MultDAE) "
+                "whose memory grows linearly in the number of items"
             )
         logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)
         G = torch.zeros((n, n), dtype=dtype, device=self.device_)
@@ -69,14 +85,26 @@ class EASE(Recommender):
             xb = densify_rows(X[start:start + step], self.device_, dtype)
             G.addmm_(xb.T, xb)
         G.diagonal().add_(float(self.l2))
+        # Cholesky of a singular matrix can "succeed" through rounding with a pivot of the order of
+        # eps·‖G‖ and return garbage; a pivot that small means cond(G) is beyond this precision.
+        scale = float(G.diagonal().max())
         try:
             L, info = torch.linalg.cholesky_ex(G)
             if int(info) != 0:
                 raise torch.linalg.LinAlgError(f"leading minor {int(info)} is not positive definite")
+            pivots = L.diagonal() ** 2
+            tol = 64 * math.sqrt(n) * torch.finfo(dtype).eps * scale
+            j = int(torch.argmin(pivots))
+            if not float(pivots[j]) > tol:
+                raise torch.linalg.LinAlgError(
+                    f"numerically singular: pivot {j} is {float(pivots[j]):.3g}, at most {tol:.3g} "
+                    f"for the largest diagonal entry {scale:.6g} in {self.dtype}")
             P = torch.cholesky_inverse(L)
         except torch.linalg.LinAlgError as exc:
             raise DataError(
-                f"the Gram matrix XᵀX + {self.l2}·I is singular ({exc}); use l2 > 0"
+                f"the Gram matrix XᵀX + {self.l2}·I is singular ({exc}); use a larger l2"
+                + (" or dtype='float64'" if self.dtype == "float32" else "")
+                + " (items with identical or no interactions make XᵀX singular)"
             ) from None
         del G, L
         B = P / (-torch.diagonal(P))

@@ -1,0 +1,244 @@
+"""Synthetic interaction logs with planted, learnable structure.
+
+The generative story:
+
+* ``n_clusters`` taste centres in ``n_factors`` dimensions; every user belongs to one
+  cluster and has a latent vector = centre + Gaussian noise. Items have Gaussian vectors.
+  The user-item affinity is ``signal`` × (scaled dot product), so its standard deviation
+  is about ``signal``.
+* Items have Zipf-like popularity ``p_j ∝ rank_j ** -popularity_exponent`` (ranks randomly
+  permuted over the item ids).
+* Each user's number of interactions is ``min_per_user`` plus a heavy-tailed (log-normal)
+  share of the remaining budget, capped at ``n_items``; the totals add up to
+  ``n_interactions`` exactly.
+* Each user's items are drawn without replacement with probability ∝ exp(affinity) ×
+  popularity, by the Gumbel-top-k trick (the top-k of ``log w + Gumbel noise`` is a sample
+  without replacement from ``w``).
+
+Users are processed in chunks (about ``2**23`` user-item cells at a time), so memory stays
+bounded for ML-20M-sized logs; the dense users×items matrix is never built.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..data.interactions import Interactions
+
+logger = logging.getLogger(__name__)
+
+# ML-100K's star distribution (cumulative shares of 1, 1-2, 1-3, 1-4 stars).
+_STAR_CDF = np.array([0.0611, 0.1748, 0.4463, 0.7880])
+_T0 = 946_684_800  # 2000-01-01 UTC
+_T1 = 1_420_070_400  # 2015-01-01 UTC
+_TINY = np.float32(1e-30)
+
+
+def _user_counts(rng: np.random.Generator, n_users: int, n_items: int, total: int, minimum: int,
+                 sigma: float) -> np.ndarray:
+    """Per-user counts: ``minimum`` + heavy-tailed shares, each <= n_items, summing to ``total``."""
+    weights = rng.lognormal(mean=0.0, sigma=sigma, size=n_users)
+    counts = np.full(n_users, minimum, dtype=np.int64)
+    extra = total - counts.sum()
+    cap = n_items
+    # Water filling: hand out the extra budget proportionally to the weights of users still
+    # below the cap, then move any overflow to the others.
+    while extra > 0:
+        open_ = counts < cap
+        w = np.where(open_, weights, 0.0)
+        share = extra * w / w.sum()
+        add = np.floor(share).astype(np.int64)
+        rem = int(extra - add.sum())
+        if rem > 0:  # the largest fractional parts get one more
+            frac = np.where(open_, share - add, -1.0)
+            add[np.argpartition(-frac, rem - 1)[:rem]] += 1
+        counts += add
+        over = np.maximum(counts - cap, 0)
+        counts -= over
+        extra = int(over.sum())
+    return counts
+
+
+def _top_columns(keys: np.ndarray, k: int) -> np.ndarray:
+    """Column indices (r, k) of each row's k largest keys, in no particular order."""
+    r, n = keys.shape
+    if k >= n:
+        return np.broadcast_to(np.arange(n), keys.shape)
+    # Partitioning values and thresholding is ~2x faster than argpartition; ties at the
+    # threshold (rare with continuous keys) fall back to the exact argpartition.
+    thr = np.partition(keys, n - k, axis=1)[:, n - k]
+    rows, cols = np.nonzero(keys >= thr[:, None])
+    if len(cols) == r * k:  # every row has >= k such entries, so exactly k each
+        return cols.reshape(r, k)
+    return np.argpartition(keys, n - k, axis=1)[:, n - k:]
+
+
+def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int | None = None, n_factors: int = 8,
+              popularity_exponent: float = 1.0, ratings: bool = True, timestamps: bool = True,
+              random_state: int | None = 0, *, n_clusters: int | None = None, signal: float = 2.0,
+              user_noise: float = 0.5, min_per_user: int = 5, activity_sigma: float = 1.0,
+              chunk_cells: int = 1 << 23, return_truth: bool = False):
+    """Generate an interaction log with planted cluster structure and power-law popularity.
+
+    Parameters
+    ----------
+    n_users, n_items : int, default 1000, 500
+        Shape of the user×item matrix.
+    n_interactions : int, optional
+        Exact number of (distinct) user-item entries. Default: about 2% density,
+        ``round(0.02 * n_users * n_items)``, at least ``min_per_user * n_users``.
+    n_factors : int, default 8
+        Dimension of the latent taste vectors.
+    popularity_exponent : float, default 1.0
+        Zipf exponent of the item popularity prior (0: uniform).
+    ratings : bool, default True
+        Store 1-5 star ratings (from per-entry affinity quantiles, with the star shares of
+        ML-100K) instead of ones.
+    timestamps : bool, default True
+        Attach one Unix timestamp per entry: each user is active in a random window
+        between 2000 and 2015 and the entries fall uniformly in it.
+    random_state : int or None, default 0
+        Seed of :func:`numpy.random.default_rng`; the same arguments give the same log.
+    n_clusters : int, optional
+        Number of taste clusters; default ``n_factors``.
+    signal : float, default 2.0
+        Standard deviation of the affinity term (0 removes the planted structure, leaving
+        popularity only).
+    user_noise : float, default 0.5
+        Spread of users around their cluster centre (relative to the centres' scale).
+    min_per_user : int, default 5
+        Minimum number of interactions per user.
+    activity_sigma : float, default 1.0
+        Log-normal sigma of the per-user activity (larger: heavier tail).
+    chunk_cells : int, default 2**23
+        User-item cells processed at once (memory bound of ~4 float32 arrays of this size).
+        The result depends on it only through the random stream; keep it fixed for
+        reproducibility.
+    return_truth : bool, default False
+        Also return the generating parameters.
+
+    Returns
+    -------
+    Interactions
+        Shape (n_users, n_items) with ids ``0..n-1``, ``n_interactions`` entries (float32
+        stars 1-5, or ones with ``ratings=False``) and ``timestamps`` of shape (nnz,) or None.
+    truth : dict, only with ``return_truth=True``
+        ``user_cluster`` (n_users,), ``user_factors`` (n_users, n_factors),
+        ``item_factors`` (n_items, n_factors), ``cluster_centres`` (n_clusters, n_factors),
+        ``item_popularity`` (n_items,) prior probabilities summing to 1, ``user_counts``
+        (n_users,).
+    """
+    n_users, n_items, n_factors = int(n_users), int(n_items), int(n_factors)
+    if n_users < 1 or n_items < 1 or n_factors < 1:
+        raise ValueError(f"n_users, n_items and n_factors must be >= 1; got {n_users}, {n_items}, {n_factors}")
+    min_per_user = int(min_per_user)
+    if not 1 <= min_per_user <= n_items:
+        raise ValueError(f"min_per_user must lie in [1, n_items={n_items}]; got {min_per_user}")
+    if n_interactions is None:
+        n_interactions = max(int(round(0.02 * n_users * n_items)), min_per_user * n_users)
+    n_interactions = int(n_interactions)
+    if not min_per_user * n_users <= n_interactions <= n_users * n_items:
+        raise ValueError(
+            f"n_interactions must lie in [min_per_user * n_users, n_users * n_items] = "
+            f"[{min_per_user * n_users}, {n_users * n_items}]; got {n_interactions}"
+        )
+    if popularity_exponent < 0 or signal < 0 or user_noise < 0:
+        raise ValueError("popularity_exponent, signal and user_noise must be >= 0")
+    n_clusters = n_factors if n_clusters is None else int(n_clusters)
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1; got {n_clusters}")
+
+    rng = np.random.default_rng(random_state)
+
+    # --- latent structure
+    centres = rng.standard_normal((n_clusters, n_factors))
+    cluster = rng.integers(0, n_clusters, size=n_users)
+    user_f = centres[cluster] + user_noise * rng.standard_normal((n_users, n_factors))
+    item_f = rng.standard_normal((n_items, n_factors))
+    scale = signal / np.sqrt(n_factors * (1.0 + user_noise**2))
+    u32 = (user_f * scale).astype(np.float32)  # affinity = u32 @ v32.T, std ~ signal
+    v32 = item_f.astype(np.float32)
+    ranks = rng.permutation(n_items) + 1.0
+    pop = ranks ** -float(popularity_exponent)
+    pop /= pop.sum()
+    logpop = np.log(pop).astype(np.float32)
+
+    # --- per-user counts and CSR layout
+    counts = _user_counts(rng, n_users, n_items, n_interactions, min_per_user, activity_sigma)
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int32)
+
+    # Users sorted by count so a chunk's users need similar top-k sizes.
+    order = np.argsort(-counts, kind="stable")
+    pos = 0
+    while pos < n_users:
+        k_max = int(counts[order[pos]])
+        rows_per_chunk = max(1, chunk_cells // n_items)
+        users = order[pos:pos + rows_per_chunk]
+        pos += len(users)
+        k = counts[users]
+        keys = u32[users] @ v32.T  # (r, n_items) affinities
+        keys += logpop
+        noise = rng.standard_exponential(keys.shape, dtype=np.float32)
+        np.maximum(noise, _TINY, out=noise)  # float32 draws can be exactly 0
+        np.log(noise, out=noise)
+        keys -= noise  # log w + Gumbel(0, 1): -log(Exp(1)) is standard Gumbel
+        del noise
+        top = _top_columns(keys, k_max)
+        top_keys = np.take_along_axis(keys, top, axis=1)
+        del keys
+        # rank the k_max candidates by key, keep each user's first k, then sort by item id
+        rank = np.argsort(-top_keys, axis=1, kind="stable")
+        chosen = np.take_along_axis(top, rank, axis=1)
+        keep = np.arange(k_max) < k[:, None]
+        chosen = np.where(keep, chosen, n_items)
+        chosen.sort(axis=1)
+        # scatter row r's first k[r] entries to indptr[user]..indptr[user+1]
+        starts = indptr[users]
+        dest = np.repeat(starts, k) + (np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k))
+        indices[dest] = chosen[keep]  # keep is a prefix mask per row; sorted sentinels lie after
+
+    rows = np.repeat(np.arange(n_users, dtype=np.int32 if n_users < 2**31 else np.int64), counts)
+    block = 1 << 20  # entries per block for the per-entry passes (bounded temporaries)
+    if ratings:
+        noise_sd = 0.5 * max(signal, 1e-3)
+        bias = rng.normal(0.0, 0.3 * max(signal, 1e-3), size=n_users).astype(np.float32)
+        score = np.empty(nnz, dtype=np.float32)
+        for b in range(0, nnz, block):
+            r, c = rows[b:b + block], indices[b:b + block]
+            score[b:b + block] = np.einsum("ij,ij->i", u32[r], v32[c]) + bias[r]
+        score += rng.normal(0.0, noise_sd, size=nnz).astype(np.float32)
+        cuts = np.quantile(score, _STAR_CDF)
+        values = (1 + np.searchsorted(cuts, score, side="right")).astype(np.float32)
+        del score
+    else:
+        values = np.ones(nnz, dtype=np.float32)
+    ts = None
+    if timestamps:
+        span = _T1 - _T0
+        duration = np.minimum(rng.lognormal(np.log(30 * 86_400), 1.5, size=n_users), span)
+        start = _T0 + rng.random(n_users) * (span - duration)
+        ts = rng.random(nnz)
+        for b in range(0, nnz, block):
+            r = rows[b:b + block]
+            ts[b:b + block] = np.floor(start[r] + ts[b:b + block] * duration[r])
+    del rows
+    matrix = sp.csr_matrix((values, indices, indptr), shape=(n_users, n_items))
+    inter = Interactions(matrix, np.arange(n_users), np.arange(n_items), ts, has_ratings=bool(ratings))
+    logger.info("synthetic log: %r", inter)
+    if return_truth:
+        truth = {
+            "user_cluster": cluster,
+            "user_factors": user_f,
+            "item_factors": item_f,
+            "cluster_centres": centres,
+            "item_popularity": pop,
+            "user_counts": counts,
+        }
+        return inter, truth
+    return inter

@@ -1,0 +1,108 @@
+"""CDAE: a denoising autoencoder with a per-user input node.
+
+Wu, DuBois, Zheng, Ester, "Collaborative Denoising Auto-Encoders for Top-N Recommender
+Systems", WSDM 2016. The hidden layer is act(W·x̃ + V_u + b): the corrupted history plus a
+learned vector per training user.
+
+New users have no learned vector. ``recommend_new`` and ``score`` encode them with the mean
+of the training users' vectors (the prior the L2 penalty pulls every vector towards), so a
+new user is the history term plus the average user offset; ``recommend`` for a training user
+uses that user's own vector.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..exceptions import DataError
+from .dae import init_weights
+from .neural import NeuralRecommender, activation, dropout, l2_normalize, multinomial_nll
+
+LOSSES = ("multinomial", "bce", "mse")
+
+
+class CDAE(NeuralRecommender):
+    """Collaborative denoising autoencoder I → hidden (+ user node) → I.
+
+    Parameters
+    ----------
+    hidden_dim : int, default 200
+    dropout : float, default 0.5
+    activation : str, default "tanh"
+    loss : {"multinomial", "bce", "mse"}, default "multinomial"
+        Multinomial log-likelihood over all items (with L2-normalised input), binary
+        cross-entropy on sigmoid outputs, or squared error.
+    user_l2 : float, default 1e-4
+        L2 penalty on the user vectors (mean over the batch).
+    epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
+    random_state, show_progress
+        As in :class:`~recae.models.dae.MultDAE`.
+    """
+
+    def __init__(self, hidden_dim=200, dropout=0.5, activation="tanh", loss="multinomial", user_l2=1e-4, epochs=100,
+                 batch_size=256, lr=1e-3, optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20,
+                 valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False):
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self.activation = activation
+        self.loss = loss
+        self.user_l2 = user_l2
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.patience = patience
+        self.valid_metric = valid_metric
+        self.amp = amp
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    def _prepare(self, X):
+        if self.loss not in LOSSES:
+            raise DataError(f"loss must be one of {LOSSES}; got {self.loss!r}")
+        self.n_users_ = X.shape[0]
+
+    def _prepare_from_state(self, tensors):
+        self.n_users_ = tensors["user_nodes.weight"].shape[0]
+
+    def _build(self, n_items):
+        module = nn.ModuleDict({"encoder": nn.Linear(n_items, self.hidden_dim),
+                                "user_nodes": nn.Embedding(self.n_users_, self.hidden_dim),
+                                "decoder": nn.Linear(self.hidden_dim, n_items)})
+        init_weights(module)
+        nn.init.normal_(module["user_nodes"].weight, std=0.01)
+        module.act = activation(self.activation)
+        return module
+
+    def _logits(self, x, user_vec, generator=None):
+        x = l2_normalize(x) if self.loss == "multinomial" else x
+        h = self.module_.act(self.module_["encoder"](dropout(x, self.dropout, generator)) + user_vec)
+        return self.module_["decoder"](h)
+
+    def _loss(self, ctx, x, rows):
+        user_vec = self.module_["user_nodes"](rows.to(x.device))
+        logits = self._logits(x, user_vec, ctx.generator)
+        if self.loss == "multinomial":
+            data = multinomial_nll(logits, x)
+        elif self.loss == "bce":
+            data = nn.functional.binary_cross_entropy_with_logits(logits.float(), (x > 0).float(), reduction="sum") / len(x)
+        else:
+            data = (torch.sigmoid(logits.float()) - x).pow(2).sum() / len(x)
+        return data + self.user_l2 * user_vec.pow(2).sum(dim=1).mean()
+
+    def _forward_scores(self, x):
+        return self._logits(x, self.module_["user_nodes"].weight.mean(dim=0))
+
+    @torch.no_grad()
+    def _score_users(self, rows):
+        from ..data.batching import densify_rows
+        from ..data.sparse import take_rows
+
+        self.module_.eval()
+        x = densify_rows(take_rows(self.user_items_, rows), self.device_)
+        user_vec = self.module_["user_nodes"](torch.as_tensor(rows, device=self.device_))
+        return self._logits(x, user_vec).float()

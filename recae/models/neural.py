@@ -1,0 +1,180 @@
+"""Shared machinery of the neural autoencoders: modules, optimizers, batches, scoring.
+
+A subclass provides ``_build(n_items) -> nn.Module``, ``_loss(ctx, x) -> Tensor`` (the
+training loss of one dense batch) and ``_forward_scores(x) -> Tensor`` (ranking scores),
+and may override ``_train_epoch`` when its update is special (RecVAE alternates).
+All randomness (shuffling, dropout, sampling) comes from one seeded ``torch.Generator``, so a
+fixed ``random_state`` gives identical results on the same device and the global RNG is
+never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import train as training
+from ..data.batching import DeviceCSR, densify_rows
+from ..exceptions import DataError
+from .base import Recommender
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+              "rmsprop": torch.optim.RMSprop}
+
+
+def activation(name: str) -> nn.Module:
+    """``nn.Module`` for ``"tanh"``, ``"relu"``, ``"sigmoid"``, ``"selu"``, ``"swish"``/``"silu"``, ``"identity"``."""
+    table = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "selu": nn.SELU, "swish": nn.SiLU,
+             "silu": nn.SiLU, "identity": nn.Identity}
+    if name not in table:
+        raise DataError(f"activation must be one of {sorted(table)}; got {name!r}")
+    return table[name]()
+
+
+def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout drawing from ``generator`` (``F.dropout`` would use the global RNG)."""
+    if p <= 0 or generator is None:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    return x * keep / (1.0 - p)
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def multinomial_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over users of −Σᵢ xᵢ log softmax(logits)ᵢ (the Mult-VAE/DAE likelihood)."""
+    return -(torch.log_softmax(logits.float(), dim=1) * x).sum(dim=1).mean()
+
+
+class NeuralRecommender(Recommender):
+    """Base class of the neural autoencoders (see the module docstring)."""
+
+    #: Hyper-parameters every neural model takes (subclasses list them in ``__init__``).
+    def _check_common(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DataError(f"{name} must be a positive integer; got {value!r}")
+        if not self.lr > 0:
+            raise DataError(f"lr must be > 0; got {self.lr!r}")
+
+    # ------------------------------------------------------------------ to implement
+    def _build(self, n_items: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _loss(self, ctx, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _forward_scores(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ training
+    def _configure_optimizers(self, module: nn.Module) -> list[torch.optim.Optimizer]:
+        return [self._make_optimizer(module.parameters())]
+
+    def _make_optimizer(self, params) -> torch.optim.Optimizer:
+        return OPTIMIZERS[self.optimizer](params, lr=self.lr, weight_decay=self.weight_decay)
+
+    def _amp_enabled(self) -> bool:
+        return self.device_.type == "cuda" and self.amp in (True, "auto")
+
+    def _penalty(self, module: nn.Module) -> torch.Tensor | float:
+        if not self.l1:
+            return 0.0
+        return self.l1 * sum(p.abs().sum() for n, p in module.named_parameters() if p.ndim > 1)
+
+    def _run_batches(self, ctx, optimizers, loss_fn=None) -> float:
+        """One pass over shuffled batches updating ``optimizers``; returns the mean loss."""
+        loss_fn = loss_fn or self._loss
+        total = torch.zeros((), device=self.device_)
+        n = 0
+        for rows in ctx.loader.batches(self.batch_size, shuffle=True, generator=ctx.generator):
+            x = ctx.loader.gather(rows)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
+                loss = loss_fn(ctx, x, rows)
+            (loss + self._penalty(ctx.module)).backward()
+            for opt in optimizers:
+                opt.step()
+            ctx.step += 1
+            total += loss.detach().float()
+            n += 1
+        return float(total) / max(n, 1)
+
+    def _train_epoch(self, ctx) -> float:
+        return self._run_batches(ctx, ctx.optimizers)
+
+    def _fingerprint(self, X) -> str:
+        h = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True, default=str).encode())
+        h.update(np.asarray(X.shape, dtype=np.int64).tobytes())
+        h.update(X.indptr.astype(np.int64).tobytes())
+        h.update(X.indices.astype(np.int64).tobytes())
+        return h.hexdigest()
+
+    def _seeded_build(self, n_items: int) -> nn.Module:
+        # fork_rng keeps the caller's global RNG untouched while init draws from our seed
+        devices = [self.device_] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self._seed())
+            module = self._build(n_items)
+        return module.to(self.device_)
+
+    def _seed(self) -> int:
+        rs = self.random_state
+        return int(np.random.SeedSequence(rs).generate_state(1)[0]) if rs is not None else int(torch.seed() % 2**31)
+
+    def _fit(self, X, valid=None, *, checkpoint_dir=None, resume=False, callbacks=()):
+        self._check_common()
+        self._prepare(X)
+        self.module_ = self._seeded_build(X.shape[1])
+        generator = torch.Generator(device=self.device_)
+        generator.manual_seed(self._seed() + 1)
+        self.generator_ = generator
+        loader = DeviceCSR(X, self.device_)
+        ctx = training.TrainState(self.module_, self._configure_optimizers(self.module_), loader, generator,
+                                  self.device_, self._fingerprint(X))
+        self._ctx = ctx
+        try:
+            training.run(self, ctx, valid, epochs=int(self.epochs), patience=self.patience, metric=self.valid_metric,
+                         show_progress=self.show_progress, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                         resume=resume)
+        finally:
+            self._ctx = None
+        self.history_ = ctx.history
+        self.best_epoch_ = ctx.best_epoch if ctx.best_epoch > 0 else ctx.epoch
+        self.generator_ = None
+
+    def _prepare(self, X) -> None:
+        """Hook for models that learn statistics of X before building the module."""
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def _score_rows(self, X):
+        self.module_.eval()
+        x = densify_rows(X, self.device_)
+        with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
+            return self._forward_scores(x).float()
+
+    def _get_state(self):
+        return dict(self.module_.state_dict())
+
+    def _set_state(self, tensors):
+        self._prepare_from_state(tensors)
+        self.module_ = self._seeded_build(self.n_items_)
+        self.module_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
+        self.module_.eval()
+
+    def _prepare_from_state(self, tensors) -> None:
+        """Hook for models that keep extra (non-module) tensors in their state."""

@@ -1,0 +1,130 @@
+"""RecVAE: Mult-VAE with a denser encoder, a composite prior and alternating updates.
+
+Shenbin, Alekseev, Tutubalina, Malykh, Nikolenko, "RecVAE: a New Variational Autoencoder
+for Top-N Recommendations with Implicit Feedback", WSDM 2020. Encoder: five dense layers
+(swish, LayerNorm, residual sums of all earlier layers); decoder: one linear layer. The
+prior mixes a standard normal, the previous epoch's posterior and a wide normal; the KL
+weight is per user, β_u = γ·|x_u|. Each epoch updates the encoder ``n_enc_epochs`` times
+(with input dropout), refreshes the prior's copy of the encoder, then updates the decoder
+``n_dec_epochs`` times (no dropout).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from .neural import NeuralRecommender, dropout, l2_normalize
+
+
+def log_normal(x, mu, logvar):
+    return -0.5 * (logvar + math.log(2 * math.pi) + (x - mu).pow(2) / logvar.exp())
+
+
+class RecVAEEncoder(nn.Module):
+    def __init__(self, n_items: int, hidden: int, latent: int, n_layers: int = 5, ln_eps: float = 0.1):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(n_items if i == 0 else hidden, hidden) for i in range(n_layers)])
+        self.norms = nn.ModuleList([nn.LayerNorm(hidden, eps=ln_eps) for _ in range(n_layers)])
+        self.mu = nn.Linear(hidden, latent)
+        self.logvar = nn.Linear(hidden, latent)
+
+    def forward(self, x, p: float = 0.0, generator=None):
+        h = dropout(l2_normalize(x), p, generator)
+        outs = []
+        for layer, norm in zip(self.layers, self.norms):
+            pre = layer(h) + (sum(outs) if outs else 0.0)
+            h = norm(pre * torch.sigmoid(pre))  # swish
+            outs.append(h)
+        return self.mu(h), self.logvar(h)
+
+
+class RecVAE(NeuralRecommender):
+    """RecVAE (see the module docstring).
+
+    Parameters
+    ----------
+    hidden_dim : int, default 600
+    latent_dim : int, default 200
+    dropout : float, default 0.5
+        Input dropout during encoder updates.
+    gamma : float, default 0.005
+        Per-user KL weight β_u = γ·|x_u|.
+    mixture_weights : tuple of 3 floats, default (0.15, 0.75, 0.1)
+        Weights of the standard, previous-posterior and wide (log σ² = 10) prior components.
+    n_enc_epochs, n_dec_epochs : int, default 3, 1
+        Passes over the data per epoch for the encoder and the decoder.
+    epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
+    random_state, show_progress
+        As in :class:`~recae.models.dae.MultDAE` (one epoch = all the passes above).
+    """
+
+    def __init__(self, hidden_dim=600, latent_dim=200, dropout=0.5, gamma=0.005, mixture_weights=(0.15, 0.75, 0.1),
+                 n_enc_epochs=3, n_dec_epochs=1, epochs=50, batch_size=500, lr=5e-4, optimizer="adam", weight_decay=0.0,
+                 l1=0.0, patience=10, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0,
+                 show_progress=False):
+        self.hidden_dim = hidden_dim
+        self.latent_dim = latent_dim
+        self.dropout = dropout
+        self.gamma = gamma
+        self.mixture_weights = mixture_weights
+        self.n_enc_epochs = n_enc_epochs
+        self.n_dec_epochs = n_dec_epochs
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.patience = patience
+        self.valid_metric = valid_metric
+        self.amp = amp
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    def _build(self, n_items):
+        enc = RecVAEEncoder(n_items, self.hidden_dim, self.latent_dim)
+        old = copy.deepcopy(enc).requires_grad_(False)
+        return nn.ModuleDict({"encoder": enc, "prior_encoder": old, "decoder": nn.Linear(self.latent_dim, n_items)})
+
+    def _configure_optimizers(self, module):
+        return [self._make_optimizer(module["encoder"].parameters()),
+                self._make_optimizer(module["decoder"].parameters())]
+
+    def _log_prior(self, x, z):
+        post_mu, post_logvar = self.module_["prior_encoder"](x)
+        zeros = torch.zeros_like(z)
+        parts = [log_normal(z, zeros, zeros), log_normal(z, post_mu, post_logvar), log_normal(z, zeros, zeros + 10.0)]
+        weighted = [p + math.log(w) for p, w in zip(parts, self.mixture_weights)]
+        return torch.logsumexp(torch.stack(weighted, dim=-1), dim=-1)
+
+    def _encoder_loss(self, ctx, x, rows):
+        mu, logvar = self.module_["encoder"](x, self.dropout, ctx.generator)
+        z = mu + torch.randn(mu.shape, generator=ctx.generator, device=mu.device) * (0.5 * logvar).exp()
+        mll = (torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1)
+        kl = (log_normal(z, mu, logvar) - self._log_prior(x, z)).sum(dim=1)
+        return -(mll - self.gamma * x.sum(dim=1) * kl).mean()
+
+    def _decoder_loss(self, ctx, x, rows):
+        # the encoder is not updated in this phase, so its graph is not needed
+        with torch.no_grad():
+            mu, logvar = self.module_["encoder"](x)
+            z = mu + torch.randn(mu.shape, generator=ctx.generator, device=mu.device) * (0.5 * logvar).exp()
+        return -(torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1).mean()
+
+    def _train_epoch(self, ctx):
+        enc_opt, dec_opt = ctx.optimizers
+        for _ in range(self.n_enc_epochs):
+            loss = self._run_batches(ctx, [enc_opt], self._encoder_loss)
+        self.module_["prior_encoder"].load_state_dict(self.module_["encoder"].state_dict())
+        for _ in range(self.n_dec_epochs):
+            self._run_batches(ctx, [dec_opt], self._decoder_loss)
+        return loss
+
+    def _forward_scores(self, x):
+        mu, _ = self.module_["encoder"](x)
+        return self.module_["decoder"](mu)

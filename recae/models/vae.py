@@ -1,0 +1,92 @@
+"""Mult-VAE: a variational autoencoder with a multinomial likelihood and an annealed KL weight.
+
+Liang, Krishnan, Hoffman, Jebara, "Variational Autoencoders for Collaborative Filtering",
+WWW 2018. Encoder I→600→(μ, log σ²) of 200, decoder 200→600→I, tanh; input L2-normalised
+then dropout; loss = multinomial NLL + β·KL with β = min(β_cap, step / anneal_steps);
+ranking uses the decoder of μ (no sampling).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .dae import init_weights, mlp
+from .neural import NeuralRecommender, dropout, l2_normalize, multinomial_nll
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(N(μ, σ²) ‖ N(0, I))."""
+    return 0.5 * (-logvar + logvar.exp() + mu.pow(2) - 1.0).sum(dim=1).mean()
+
+
+class MultVAE(NeuralRecommender):
+    """Variational autoencoder I → hidden → latent → hidden → I (Mult-VAE).
+
+    Parameters
+    ----------
+    hidden_dims : tuple of int, default (600,)
+    latent_dim : int, default 200
+    dropout : float, default 0.5
+    activation : str, default "tanh"
+    beta_cap : float, default 0.2
+        Largest KL weight.
+    anneal_steps : int, default 20000
+        Optimizer updates over which β rises linearly from 0 to ``beta_cap`` (0: constant cap).
+    epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
+    random_state, show_progress
+        As in :class:`~recae.models.dae.MultDAE`.
+    """
+
+    def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.5, activation="tanh", beta_cap=0.2,
+                 anneal_steps=20000, epochs=200, batch_size=500, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
+                 patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False):
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.dropout = dropout
+        self.activation = activation
+        self.beta_cap = beta_cap
+        self.anneal_steps = anneal_steps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.patience = patience
+        self.valid_metric = valid_metric
+        self.amp = amp
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    def _build(self, n_items):
+        enc = [n_items, *self.hidden_dims]
+        module = nn.ModuleDict({
+            "encoder": mlp(enc, self.activation, last_act=True),
+            "to_latent": nn.Linear(enc[-1], 2 * self.latent_dim),
+            "decoder": mlp([self.latent_dim, *self.hidden_dims[::-1], n_items], self.activation),
+        })
+        init_weights(module)
+        return module
+
+    def _encode(self, x, generator=None):
+        h = self.module_["encoder"](dropout(l2_normalize(x), self.dropout, generator))
+        mu, logvar = self.module_["to_latent"](h).chunk(2, dim=1)
+        return mu, logvar
+
+    def beta(self, step: int) -> float:
+        """KL weight after ``step`` optimizer updates."""
+        if not self.anneal_steps:
+            return float(self.beta_cap)
+        return min(float(self.beta_cap), step / float(self.anneal_steps))
+
+    def _loss(self, ctx, x, rows):
+        mu, logvar = self._encode(x, ctx.generator)
+        z = mu + torch.randn(mu.shape, generator=ctx.generator, device=mu.device) * (0.5 * logvar).exp()
+        logits = self.module_["decoder"](z)
+        return multinomial_nll(logits, x) + self.beta(ctx.step) * gaussian_kl(mu.float(), logvar.float())
+
+    def _forward_scores(self, x):
+        mu, _ = self._encode(x)
+        return self.module_["decoder"](mu)

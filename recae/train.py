@@ -1,0 +1,165 @@
+"""The generic training loop shared by every neural model.
+
+The model owns its module, its loss and (when special) its epoch; this loop runs epochs,
+validates, keeps the best state by a validation metric, stops early, shows progress,
+calls callbacks and writes crash-safe checkpoints that ``resume=True`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from tqdm.auto import tqdm
+
+from .exceptions import ModelFileError, TrainingError
+from .atomic import atomic_save_tensors
+from .metrics import RANKING_METRICS
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def validation_score(model, valid, metric: str) -> float:
+    """Mean of ``metric`` (e.g. ``"ndcg@100"``) over validation users with a non-empty target."""
+    name, _, k = metric.partition("@")
+    k = int(k or 100)
+    fold_in, target = valid
+    rows = np.flatnonzero(np.diff(target.indptr) > 0)
+    X = fold_in[rows]
+    top, _ = model._rank(lambda a, b: model._score_rows(X[a:b]), X, len(rows), k, None)
+    values = RANKING_METRICS[name](top, target[rows], k)
+    return float(np.nanmean(values))
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _flatten_optimizer(i: int, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    sd = opt.state_dict()
+    scalars = {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"opt{i}.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{key}"] = value
+    meta[f"opt{i}"] = {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optimizer(i: int, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict = {}
+    prefix = f"opt{i}."
+    for name, value in tensors.items():
+        if name.startswith(prefix):
+            pid, key = name[len(prefix):].split(".", 1)
+            state.setdefault(int(pid), {})[key] = value
+    for name, value in meta[f"opt{i}"]["scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": meta[f"opt{i}"]["param_groups"]})
+
+
+def save_checkpoint(path: str, ctx: "TrainState") -> None:
+    tensors = {f"module.{k}": v.detach().cpu().contiguous() for k, v in ctx.module.state_dict().items()}
+    if ctx.best_state is not None:
+        tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in ctx.best_state.items()})
+    tensors["rng"] = ctx.generator.get_state().cpu()
+    meta = {"epoch": ctx.epoch, "best_score": ctx.best_score, "best_epoch": ctx.best_epoch, "bad_epochs": ctx.bad_epochs,
+            "history": ctx.history, "step": ctx.step, "params": ctx.params_fingerprint}
+    for i, opt in enumerate(ctx.optimizers):
+        _flatten_optimizer(i, opt, tensors, meta)
+    atomic_save_tensors(tensors, path, {"recae_checkpoint": json.dumps(meta, default=float)})
+
+
+def load_checkpoint(path: str, ctx: "TrainState") -> None:
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(header["recae_checkpoint"])
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path!r} is not a readable recae checkpoint: {exc}") from None
+    if meta["params"] != ctx.params_fingerprint:
+        raise TrainingError(f"checkpoint {path!r} was written with other hyper-parameters or data; "
+                            "resume with the same model settings or remove the checkpoint")
+    dev = ctx.device
+    ctx.module.load_state_dict({k[7:]: v.to(dev) for k, v in tensors.items() if k.startswith("module.")})
+    best = {k[5:]: v.to(dev) for k, v in tensors.items() if k.startswith("best.")}
+    ctx.best_state = best or None
+    ctx.generator.set_state(tensors["rng"])
+    for i, opt in enumerate(ctx.optimizers):
+        _restore_optimizer(i, opt, tensors, meta)
+    ctx.epoch, ctx.best_score, ctx.best_epoch = meta["epoch"], meta["best_score"], meta["best_epoch"]
+    ctx.bad_epochs, ctx.history, ctx.step = meta["bad_epochs"], meta["history"], meta["step"]
+
+
+class TrainState:
+    """What an epoch needs and what a checkpoint holds."""
+
+    def __init__(self, module, optimizers, loader, generator, device, params_fingerprint):
+        self.module = module
+        self.optimizers = optimizers
+        self.loader = loader
+        self.generator = generator
+        self.device = device
+        self.params_fingerprint = params_fingerprint
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimizer updates so far (for schedules such as KL annealing)
+        self.best_score = -math.inf
+        self.best_epoch = -1
+        self.best_state = None
+        self.bad_epochs = 0
+        self.history: list[dict] = []
+
+
+def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, metric: str, show_progress: bool,
+        callbacks=(), checkpoint_dir=None, resume: bool = False) -> None:
+    """Train ``model`` (a NeuralRecommender) for up to ``epochs`` epochs."""
+    path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
+    if path is not None:
+        os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
+        if resume and os.path.exists(path):
+            load_checkpoint(path, ctx)
+            logger.info("resuming from %s after epoch %d", path, ctx.epoch)
+    bar = tqdm(total=epochs, initial=ctx.epoch, desc=type(model).__name__, disable=not show_progress, leave=False)
+    try:
+        while ctx.epoch < epochs and not (patience is not None and valid is not None and ctx.bad_epochs >= patience):
+            t0 = time.perf_counter()
+            ctx.module.train()
+            loss = model._train_epoch(ctx)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"{type(model).__name__}: the training loss became {loss} in epoch {ctx.epoch + 1}; "
+                    + (f"the last good checkpoint is kept at {path}; " if path else "")
+                    + "try a lower lr or more weight decay")
+            ctx.epoch += 1
+            logs = {"epoch": ctx.epoch, "loss": loss}
+            if valid is not None:
+                ctx.module.eval()
+                score = validation_score(model, valid, metric)
+                logs[metric] = score
+                if score > ctx.best_score:
+                    ctx.best_score, ctx.best_epoch, ctx.bad_epochs = score, ctx.epoch, 0
+                    ctx.best_state = {k: v.detach().clone() for k, v in ctx.module.state_dict().items()}
+                else:
+                    ctx.bad_epochs += 1
+            logs["seconds"] = time.perf_counter() - t0
+            ctx.history.append(logs)
+            if path is not None:
+                save_checkpoint(path, ctx)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")})
+            logger.debug("epoch %s", logs)
+            if any(cb(model, ctx.epoch, logs) for cb in callbacks):
+                break
+    finally:
+        bar.close()
+    if ctx.best_state is not None:
+        ctx.module.load_state_dict(ctx.best_state)
+    ctx.module.eval()
