@@ -8,18 +8,62 @@ import tempfile
 import torch
 from safetensors.torch import save_file
 
+from .exceptions import ModelFileError
+
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str]) -> None:
-    """Write a safetensors file so that ``path`` holds either the old or the new file, never a torn one."""
+    """Write a safetensors file so that ``path`` holds either the old or the new file, never a torn one.
+
+    Raises
+    ------
+    ModelFileError
+        When the folder is missing, ``path`` is a directory, or the disk refuses the write;
+        the temporary file is removed in every case.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
+    if os.path.isdir(path):
+        raise ModelFileError(f"cannot save to {path!r}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ModelFileError(f"cannot save to {path!r}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        # mkstemp creates the file 0600; give it the mode an ordinary open() would (or the old file's)
+        os.chmod(tmp, _file_mode(path))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise ModelFileError(f"cannot save to {path!r}: {exc.strerror or exc}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    _fsync_dir(directory)
+
+
+def _file_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+

@@ -18,7 +18,7 @@ import pandas as pd
 from . import __version__
 from .data import Interactions, holdout_split, strong_generalization_split, temporal_split
 from .evaluate import evaluate
-from .exceptions import RecaeError
+from .exceptions import RecaeError, UnknownIdError
 from .models import MODEL_REGISTRY
 
 DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "synthetic")
@@ -36,11 +36,50 @@ then $RECAE_DATA_DIR, then ./datasets; or a path to a .csv/.tsv/.parquet log.
 """
 
 
+DEMO_EPILOG = """examples:
+  recae demo                                   MovieLens 100K if found, else a seeded synthetic log
+  recae demo --data-dir ../shared/data         look for ml-100k/u.data there
+"""
+
+FIT_EPILOG = """examples:
+  recae fit --data ml-1m --model ease --out ease.recae
+  recae fit --data ml-100k --model ease --param l2=200 --param dtype=float64 --out ease.recae
+  recae fit --data ratings.csv --user-col userId --item-col movieId --rating-col rating --out m.recae
+  recae fit --data clicks.tsv --min-user 1 --model popularity --out pop.recae
+
+Ratings above --binarize become positives and users with fewer than --min-user positives are
+dropped, unless --explicit keeps the log as it is.
+"""
+
+RECOMMEND_EPILOG = """examples:
+  recae recommend --model-file ease.recae --user 42 -n 10
+  recae recommend --model-file ease.recae --user 1 2 3 --format csv
+  recae recommend --model-file ease.recae --history 1,50,181 -n 5 --format json
+
+Items the user already has are never recommended; unknown --history items are ignored.
+"""
+
+EVALUATE_EPILOG = """examples:
+  recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
+  recae evaluate --data synthetic --model popularity --k 20 100
+  recae evaluate --data ml-100k --model ease --param l2=200 --protocol holdout --output results.csv
+
+Protocols: strong (held-out users, 80/20 fold-in/target, Liang et al. 2018), holdout (20% of
+each user's items), temporal (each user's last item). Recall@k is hits / |target|;
+truncated_recall@k is hits / min(k, |target|), the "Recall@k" of the autoencoder papers.
+"""
+
+
 def _model_class(name: str):
     by_lower = {k.lower(): v for k, v in MODEL_REGISTRY.items() if k != "Recommender"}
     if name.lower() not in by_lower:
         raise RecaeError(f"unknown model {name!r}; choose from {sorted(by_lower)}")
     return by_lower[name.lower()]
+
+
+def _new_model(cls, params: dict):
+    """An instance with ``params``; unknown names are refused with the valid ones listed."""
+    return cls().set_params(**params)
 
 
 def _parse_params(pairs: list[str]) -> dict:
@@ -49,6 +88,9 @@ def _parse_params(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise RecaeError(f"--param takes NAME=VALUE; got {pair!r}")
         key, value = pair.split("=", 1)
+        key = key.strip()
+        if not key.isidentifier():
+            raise RecaeError(f"--param takes NAME=VALUE with a parameter name; got {pair!r}")
         try:
             params[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -124,15 +166,31 @@ def cmd_fit(args) -> int:
     data, what = load_data(args)
     if not args.explicit:
         data = _implicit(data, args)
-    model = _model_class(args.model)(**_parse_params(args.param))
+    model = _new_model(_model_class(args.model), _parse_params(args.param))
     model.fit(data)
     model.save(args.out)
     print(f"fitted {model!r} on {what}: {data.n_users} users × {data.n_items} items; saved to {args.out}")
     return 0
 
 
-def _typed_ids(raw: list[str], known: np.ndarray) -> list:
-    return [int(x) for x in raw] if known.dtype.kind in "iu" else list(raw)
+def _typed_ids(raw: list[str], known: np.ndarray, kind: str) -> list:
+    """Command-line ids typed like the model's ids (integers or strings)."""
+    raw = [x.strip() for x in raw if x.strip()]
+    if known.dtype.kind not in "iu":
+        return raw
+    out = []
+    for x in raw:
+        try:
+            out.append(int(x))
+        except ValueError:
+            raise UnknownIdError(f"unknown {kind} id {x!r}: this model's {kind} ids are integers "
+                                 f"like {known[:3].tolist()}") from None
+    return out
+
+
+def _plain(value):
+    """numpy scalars as Python values, so JSON keeps integer ids as numbers."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def cmd_recommend(args) -> int:
@@ -141,12 +199,14 @@ def cmd_recommend(args) -> int:
     model = load_model(args.model_file)
     rows = []
     if args.history:
-        items = _typed_ids(args.history.split(","), model.item_ids_)
+        items = _typed_ids(args.history.split(","), model.item_ids_, "item")
+        if not items:
+            raise RecaeError(f"--history holds no item ids; got {args.history!r}")
         ids, scores = model.recommend_new(items, n=args.n, unknown="ignore")
-        rows += [{"user": "(new)", "rank": r + 1, "item": i, "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
-    for user in _typed_ids(args.user or [], model.user_ids_):
+        rows += [{"user": "(new)", "rank": r + 1, "item": _plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
+    for user in _typed_ids(args.user or [], model.user_ids_, "user"):
         ids, scores = model.recommend(user, n=args.n)
-        rows += [{"user": user, "rank": r + 1, "item": i, "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
+        rows += [{"user": user, "rank": r + 1, "item": _plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
     if not rows:
         raise RecaeError("give --user ID [ID ...] and/or --history ITEM,ITEM,...")
     table = pd.DataFrame(rows)
@@ -172,13 +232,13 @@ def cmd_evaluate(args) -> int:
             split = holdout_split(data, 0.2, random_state=seed)
         else:
             split = temporal_split(data, k=1)
-        model = cls(**params).fit(split.train)
+        model = _new_model(cls, params).fit(split.train)
         table = evaluate(model, split, k=args.k)
         table.insert(0, "seed", seed)
         results.append(table)
     out = pd.concat(results)
     print(f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())}) on {what}, protocol {args.protocol}")
-    summary = out.groupby(level=0)["mean"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    summary = out.groupby(level=0, sort=False)["mean"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
     _print_table(summary)
     if args.output:
         out.to_csv(args.output)
@@ -209,12 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--seed-data", type=int, default=0, help=argparse.SUPPRESS)
         g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    d = sub.add_parser("demo", help="fit EASE on MovieLens 100K (or a synthetic log), recommend, compare with popularity")
+    d = sub.add_parser("demo", help="fit EASE on MovieLens 100K (or a synthetic log), recommend, compare with popularity",
+                       epilog=DEMO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--data-dir", help="folder holding ml-100k/ (default: $RECAE_DATA_DIR, then ./datasets)")
     d.add_argument("--seed", type=int, default=98765, help="user split seed")
     d.set_defaults(func=cmd_demo)
 
-    f = sub.add_parser("fit", help="fit a model on a log and save it", formatter_class=argparse.RawDescriptionHelpFormatter)
+    f = sub.add_parser("fit", help="fit a model on a log and save it", epilog=FIT_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     data_args(f)
     f.add_argument("--model", default="ease", help=f"model class (default ease); one of {sorted(k.lower() for k in MODEL_REGISTRY if k != 'Recommender')}")
     f.add_argument("--param", action="append", metavar="NAME=VALUE", help="hyper-parameter, repeatable (e.g. --param l2=200)")
@@ -222,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="model file to write (safetensors + JSON metadata)")
     f.set_defaults(func=cmd_fit)
 
-    r = sub.add_parser("recommend", help="top-n items for known users or a new user's history")
+    r = sub.add_parser("recommend", help="top-n items for known users or a new user's history", epilog=RECOMMEND_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--model-file", required=True, help="a file written by `recae fit`")
     r.add_argument("--user", nargs="+", help="raw user id(s) seen in training")
     r.add_argument("--history", help="comma-separated raw item ids of a new user")
@@ -230,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("table", "csv", "json"), default="table")
     r.set_defaults(func=cmd_recommend)
 
-    e = sub.add_parser("evaluate", help="fit on a split and report ranking metrics")
+    e = sub.add_parser("evaluate", help="fit on a split and report ranking metrics", epilog=EVALUATE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     data_args(e)
     e.add_argument("--model", default="ease")
     e.add_argument("--param", action="append", metavar="NAME=VALUE")
@@ -248,9 +312,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except RecaeError as exc:
-        print(f"recae: error: {exc}", file=sys.stderr)
+    except (RecaeError, OSError) as exc:
+        # OSError: unreadable or unwritable files and folders (permissions, a full disk, ...)
+        print(f"recae: error: {_message(exc)}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        print(f"recae: error: an optional dependency is missing: {_message(exc)} "
+              "(e.g. pip install 'recae[parquet]' for Parquet files)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recae: interrupted", file=sys.stderr)
+        return 130
+
+
+def _message(exc: BaseException) -> str:
+    """The message (multi-line ones, like the dataset-not-found help, keep their layout)."""
+    return str(exc).strip() or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -26,7 +26,12 @@ def _parts(split, part: str):
     if part not in ("test", "valid"):
         raise DataError(f"part must be 'test' or 'valid'; got {part!r}")
     if isinstance(split, StrongSplit):
-        return getattr(split, f"{part}_fold_in"), getattr(split, f"{part}_target")
+        fold_in, target = getattr(split, f"{part}_fold_in"), getattr(split, f"{part}_target")
+        if not np.array_equal(fold_in.user_ids, target.user_ids):
+            raise DataError(f"the {part} fold-in and target parts must list the same users in the same order "
+                            f"({fold_in.n_users} and {target.n_users} users); build them from one log with "
+                            "filter_entries, as strong_generalization_split does")
+        return fold_in, target
     if isinstance(split, HoldoutSplit):
         target = split.test if part == "test" else split.valid
         if target is None:
@@ -46,6 +51,8 @@ def top_k_indices(model, split, k: int, part: str = "test", batch_size: int = 20
     top : ndarray of int64, shape (n_scored, k)
         Item indices, ``-1`` for padding.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise DataError(f"batch_size must be a positive integer; got {batch_size!r}")
     fold_in, target = _parts(split, part)
     rows = np.flatnonzero(np.diff(target.matrix.indptr) > 0)
     top = np.full((len(rows), k), -1, dtype=np.int64)
@@ -85,7 +92,12 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
         Indexed by ``"<metric>@<k>"`` with columns ``mean``, ``se`` (standard error over
         users) and ``n_users``; with ``per_user=True`` a ``(summary, per_user)`` pair.
     """
-    ks = sorted({int(k)} if np.isscalar(k) else {int(x) for x in k})
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    ks_in = [k] if np.isscalar(k) else list(k)
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ks_in):
+        raise DataError(f"k must be a positive integer or a sequence of them; got {k!r}")
+    ks = sorted({int(x) for x in ks_in})
     unknown = [m for m in metrics if m not in RANKING_METRICS and m != "coverage"]
     if unknown or not ks or ks[0] < 1:
         raise DataError(f"metrics must come from {sorted(RANKING_METRICS) + ['coverage']} and k be positive; "

@@ -29,6 +29,8 @@ MODELS = {
     "MultVAE": (lambda device: recae.MultVAE(hidden_dims=(32,), latent_dim=8, anneal_steps=100, device=device, **FAST), True),
     "CDAE": (lambda device: recae.CDAE(hidden_dim=16, device=device, **FAST), True),
     "RecVAE": (lambda device: recae.RecVAE(hidden_dim=32, latent_dim=8, device=device, **dict(FAST, epochs=12)), True),
+    "Blend": (lambda device: recae.Blend(members=[["EASE", {"l2": 1.0}], ["MultDAE", dict(hidden_dims=[16], **FAST)]],
+                                          weights=[0.5, 0.5], device=device), True),
 }
 # CDAE folds a new user in with the mean user vector, so its ranking for a training user's
 # history may differ slightly from recommend(user), which uses the user's own vector.

@@ -15,24 +15,42 @@ def normalize_id_column(values, name: str) -> np.ndarray:
     when every value is integral (a common result of reading CSVs with missing cells).
     """
     s = pd.Series(values, copy=False)
+    # Missing values first: a categorical with NaN cannot be cast to its (int) categories.
+    missing = s.isna().to_numpy()
+    if missing.any():
+        first = int(np.flatnonzero(missing)[0])
+        raise DataError(f"column {name!r} has {int(missing.sum())} missing id(s); first at row {first}")
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(s.cat.categories.dtype)
-    if s.isna().any():
-        first = int(np.flatnonzero(s.isna().to_numpy())[0])
-        raise DataError(f"column {name!r} has {int(s.isna().sum())} missing id(s); first at row {first}")
     kind = pd.api.types.infer_dtype(s, skipna=False)
     if kind == "integer":
-        return s.to_numpy(dtype=np.int64)
+        if pd.api.types.is_unsigned_integer_dtype(s.dtype) and len(s) and s.max() > np.iinfo(np.int64).max:
+            raise DataError(f"column {name!r} holds integer ids above the int64 range (e.g. {s.max()}); "
+                            "convert them to strings")
+        try:
+            return s.to_numpy(dtype=np.int64)
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise DataError(f"column {name!r} holds integer ids that do not fit in int64 ({exc}); "
+                            "convert them to strings") from None
     if kind == "floating":
         arr = s.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise DataError(f"column {name!r} holds non-integral float ids (e.g. {arr[arr != np.round(arr)][:3].tolist()}); ids must be integers or strings")
+        bad = ~np.isfinite(arr)
+        bad[~bad] = arr[~bad] != np.round(arr[~bad])
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(f"column {name!r} holds {int(bad.sum())} non-integral or non-finite float id(s) "
+                            f"(e.g. {arr[bad][:3].tolist()}, first at row {first}); ids must be integers or strings")
+        if len(arr) and np.abs(arr).max() >= 2.0 ** 63:
+            raise DataError(f"column {name!r} holds float ids outside the int64 range; convert them to strings")
         return arr.astype(np.int64)
     if kind == "string":
         return s.to_numpy(dtype=object)
+    hint = ""
+    if kind == "bytes":
+        hint = " (undecoded bytes: read the file with the right encoding, e.g. encoding='latin-1')"
     raise DataError(
         f"column {name!r} must hold ids of one type (all integers or all strings); "
-        f"got values of kind {kind!r} (dtype {s.dtype}), e.g. {s.iloc[:3].tolist()}"
+        f"got values of kind {kind!r} (dtype {s.dtype}), e.g. {s.iloc[:3].tolist()}{hint}"
     )
 
 
@@ -74,9 +92,14 @@ class IdIndex:
         -------
         ndarray of int64, shape (n,)
         """
+        if unknown not in ("raise", "ignore"):
+            raise DataError(f"unknown must be 'raise' or 'ignore'; got {unknown!r}")
         arr = np.atleast_1d(np.asarray(raw, dtype=object if self.ids.dtype == object else None))
         if arr.ndim != 1:
             raise DataError(f"{self.kind} ids must be a scalar or a 1-D array; got shape {arr.shape}")
+        if not self.index.is_unique:
+            dup = self.index[self.index.duplicated()].unique()[:5].tolist()
+            raise DataError(f"{self.kind} ids must be unique; repeated: {dup}")
         try:
             pos = self.index.get_indexer(arr)
         except (TypeError, ValueError) as exc:  # unhashable or incomparable values

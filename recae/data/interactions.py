@@ -25,21 +25,33 @@ def _require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
                 f"column {col!r} (the {role} column) not found; available columns: "
                 f"{list(df.columns)}. Pass {role}=<column name>."
             )
+        if col is not None and int((df.columns == col).sum()) > 1:
+            raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
 
 
 def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s):
         if s.isna().any():
             raise DataError(f"column {name!r} has {int(s.isna().sum())} missing timestamp(s)")
-        # datetimes become seconds since the epoch; the unit of the column does not matter
-        return (s.astype("datetime64[ns]").astype("int64") / 1e9).to_numpy(np.float64)
+        # datetimes become seconds since the epoch (UTC for time-zone aware columns);
+        # the unit of the column does not matter
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return ((s - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-        coerced = pd.to_numeric(s, errors="coerce")
-        bad = coerced.isna() & s.notna()
-        first = s[bad].iloc[:3].tolist()
-        raise DataError(
-            f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first}"
-        )
+        # an object column may still hold plain numbers (e.g. built from Python lists)
+        is_text = s.map(lambda v: isinstance(v, (str, bytes)), na_action="ignore").fillna(False).astype(bool)
+        try:
+            coerced = pd.to_numeric(s.mask(is_text), errors="coerce")
+        except (TypeError, ValueError):  # containers and other objects pandas cannot coerce
+            coerced = pd.Series(np.nan, index=s.index)
+        bad = (coerced.isna() & s.notna()) | is_text
+        if bad.any():
+            first = s[bad].iloc[:3].tolist()
+            raise DataError(
+                f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first}"
+            )
+        s = coerced
     arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -49,6 +61,29 @@ def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
             f"(value {arr[i]}). Drop or fill them before building Interactions."
         )
     return arr
+
+
+def _parser_message(path: str, exc: Exception, kwargs: dict) -> str:
+    """pandas' parser message, with the line number when the engine did not give one.
+
+    The C and python engines name the line; pyarrow only quotes the row, so re-parse with the
+    C engine (on the error path only) to find it.
+    """
+    msg = str(exc).strip()
+    if "line" in msg.lower() or kwargs.get("engine") != "pyarrow":
+        return msg
+    try:
+        pd.read_csv(path, **{**kwargs, "engine": "c"})
+    except pd.errors.ParserError as exc2:
+        return f"{msg} ({str(exc2).strip()})"
+    except Exception:
+        pass
+    return msg
+
+
+def _plain(value):
+    """A numpy scalar as the Python value, so messages read ``3`` not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class Interactions:
@@ -96,6 +131,8 @@ class Interactions:
             timestamps = np.asarray(timestamps, dtype=np.float64)
             if timestamps.shape != (m.nnz,):
                 raise ShapeError(f"timestamps has shape {timestamps.shape}; expected ({m.nnz},), one per stored entry")
+            if not np.all(np.isfinite(timestamps)):
+                raise DataError(f"timestamps hold {int((~np.isfinite(timestamps)).sum())} NaN or infinite value(s)")
         if not np.all(np.isfinite(m.data)):
             raise DataError(f"matrix has {int((~np.isfinite(m.data)).sum())} NaN or infinite value(s)")
         self.timestamps = timestamps
@@ -128,9 +165,9 @@ class Interactions:
         """
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame; got {type(df).__name__}")
-        _require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
         if len(df) == 0:
-            raise DataError("the interaction log is empty (0 rows)")
+            raise DataError(f"the interaction log is empty (0 rows; columns: {list(df.columns)})")
+        _require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
         duplicates = duplicates or ("last" if rating is not None else "sum")
         if duplicates not in _DUPLICATE_RULES:
             raise DataError(f"duplicates must be one of {_DUPLICATE_RULES}; got {duplicates!r}")
@@ -164,7 +201,8 @@ class Interactions:
             if duplicates == "raise" and not boundary.all():
                 dup = order[np.flatnonzero(~boundary)[0]]
                 raise DataError(
-                    f"duplicate (user, item) row: user {users[dup]!r}, item {items[dup]!r} (row {dup}); "
+                    f"duplicate (user, item) row: user {_plain(users[dup])!r}, item {_plain(items[dup])!r} "
+                    f"(row {int(dup)}); "
                     "pass duplicates='last' or 'sum' to resolve repeats"
                 )
             keep = order[boundary]
@@ -183,12 +221,18 @@ class Interactions:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise DataError(f"no such file: {path!r}")
+        if os.path.isdir(path):
+            raise DataError(f"{path!r} is a directory, not a file")
         try:
             df = pd.read_csv(path, **read_csv_kwargs)
+        except pd.errors.EmptyDataError as exc:
+            raise DataError(f"{path!r} holds no data ({exc})") from None
         except pd.errors.ParserError as exc:
-            raise DataError(f"could not parse {path!r}: {exc}") from None
+            raise DataError(f"could not parse {path!r}: {_parser_message(path, exc, read_csv_kwargs)}") from None
         except UnicodeDecodeError as exc:
             raise DataError(f"{path!r} is not valid {read_csv_kwargs.get('encoding', 'utf-8')} text ({exc.reason} at byte {exc.start}); pass encoding='latin-1' or the file's encoding") from None
+        except OSError as exc:
+            raise DataError(f"could not read {path!r}: {exc}") from None
         return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
 
     @classmethod
@@ -201,10 +245,15 @@ class Interactions:
         cols = [c for c in (user, item, rating, timestamp) if c is not None]
         try:
             df = pd.read_parquet(path, columns=cols)
-        except (KeyError, ValueError) as exc:
-            if "pyarrow" in str(exc) or "engine" in str(exc):
+        except ImportError:
+            raise
+        except Exception:
+            try:
+                df = pd.read_parquet(path)  # let _require_columns name what is missing
+            except ImportError:
                 raise
-            df = pd.read_parquet(path)  # let _require_columns name what is missing
+            except Exception as exc:
+                raise DataError(f"could not read {path!r} as Parquet: {exc}") from None
         return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
 
     @classmethod
@@ -284,6 +333,8 @@ class Interactions:
     def take_users(self, rows) -> "Interactions":
         """A log with only the given user rows (positions), in that order; items unchanged."""
         rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1:
+            raise ShapeError(f"user rows must be a 1-D array; got shape {rows.shape}")
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_users):
             raise ShapeError(f"user rows must lie in [0, {self.n_users}); got min {rows.min()}, max {rows.max()}")
         pos, _ = row_positions(self.matrix.indptr, rows)
@@ -293,6 +344,12 @@ class Interactions:
     def take_items(self, cols) -> "Interactions":
         """A log restricted and re-indexed to the given item columns (positions), in that order."""
         cols = np.asarray(cols, dtype=np.int64)
+        if cols.ndim != 1:
+            raise ShapeError(f"item columns must be a 1-D array; got shape {cols.shape}")
+        if cols.size and (cols.min() < 0 or cols.max() >= self.n_items):
+            raise ShapeError(f"item columns must lie in [0, {self.n_items}); got min {cols.min()}, max {cols.max()}")
+        if len(np.unique(cols)) != len(cols):
+            raise DataError("item columns must not repeat (an item can own only one column)")
         remap = np.full(self.n_items, -1, dtype=np.int64)
         remap[cols] = np.arange(len(cols))
         new_col = remap[self.matrix.indices]
@@ -304,7 +361,11 @@ class Interactions:
 
     def align_items(self, item_ids, *, unknown: str = "raise") -> "Interactions":
         """Re-index columns to another item-id array (e.g. a model's); unknown items raise or drop."""
+        if unknown not in ("raise", "ignore"):
+            raise DataError(f"unknown must be 'raise' or 'ignore'; got {unknown!r}")
         item_ids = np.asarray(item_ids)
+        if item_ids.ndim != 1:
+            raise ShapeError(f"item_ids must be a 1-D array; got shape {item_ids.shape}")
         if item_ids.shape == self.item_ids.shape and np.array_equal(item_ids, self.item_ids):
             return self
         target = IdIndex(item_ids, "item")
@@ -323,21 +384,35 @@ class Interactions:
         ts = self.timestamps[keep][order] if self.timestamps is not None else None
         return self._replace(m, item_ids=item_ids, timestamps=ts)
 
-    def filter(self, min_user: int = 1, min_item: int = 1, max_iter: int = 100) -> "Interactions":
+    def filter(self, min_user: int = 1, min_item: int = 1, max_iter: int | None = None) -> "Interactions":
         """Iterated k-core: drop users with < ``min_user`` and items with < ``min_item`` entries.
 
         Repeats until both hold (dropping items can push users under the limit). Empty users
-        and items are always dropped, so ``filter()`` compacts a binarized log.
+        and items are always dropped, so ``filter()`` compacts a binarized log. Every pass
+        drops at least one user or item, so the loop always ends; ``max_iter`` (default: no
+        limit) stops it early, and then the result may not satisfy the limits.
         """
-        cur = self
-        for _ in range(max_iter):
-            ucount = np.diff(cur.matrix.indptr)
-            icount = np.bincount(cur.matrix.indices, minlength=cur.n_items)
-            keep_u = ucount >= max(min_user, 1)
-            keep_i = icount >= max(min_item, 1)
-            if keep_u.all() and keep_i.all():
+        # Prune on boolean masks over the original log and gather once at the end.
+        m = self.matrix
+        rows = entry_rows(m.indptr)
+        cols = m.indices
+        alive = np.ones(self.nnz, dtype=bool)
+        keep_u = np.ones(self.n_users, dtype=bool)
+        keep_i = np.ones(self.n_items, dtype=bool)
+        n_pass = 0
+        while max_iter is None or n_pass < max_iter:
+            ucount = np.bincount(rows[alive], minlength=self.n_users)
+            icount = np.bincount(cols[alive], minlength=self.n_items)
+            new_u = keep_u & (ucount >= max(min_user, 1))
+            new_i = keep_i & (icount >= max(min_item, 1))
+            if np.array_equal(new_u, keep_u) and np.array_equal(new_i, keep_i):
                 break
-            cur = cur.take_users(np.flatnonzero(keep_u)).take_items(np.flatnonzero(keep_i))
+            keep_u, keep_i = new_u, new_i
+            alive &= keep_u[rows] & keep_i[cols]
+            n_pass += 1
+        else:
+            logger.warning("filter stopped after max_iter=%d passes before converging", max_iter)
+        cur = self.take_users(np.flatnonzero(keep_u)).take_items(np.flatnonzero(keep_i))
         if cur.nnz == 0:
             raise DataError(f"no interactions left after filter(min_user={min_user}, min_item={min_item}) "
                             f"on {self!r}")

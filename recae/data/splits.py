@@ -54,12 +54,16 @@ class StrongSplit:
     protocol = "strong"
 
 
-def _rank_within_rows(indptr: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Rank (0 = first) of each stored entry within its row, ordering entries by ``keys``."""
+def _rank_within_rows(indptr: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Rank (0 = first) of each stored entry within its row, ordering entries by ``keys``.
+
+    The first key is the primary one; later keys break ties (as in :func:`numpy.lexsort`,
+    whose key order is the reverse).
+    """
     rows = entry_rows(indptr)
-    order = np.lexsort((keys, rows))
-    ranks = np.empty(len(keys), dtype=np.int64)
-    ranks[order] = np.arange(len(keys)) - indptr[rows[order]]
+    order = np.lexsort((*keys[::-1], rows))
+    ranks = np.empty(len(rows), dtype=np.int64)
+    ranks[order] = np.arange(len(rows)) - indptr[rows[order]]
     return ranks
 
 
@@ -120,7 +124,8 @@ def temporal_split(data: Interactions, k: int = 1, valid_k: int = 0) -> HoldoutS
     """Leave each user's last ``k`` entries (by timestamp) for test, the ``valid_k`` before for validation.
 
     Users with at most ``k + valid_k`` entries keep all of them in ``train``. Ties in time
-    are broken by item index, so the split is deterministic.
+    are broken by item index (the higher column counts as newer), so the split is
+    deterministic.
     """
     if data.timestamps is None:
         raise DataError("temporal_split needs timestamps; build the Interactions with timestamp=<column>")
@@ -128,7 +133,8 @@ def temporal_split(data: Interactions, k: int = 1, valid_k: int = 0) -> HoldoutS
         raise DataError(f"k must be >= 1 and valid_k >= 0; got k={k}, valid_k={valid_k}")
     n_u = np.diff(data.matrix.indptr)
     # rank from the end: newest entry gets rank 0
-    ranks = _rank_within_rows(data.matrix.indptr, -data.timestamps - data.matrix.indices * 1e-12)
+    # (an epsilon added to the timestamp would vanish in float64 at epoch-second magnitudes)
+    ranks = _rank_within_rows(data.matrix.indptr, -data.timestamps, -data.matrix.indices.astype(np.int64))
     eligible = np.repeat(n_u > k + valid_k, n_u)
     is_test = eligible & (ranks < k)
     is_valid = eligible & (ranks >= k) & (ranks < k + valid_k)
@@ -161,7 +167,11 @@ def strong_generalization_split(data: Interactions, n_heldout: float | int = 0.1
     StrongSplit
     """
     _check_fraction("target_fraction", target_fraction)
-    n = int(n_heldout * data.n_users) if isinstance(n_heldout, float) else int(n_heldout)
+    if isinstance(n_heldout, (bool, np.bool_)) or not isinstance(n_heldout, (int, float, np.integer, np.floating)):
+        raise DataError(f"n_heldout must be a fraction of users (float) or a count (int); got {n_heldout!r}")
+    if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 0.5:
+        raise DataError(f"n_heldout as a fraction must be in (0, 0.5); got {n_heldout}")
+    n = int(n_heldout * data.n_users) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
     if n < 1 or 2 * n >= data.n_users:
         raise DataError(f"n_heldout gives {n} users per held-out part, but {data.n_users} users cannot "
                         "leave at least one training user; use a smaller n_heldout")

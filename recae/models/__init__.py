@@ -1,6 +1,7 @@
 """recae models; every one follows :class:`recae.models.base.Recommender`."""
 
 from .base import MODEL_REGISTRY, Recommender
+from .blend import Blend
 from .cdae import CDAE
 from .dae import MultDAE
 from .ease import EASE
@@ -8,4 +9,4 @@ from .popularity import Popularity
 from .recvae import RecVAE
 from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend"]

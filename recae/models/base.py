@@ -80,6 +80,10 @@ class Recommender:
             setattr(self, name, value)
         return self
 
+    def _export_params(self) -> dict:
+        """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
+        return self.get_params()
+
     def clone(self) -> "Recommender":
         """An unfitted copy with the same hyper-parameters."""
         return type(self)(**copy.deepcopy(self.get_params()))
@@ -244,9 +248,11 @@ class Recommender:
         return ids, scores
 
     def _to_raw(self, ids: np.ndarray, scores: np.ndarray, single: bool):
-        raw_pad = None if self.item_ids_.dtype == object else -1
+        # integer ids pad with -1 (unsigned ones widen to int64); strings pad with None
+        kind = self.item_ids_.dtype.kind
+        out_dtype, raw_pad = {"i": (self.item_ids_.dtype, -1), "u": (np.int64, -1)}.get(kind, (object, None))
         valid = ids >= 0
-        raw = np.empty(ids.shape, dtype=self.item_ids_.dtype)
+        raw = np.empty(ids.shape, dtype=out_dtype)
         raw[valid] = self.item_ids_[ids[valid]]
         raw[~valid] = raw_pad
         if single:

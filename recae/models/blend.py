@@ -1,0 +1,193 @@
+"""Blend: recae's hybrid, a validation-weighted mixture of a linear and non-linear autoencoders.
+
+The published models fail in different places: EASE (a linear, full-rank item-item
+autoencoder) is strong on items with many co-occurrences, while the VAEs' low-dimensional
+non-linear code generalises across sparse users. Blend fits its members on the same data,
+standardises each member's scores per user (z-score over the catalogue, so a softmax logit
+and a linear score become comparable), and adds them with non-negative weights summing to
+one. With validation data the weights are chosen to maximise the validation metric: an
+exhaustive simplex grid for up to three members, coordinate ascent beyond. Without it the
+``weights`` hyper-parameter is used (its default was tuned on ML-1M).
+
+Folding in a new user is exact for every member that folds in exactly, so Blend inherits
+``recommend_new`` without retraining.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import torch
+
+from ..exceptions import DataError
+from ..metrics import RANKING_METRICS
+from .base import MODEL_REGISTRY, Recommender
+
+logger = logging.getLogger(__name__)
+
+
+def _standardize(s: torch.Tensor) -> torch.Tensor:
+    s = s.float()
+    return (s - s.mean(dim=1, keepdim=True)) / s.std(dim=1, keepdim=True).clamp_min(1e-8)
+
+
+def _simplex_grid(n: int, step: float):
+    ticks = int(round(1 / step))
+    for combo in itertools.product(range(ticks + 1), repeat=n - 1):
+        if sum(combo) <= ticks:
+            yield np.array([*combo, ticks - sum(combo)], dtype=np.float64) / ticks
+
+
+class Blend(Recommender):
+    """Hybrid of several recae models with weights learned on validation.
+
+    Parameters
+    ----------
+    members : sequence of Recommender or (class name, params) pairs, optional
+        Unfitted models to combine. Default: ``EASE(l2=500)`` and ``RecVAE()``.
+    weights : sequence of float, optional
+        Used when ``fit`` gets no validation data. Default: the weights tuned on ML-1M
+        for the default members, else equal weights.
+    grid_step : float, default 0.05
+        Resolution of the weight search.
+    valid_metric : str, default "ndcg@100"
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+        Passed to members that take a device.
+
+    Attributes
+    ----------
+    members_ : list of fitted Recommender
+    weights_ : ndarray of shape (n_members,)
+    valid_score_ : float or None
+        Validation metric of the chosen weights.
+    """
+
+    DEFAULT_MEMBERS = (("EASE", {"l2": 500.0}), ("RecVAE", {}))
+    DEFAULT_WEIGHTS = (0.5, 0.5)
+
+    def __init__(self, members=None, weights=None, grid_step=0.05, valid_metric="ndcg@100", device="auto"):
+        self.members = members
+        self.weights = weights
+        self.grid_step = grid_step
+        self.valid_metric = valid_metric
+        self.device = device
+
+    # ------------------------------------------------------------------ members
+    def _member_specs(self) -> list[tuple[str, dict]]:
+        specs = []
+        for m in self.members if self.members is not None else self.DEFAULT_MEMBERS:
+            if isinstance(m, Recommender):
+                specs.append((type(m).__name__, m.get_params()))
+            elif isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
+                if m[0] not in MODEL_REGISTRY or m[0] in ("Blend", "Recommender"):
+                    raise DataError(f"unknown member model {m[0]!r}; choose from "
+                                    f"{sorted(k for k in MODEL_REGISTRY if k not in ('Blend', 'Recommender'))}")
+                specs.append((m[0], dict(m[1])))
+            else:
+                raise DataError(f"members must be Recommender instances or (class name, params) pairs; got {m!r}")
+        if not specs:
+            raise DataError("Blend needs at least one member")
+        return specs
+
+    def _new_members(self) -> list[Recommender]:
+        out = []
+        for name, params in self._member_specs():
+            model = MODEL_REGISTRY[name](**params)
+            if "device" in model.get_params() and "device" not in params:
+                model.set_params(device=self.device)
+            out.append(model)
+        return out
+
+    def _export_params(self) -> dict:
+        params = self.get_params()
+        params["members"] = [[name, p] for name, p in self._member_specs()]
+        return params
+
+    def _default_weights(self, n: int) -> np.ndarray:
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=np.float64)
+            if w.shape != (n,) or np.any(w < 0) or w.sum() <= 0:
+                raise DataError(f"weights must be {n} non-negative numbers with a positive sum; got {self.weights!r}")
+            return w / w.sum()
+        if self.members is None:
+            return np.asarray(self.DEFAULT_WEIGHTS)
+        return np.full(n, 1.0 / n)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, X, valid=None):
+        self.members_ = self._new_members()
+        for m in self.members_:
+            m.fit(X, valid=valid)  # neural members also early-stop on the validation data
+        self.valid_score_ = None
+        if valid is None:
+            self.weights_ = self._default_weights(len(self.members_))
+            return
+        self.weights_, self.valid_score_ = self._search_weights(*valid)
+        logger.info("Blend weights %s (validation %s %.4f)", np.round(self.weights_, 3), self.valid_metric,
+                    self.valid_score_)
+
+    def _search_weights(self, fold_in, target) -> tuple[np.ndarray, float]:
+        name, _, k = self.valid_metric.partition("@")
+        k = int(k or 100)
+        rows = np.flatnonzero(np.diff(target.indptr) > 0)
+        X = fold_in[rows]
+        truth = target[rows]
+        stacked = torch.stack([_standardize(m._score_rows(X)) for m in self.members_])
+        seen_r = torch.repeat_interleave(torch.arange(len(rows)), torch.as_tensor(np.diff(X.indptr)))
+        seen_c = torch.as_tensor(X.indices.astype(np.int64))
+
+        def metric(w: np.ndarray) -> float:
+            s = torch.tensordot(torch.as_tensor(w, dtype=stacked.dtype, device=stacked.device), stacked, dims=1)
+            s[seen_r.to(s.device), seen_c.to(s.device)] = -torch.inf
+            top = torch.topk(s, k, dim=1).indices.cpu().numpy()
+            return float(np.nanmean(RANKING_METRICS[name](top, truth, k)))
+
+        n = len(self.members_)
+        if n <= 3:
+            candidates = list(_simplex_grid(n, self.grid_step))
+            scores = [metric(w) for w in candidates]
+            best = int(np.argmax(scores))
+            return candidates[best], scores[best]
+        w = np.full(n, 1.0 / n)
+        best_score = metric(w)
+        improved = True
+        while improved:  # coordinate ascent: move weight mass between pairs of members
+            improved = False
+            for i, j in itertools.permutations(range(n), 2):
+                if w[j] < self.grid_step - 1e-12:
+                    continue
+                trial = w.copy()
+                trial[i] += self.grid_step
+                trial[j] -= self.grid_step
+                score = metric(trial)
+                if score > best_score + 1e-9:
+                    w, best_score, improved = trial, score, True
+        return w, best_score
+
+    # ------------------------------------------------------------------ scoring
+    def _score_rows(self, X):
+        parts = [w * _standardize(m._score_rows(X)) for w, m in zip(self.weights_, self.members_) if w > 0]
+        return sum(parts[1:], parts[0])
+
+    def _score_users(self, rows):
+        parts = [w * _standardize(m._score_users(rows)) for w, m in zip(self.weights_, self.members_) if w > 0]
+        return sum(parts[1:], parts[0])
+
+    def _get_state(self):
+        state = {"weights": torch.as_tensor(self.weights_)}
+        for i, m in enumerate(self.members_):
+            state.update({f"m{i}.{k}": v for k, v in m._get_state().items()})
+        return state
+
+    def _set_state(self, tensors):
+        self.weights_ = tensors["weights"].cpu().numpy()
+        self.valid_score_ = None
+        self.members_ = self._new_members()
+        for i, m in enumerate(self.members_):
+            m.device_ = m._resolve_device()
+            m.user_ids_, m.item_ids_, m.n_items_, m.user_items_ = (self.user_ids_, self.item_ids_, self.n_items_,
+                                                                   self.user_items_)
+            prefix = f"m{i}."
+            m._set_state({k[len(prefix):]: v.to(m.device_) for k, v in tensors.items() if k.startswith(prefix)})

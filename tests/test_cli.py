@@ -1,0 +1,281 @@
+"""The ``recae`` command, run in-process through ``recae.cli.main`` (plus one real console-script call)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import recae
+from recae.cli import main
+
+from conftest import require_data
+
+# user -> {item: stars}; ratings > 3.5 are the positives the CLI fits on by default
+RATINGS = {
+    1: {10: 5, 11: 4, 12: 5, 13: 2},
+    2: {10: 4, 13: 5, 14: 5},
+    3: {11: 5, 12: 4, 14: 4, 15: 5},
+    4: {10: 5, 15: 4, 16: 5},
+    5: {12: 5, 16: 4, 17: 5, 11: 1},
+    6: {10: 3, 13: 4, 17: 4, 14: 5},
+}
+POSITIVES = {u: {i for i, r in items.items() if r > 3.5} for u, items in RATINGS.items()}
+CATALOGUE = set().union(*POSITIVES.values())  # 10..17
+SUBCOMMANDS = ["demo", "fit", "recommend", "evaluate"]
+
+
+@pytest.fixture
+def one_thread():
+    """Run with one torch thread, restored afterwards.
+
+    On an oversubscribed CPU (e.g. parallel test sessions on a 2-core box) MKL's threaded
+    Cholesky inverse spin-waits at its barriers and one EASE fit on ~1,400 items can take
+    10 s instead of 0.1 s; a single thread keeps these tests fast and changes no result.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_clean_error(rc: int, out: str, err: str, *fragments: str) -> None:
+    assert rc == 2
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("recae: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def csv_log(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "ratings.csv"
+    rows = [(u, i, r, 1000 * u + i) for u, items in RATINGS.items() for i, r in items.items()]
+    pd.DataFrame(rows, columns=["uid", "iid", "stars", "ts"]).to_csv(path, index=False)
+    return path
+
+
+FIT_ARGS = ["--user-col", "uid", "--item-col", "iid", "--rating-col", "stars", "--min-user", "1"]
+
+
+@pytest.fixture(scope="module")
+def model_file(csv_log) -> Path:
+    out = csv_log.parent / "ease.recae"
+    assert main(["fit", "--data", str(csv_log), *FIT_ARGS, "--model", "ease", "--param", "l2=1.0",
+                 "--param", "device='cpu'", "--out", str(out)]) == 0
+    return out
+
+
+def check_ranking(df: pd.DataFrame, user, n: int) -> None:
+    rows = df[df["user"] == user]
+    assert len(rows) == n
+    assert rows["rank"].tolist() == list(range(1, n + 1))
+    assert rows["score"].is_monotonic_decreasing
+    items = set(rows["item"].tolist())
+    assert len(items) == n
+    seen = POSITIVES[user] if user in POSITIVES else set()
+    assert items <= CATALOGUE - seen
+
+
+# ---------------------------------------------------------------------------------- round trips
+def test_fit_writes_a_loadable_model(model_file, capsys):
+    model = recae.load(model_file)
+    assert isinstance(model, recae.EASE) and model.l2 == 1.0 and model.device == "cpu"
+    assert model.user_ids_.tolist() == [1, 2, 3, 4, 5, 6]
+    assert model.item_ids_.tolist() == sorted(CATALOGUE)
+    # binarized at 3.5: user 1's low rating of item 13 is not a positive
+    assert sorted(model.item_ids_[model.user_items_[0].indices].tolist()) == [10, 11, 12]
+
+
+def test_fit_reports_what_it_did(csv_log, tmp_path, capsys):
+    out = tmp_path / "pop.recae"
+    rc, stdout, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "Popularity", "--out", out)
+    assert rc == 0 and err == ""
+    assert "Popularity" in stdout and "6 users × 8 items" in stdout and str(out) in stdout
+    assert isinstance(recae.load(out), recae.Popularity)
+
+
+def test_recommend_csv(model_file, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "1", "3", "-n", "3", "--format", "csv")
+    assert rc == 0 and err == ""
+    df = pd.read_csv(io.StringIO(out))
+    assert list(df.columns) == ["user", "rank", "item", "score"]
+    assert len(df) == 6
+    check_ranking(df, 1, 3)
+    check_ranking(df, 3, 3)
+
+
+def test_recommend_json(model_file, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "2", "-n", "10", "--format", "json")
+    assert rc == 0 and err == ""
+    rows = json.loads(out)
+    assert all(type(r["item"]) is int and type(r["user"]) is int for r in rows)  # ids stay numbers in JSON
+    # user 2 has 3 positives, so only 5 of the 8 items are left: n is capped at 5
+    check_ranking(pd.DataFrame(rows), 2, 5)
+
+
+def test_recommend_table(model_file, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "4", "-n", "2")
+    assert rc == 0 and err == ""
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["user", "rank", "item", "score"]
+    assert len(lines) == 3
+    parsed = [line.split() for line in lines[1:]]
+    assert [p[1] for p in parsed] == ["1", "2"] and all(p[0] == "4" for p in parsed)
+    assert {int(p[2]) for p in parsed} <= CATALOGUE - POSITIVES[4]
+
+
+def test_recommend_matches_the_python_api(model_file, capsys):
+    model = recae.load(model_file)
+    ids, scores = model.recommend(5, n=4)
+    rc, out, _ = run(capsys, "recommend", "--model-file", model_file, "--user", "5", "-n", "4", "--format", "json")
+    rows = json.loads(out)
+    assert [r["item"] for r in rows] == ids.tolist()
+    assert [r["score"] for r in rows] == pytest.approx(scores.tolist(), abs=1e-6)
+
+
+def test_recommend_history(model_file, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--history", "10, 13,999", "-n", "4",
+                       "--format", "csv")
+    assert rc == 0 and err == ""
+    df = pd.read_csv(io.StringIO(out))
+    assert (df["user"] == "(new)").all() and len(df) == 4
+    assert df["rank"].tolist() == [1, 2, 3, 4] and df["score"].is_monotonic_decreasing
+    assert set(df["item"]) <= CATALOGUE - {10, 13}  # the history is excluded; unknown 999 ignored
+    expected, _ = recae.load(model_file).recommend_new([10, 13], n=4)
+    assert df["item"].tolist() == expected.tolist()
+
+
+def test_string_ids(tmp_path, capsys):
+    path = tmp_path / "names.tsv"
+    path.write_text("user\titem\nalice\tx\nalice\ty\nbob\ty\nbob\tz\ncarol\tx\n")
+    out = tmp_path / "pop.recae"
+    rc, _, _ = run(capsys, "fit", "--data", path, "--model", "popularity", "--min-user", "1", "--out", out)
+    assert rc == 0
+    rc, stdout, _ = run(capsys, "recommend", "--model-file", out, "--user", "carol", "--format", "json")
+    assert rc == 0
+    assert [r["item"] for r in json.loads(stdout)] == ["y", "z"]  # y: 2 users, z: 1; x already seen
+
+
+def test_evaluate_synthetic(tmp_path, capsys):
+    csv_out = tmp_path / "results.csv"
+    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "popularity", "--k", "10", "50",
+                       "--seeds", "1", "2", "--quiet", "--output", csv_out)
+    assert rc == 0 and "Traceback" not in err
+    assert out.splitlines()[0].startswith("Popularity() on synthetic log")
+    assert "ndcg@10" in out and "truncated_recall@50" in out
+    table = pd.read_csv(csv_out)
+    assert set(table["seed"]) == {1, 2}
+    ndcg = table[table["metric"] == "ndcg@10"]
+    assert len(ndcg) == 2 and ((ndcg["mean"] > 0) & (ndcg["mean"] < 1)).all()
+    assert (table["n_users"] > 0).all()
+
+
+def test_evaluate_holdout_with_params(capsys, one_thread):
+    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "ease", "--param", "l2=100",
+                       "--param", "device=cpu", "--protocol", "holdout", "--k", "20", "-q")
+    assert rc == 0, err
+    assert out.startswith("EASE(l2=100, device='cpu') on synthetic log (seeded), protocol holdout")
+    assert "ndcg@20" in out
+
+
+def test_demo_without_data_uses_synthetic(tmp_path, capsys, one_thread):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, out, err = run(capsys, "demo", "--data-dir", empty)
+    assert rc == 0 and "Traceback" not in err
+    first = out.splitlines()[0]
+    assert first.startswith("Dataset: synthetic")
+    assert "MovieLens 100K not found" in first
+    assert "Popularity" in out and "EASE" in out and "NDCG@100" in out
+
+
+def test_demo_on_movielens(capsys, one_thread):
+    data_dir = require_data("ml-100k", "u.data").parent.parent
+    rc, out, err = run(capsys, "demo", "--data-dir", data_dir)
+    assert rc == 0 and "Traceback" not in err
+    assert out.splitlines()[0].startswith("Dataset: MovieLens 100K (943 users, 1682 items, 100000 ratings)")
+    assert "Top 10 for training user" in out
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS + [None])
+def test_help(command, capsys):
+    argv = [command, "--help"] if command else ["--help"]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out
+    assert ("recae " + command) in out.split("examples:", 1)[1] if command else "recae demo" in out
+
+
+# ---------------------------------------------------------------------------------- errors
+def test_unknown_model_name(csv_log, tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "mult-vae", "--out", tmp_path / "m")
+    assert_clean_error(rc, out, err, "unknown model 'mult-vae'", "'ease'", "'popularity'")
+    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "nope")
+    assert_clean_error(rc, out, err, "unknown model 'nope'")
+
+
+def test_unknown_user_id(model_file, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "99")
+    assert_clean_error(rc, out, err, "unknown user id", "99")
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "alice")
+    assert_clean_error(rc, out, err, "'alice'", "integers")
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--history", "ten")
+    assert_clean_error(rc, out, err, "'ten'")
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file)
+    assert_clean_error(rc, out, err, "--user")
+
+
+def test_missing_files(tmp_path, csv_log, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", tmp_path / "nope.recae", "--user", "1")
+    assert_clean_error(rc, out, err, "no model file", "nope.recae")
+    rc, out, err = run(capsys, "recommend", "--model-file", csv_log, "--user", "1")
+    assert_clean_error(rc, out, err, "not a recae model")
+    rc, out, err = run(capsys, "fit", "--data", tmp_path / "missing.csv", "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "missing.csv")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", tmp_path / "no" / "dir" / "m.recae")
+    assert_clean_error(rc, out, err, "cannot save")
+
+
+def test_bad_param(csv_log, tmp_path, capsys):
+    out_file = tmp_path / "m.recae"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--param", "lambda=3", "--out", out_file)
+    assert_clean_error(rc, out, err, "invalid parameter 'lambda' for EASE", "'l2'")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--param", "l2", "--out", out_file)
+    assert_clean_error(rc, out, err, "NAME=VALUE")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--param", "l2=abc", "--out", out_file)
+    assert_clean_error(rc, out, err, "l2", "'abc'")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--param", "dtype=float16", "--out", out_file)
+    assert_clean_error(rc, out, err, "dtype")
+    assert not out_file.exists()
+
+
+def test_bad_column_names(csv_log, tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", csv_log, "--out", tmp_path / "m.recae")  # default columns user/item
+    assert_clean_error(rc, out, err, "'user'", "uid")
+
+
+def test_console_script_version():
+    exe = Path(sys.executable).with_name("recae")
+    exe = str(exe) if exe.exists() else shutil.which("recae")
+    assert exe, "the recae console script is not installed (pip install -e .)"
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"recae {recae.__version__}"

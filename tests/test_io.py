@@ -1,0 +1,293 @@
+"""Model files: atomic writes, refusal of anything that is not a recae model, exact id round trips."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import recae
+import recae.io
+from recae import EASE, Interactions, Popularity
+from recae.exceptions import ModelFileError, RecaeError
+
+
+def small_log(user_ids=None, item_ids=None) -> Interactions:
+    rng = np.random.default_rng(0)
+    dense = (rng.random((8, 6)) < 0.5).astype(np.float32)
+    dense[np.arange(8), np.arange(8) % 6] = 1.0  # every user and item has an entry
+    return Interactions(sp.csr_matrix(dense), user_ids, item_ids)
+
+
+@pytest.fixture
+def ease() -> EASE:
+    return EASE(l2=2.0, device="cpu").fit(small_log([f"u{i}" for i in range(8)], [f"i{j}" for j in range(6)]))
+
+
+@pytest.fixture
+def pop() -> Popularity:
+    return Popularity(device="cpu").fit(small_log())
+
+
+def read_raw(path) -> tuple[dict, dict]:
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["recae"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return meta, tensors
+
+
+def write_raw(path, meta: dict, tensors: dict, *, fix_meta_checksum: bool = True) -> None:
+    """Write a model file by hand, as another (or a future) writer would."""
+    meta = dict(meta)
+    if fix_meta_checksum and "meta_sha256" in meta:
+        meta["meta_sha256"] = recae.io._meta_checksum(meta)
+    save_file(tensors, str(path), metadata={"recae": json.dumps(meta)})
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".recae-") or p.suffix == ".tmp")
+
+
+# ---------------------------------------------------------------------------------- atomic save
+class Crash(Exception):
+    pass
+
+
+def test_crash_mid_write_keeps_previous_file(ease, pop, tmp_path, monkeypatch):
+    path = tmp_path / "model.recae"
+    ease.save(path)
+    before = path.read_bytes()
+
+    def partial_write(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"partial")  # a few bytes, then the "crash"
+        raise Crash("power cut")
+
+    monkeypatch.setattr(recae.atomic, "save_file", partial_write)
+    with pytest.raises(Crash):
+        pop.save(path)
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []
+    loaded = recae.load(path)
+    assert type(loaded) is EASE and loaded.get_params() == ease.get_params()
+    np.testing.assert_array_equal(loaded.recommend("u1", n=3)[0], ease.recommend("u1", n=3)[0])
+
+
+def test_disk_full_is_a_model_file_error(ease, tmp_path, monkeypatch):
+    path = tmp_path / "model.recae"
+    ease.save(path)
+    before = path.read_bytes()
+
+    def full(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\x00" * 10)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(recae.atomic, "save_file", full)
+    with pytest.raises(ModelFileError, match=r"cannot save to .*model\.recae.*No space left"):
+        ease.save(path)
+    assert path.read_bytes() == before and leftovers(tmp_path) == []
+
+
+def test_save_errors(ease, tmp_path):
+    with pytest.raises(ModelFileError, match="cannot save"):
+        ease.save(tmp_path / "no" / "such" / "dir" / "m.recae")
+    with pytest.raises(ModelFileError, match="directory"):
+        ease.save(tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_saved_file_mode_follows_umask_and_existing_file(ease, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "m.recae"
+        ease.save(path)  # mkstemp makes 0600 files; a model file should be like any other file
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        path.chmod(0o640)
+        ease.save(path)  # overwriting keeps the existing file's mode
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
+# ---------------------------------------------------------------------------------- refusals
+class Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_pickle_is_refused_and_never_unpickled(tmp_path):
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(Payload(probe)))
+    assert probe.exists()  # the payload is live: unpickling does run it
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.recae"
+    with open(path, "wb") as f:
+        pickle.dump({"class": "EASE", "B": Payload(marker)}, f)
+    for load in (recae.load, EASE.load, recae.Recommender.load):
+        with pytest.raises(ModelFileError, match="not a recae model"):
+            load(path)
+    assert not marker.exists()
+    torch_file = tmp_path / "torch.pt"
+    torch.save({"B": torch.eye(3)}, torch_file)  # a torch.save zip (pickle inside)
+    with pytest.raises(ModelFileError, match="not a recae model"):
+        recae.load(torch_file)
+
+
+def test_safetensors_without_recae_metadata(tmp_path):
+    plain = tmp_path / "plain.safetensors"
+    save_file({"B": torch.eye(3)}, str(plain))
+    with pytest.raises(ModelFileError, match="no recae metadata"):
+        recae.load(plain)
+    other = tmp_path / "other.safetensors"
+    save_file({"B": torch.eye(3)}, str(other), metadata={"format": "pt", "recae": json.dumps({"format": "other"})})
+    with pytest.raises(ModelFileError, match="not a recae model .*'other'"):
+        recae.load(other)
+
+
+def test_newer_format_version_is_refused(ease, tmp_path):
+    good = tmp_path / "good.recae"
+    ease.save(good)
+    meta, tensors = read_raw(good)
+    assert meta["format_version"] == recae.io.FORMAT_VERSION
+    meta["format_version"] = recae.io.FORMAT_VERSION + 1
+    future = tmp_path / "future.recae"
+    write_raw(future, meta, tensors)
+    with pytest.raises(ModelFileError) as err:
+        recae.load(future)
+    msg = str(err.value)
+    assert f"model format {recae.io.FORMAT_VERSION + 1}" in msg
+    assert f"({recae.io.FORMAT_VERSION})" in msg and "upgrade recae" in msg
+    for bad in (0, "1", None, True):
+        meta["format_version"] = bad
+        write_raw(future, meta, tensors)
+        with pytest.raises(ModelFileError, match="format version"):
+            recae.load(future)
+
+
+@pytest.mark.parametrize("keep", [0, 7, 8, 100, 0.5, -1])
+def test_truncated_file_is_refused(ease, tmp_path, keep):
+    good = tmp_path / "good.recae"
+    ease.save(good)
+    raw = good.read_bytes()
+    n = int(len(raw) * keep) if isinstance(keep, float) else (len(raw) + keep if keep < 0 else keep)
+    cut = tmp_path / "cut.recae"
+    cut.write_bytes(raw[:n])
+    with pytest.raises(ModelFileError, match="not a recae model file"):
+        recae.load(cut)
+
+
+def test_unknown_class_is_refused_listing_known_ones(ease, tmp_path):
+    good = tmp_path / "good.recae"
+    ease.save(good)
+    meta, tensors = read_raw(good)
+    meta["class"] = "os.system"
+    evil = tmp_path / "evil.recae"
+    write_raw(evil, meta, tensors)
+    with pytest.raises(ModelFileError, match=r"unknown model class 'os.system'; known: \[.*'EASE'.*'Popularity'"):
+        recae.load(evil)
+
+
+def test_corrupt_metadata_fails_checksum(ease, tmp_path):
+    good = tmp_path / "good.recae"
+    ease.save(good)
+    meta, tensors = read_raw(good)
+    meta["item_ids"][0] = "i9"  # string ids live in the metadata, not in the tensors
+    bad = tmp_path / "bad.recae"
+    write_raw(bad, meta, tensors, fix_meta_checksum=False)
+    with pytest.raises(ModelFileError, match="checksum"):
+        recae.load(bad)
+
+
+def test_incomplete_file_is_a_model_file_error(ease, tmp_path):
+    good = tmp_path / "good.recae"
+    ease.save(good)
+    meta, tensors = read_raw(good)
+    del tensors["state.B"]
+    meta["sha256"] = recae.io._checksum(tensors)
+    bad = tmp_path / "bad.recae"
+    write_raw(bad, meta, tensors)
+    with pytest.raises(ModelFileError, match="incomplete or inconsistent EASE"):
+        recae.load(bad)
+
+
+# ---------------------------------------------------------------------------------- loading
+def test_device_override(ease, tmp_path):
+    good = tmp_path / "good.recae"
+    ease.save(good)
+    meta, tensors = read_raw(good)
+    meta["params"]["device"] = "cuda:99"  # as if trained on a GPU this machine does not have
+    gpu = tmp_path / "gpu.recae"
+    write_raw(gpu, meta, tensors)
+    with pytest.raises(RecaeError, match="cuda:99"):
+        recae.load(gpu)
+    model = recae.load(gpu, device="cpu")
+    assert model.device == "cpu" and model.device_ == torch.device("cpu")
+    assert model.B_.device.type == "cpu"
+    np.testing.assert_array_equal(model.recommend("u2", n=4)[0], ease.recommend("u2", n=4)[0])
+
+
+@pytest.mark.parametrize("user_ids,item_ids", [
+    (np.array([f"user {i}" for i in range(8)], dtype=object), np.array(["β", "a,b", "", "1", "x y", "é"], dtype=object)),
+    (np.array([10, -3, 2**40, 7, 0, 5, 6, 8], dtype=np.int64), np.array([100, 2, 3, 4, 5, -1], dtype=np.int64)),
+    (np.arange(8, dtype=np.int32) * 3, np.arange(6, dtype=np.int16) + 1),
+    (np.array(list("abcdefgh")), np.array(["p", "q", "r", "s", "t", "u"])),  # numpy unicode arrays
+])
+def test_ids_round_trip_exactly(tmp_path, user_ids, item_ids):
+    model = Popularity(device="cpu").fit(small_log(user_ids, item_ids))
+    path = tmp_path / "m.recae"
+    model.save(path)
+    loaded = recae.load(path)
+    for a, b in ((model.user_ids_, loaded.user_ids_), (model.item_ids_, loaded.item_ids_)):
+        assert b.dtype == a.dtype
+        np.testing.assert_array_equal(b, a)
+        assert [type(x) for x in b.tolist()] == [type(x) for x in a.tolist()]
+    user = model.user_ids_[3]
+    for got, want in zip(loaded.recommend(user, n=3), model.recommend(user, n=3)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_ids_from_pandas_round_trip(tmp_path):
+    df = pd.DataFrame({"user": ["b", "a", "a", "c"], "item": [3, 1, 2, 3]})
+    model = Popularity(device="cpu").fit(Interactions.from_pandas(df))
+    model.save(tmp_path / "m.recae")
+    loaded = recae.load(tmp_path / "m.recae")
+    assert loaded.user_ids_.dtype == object and loaded.user_ids_.tolist() == ["a", "b", "c"]
+    assert loaded.item_ids_.dtype == np.int64 and loaded.item_ids_.tolist() == [1, 2, 3]
+    assert loaded.recommend("c", n=2)[0].tolist() == [1, 2]
+
+
+def test_load_as_the_wrong_class(pop, ease, tmp_path):
+    path = tmp_path / "pop.recae"
+    pop.save(path)
+    with pytest.raises(RecaeError, match="holds a Popularity, not a EASE"):
+        EASE.load(path)
+    assert isinstance(Popularity.load(path), Popularity)
+    assert isinstance(recae.Recommender.load(path), Popularity)
+    ease.save(tmp_path / "ease.recae")
+    with pytest.raises(RecaeError, match="holds a EASE, not a Popularity"):
+        Popularity.load(tmp_path / "ease.recae")
+
+
+def test_load_missing_file_and_directory(tmp_path):
+    with pytest.raises(ModelFileError, match="no model file"):
+        recae.load(tmp_path / "missing.recae")
+    with pytest.raises(ModelFileError, match="no model file"):
+        recae.load(tmp_path)
