@@ -32,9 +32,33 @@ MODELS = {
     "Blend": (lambda device: recae.Blend(members=[["EASE", {"l2": 1.0}], ["MultDAE", dict(hidden_dims=[16], **FAST)]],
                                           weights=[0.5, 0.5], device=device), True),
 }
-# CDAE folds a new user in with the mean user vector, so its ranking for a training user's
-# history may differ slightly from recommend(user), which uses the user's own vector.
-EXACT_FOLD_IN = {name: name != "CDAE" for name in MODELS}
+try:
+    import implicit  # noqa: F401  (optional: the bench extra)
+
+    MODELS["ImplicitALS"] = (lambda device: recae.models.ImplicitALS(factors=2, regularization=0.01, alpha=1.0,
+                                                                     iterations=20, device=device), True)
+except ImportError:
+    pass
+# CDAE folds a new user in with the mean user vector and ALS re-solves the user's factors,
+# so their ranking for a training user's history may differ slightly from recommend(user),
+# which uses the stored user vector.
+EXACT_FOLD_IN = {name: name not in ("CDAE", "ImplicitALS") for name in MODELS}
+
+
+def assert_same_ranking(ids_a, scores_a, ids_b, scores_b, tol=1e-5):
+    """Equal rankings, except that items whose scores tie within ``tol`` may swap places.
+
+    Matrix products over batches of different sizes may differ in the last bits, which can
+    reorder exact ties; anything beyond that is a real difference.
+    """
+    scores_a = np.asarray(scores_a, dtype=np.float64)
+    np.testing.assert_allclose(scores_a, scores_b, rtol=tol, atol=tol)
+    last = len(scores_a) - 1
+    for pos in np.flatnonzero(np.asarray(ids_a) != np.asarray(ids_b)):
+        near = scores_a[max(0, pos - 1): pos + 2]
+        tie = (np.abs(near - scores_a[pos]) <= tol * max(1.0, abs(scores_a[pos]))).sum() >= 2
+        assert tie or pos == last, f"rank {pos}: {ids_a[pos]!r} vs {ids_b[pos]!r} without a tie"
+
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -121,8 +145,7 @@ def test_batch_equals_single(fitted, board):
     for row, user in enumerate(users):
         one_ids, one_scores = fitted.recommend(user, n=5)
         assert one_ids.ndim == 1
-        np.testing.assert_array_equal(one_ids, ids[row][: len(one_ids)])
-        np.testing.assert_allclose(one_scores, scores[row][: len(one_scores)], rtol=1e-5, atol=1e-6)
+        assert_same_ranking(one_ids, one_scores, ids[row][: len(one_ids)], scores[row][: len(one_scores)])
 
 
 def test_scores_sorted_finite_unique(fitted, board):
@@ -287,11 +310,12 @@ def test_fit_rejects_bad_matrices(spec):
         factory(device).fit(sp.coo_matrix(np.eye(4)))
 
 
-def test_integer_ids_from_scipy(spec):
+def test_integer_ids_from_scipy(spec, board, fitted):
+    """Positional integer ids train the very same model as the string-id board (same row order)."""
     factory, device, planted = spec
-    X = checkerboard(10).matrix
-    model = factory(device).fit(X)
-    ids, _ = model.recommend(np.arange(10), n=1)
+    model = factory(device).fit(board.matrix)
+    ids, _ = model.recommend(np.arange(N), n=1)
     assert ids.dtype.kind == "i"
+    np.testing.assert_array_equal(model.score(board.matrix), fitted.score(board.matrix))
     if planted:
-        np.testing.assert_array_equal(ids[:, 0], np.arange(10))
+        np.testing.assert_array_equal(ids[:, 0], np.arange(N))

@@ -1,6 +1,7 @@
 """recae models; every one follows :class:`recae.models.base.Recommender`."""
 
 from .base import MODEL_REGISTRY, Recommender
+from .als import ImplicitALS
 from .blend import Blend
 from .cdae import CDAE
 from .dae import MultDAE
@@ -9,4 +10,4 @@ from .popularity import Popularity
 from .recvae import RecVAE
 from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS"]

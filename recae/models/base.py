@@ -341,7 +341,11 @@ class Recommender:
         return out
 
     def similar_items(self, item_ids, n: int = 10):
-        """Items the model would recommend to someone whose history is that one item.
+        """Items most similar to the given ones.
+
+        By default, the items the model would recommend to someone whose history is that one
+        item (an autoencoder's decoding of a one-hot row); factor models use the cosine of
+        their item factors.
 
         Parameters
         ----------
@@ -358,8 +362,12 @@ class Recommender:
         cols = IdIndex(self.item_ids_, "item").lookup(item_ids)
         X = sp.csr_matrix((np.ones(len(cols), np.float32), (np.arange(len(cols)), cols)),
                           shape=(len(cols), self.n_items_))
-        ids, scores = self._rank(lambda a, b: self._score_rows(X[a:b]), X, len(cols), n, None)
+        ids, scores = self._rank(lambda a, b: self._item_similarity(cols[a:b], X[a:b]), X, len(cols), n, None)
         return self._to_raw(ids, scores, single)
+
+    def _item_similarity(self, cols: np.ndarray, onehot: sp.csr_matrix) -> torch.Tensor:
+        """Similarity of the given items to every item; default: fold in a one-item history."""
+        return self._score_rows(onehot)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:

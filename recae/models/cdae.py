@@ -17,7 +17,7 @@ from torch import nn
 
 from ..exceptions import DataError
 from .dae import init_weights
-from .neural import NeuralRecommender, activation, dropout, l2_normalize, multinomial_nll
+from .neural import NeuralRecommender, SparseInputLinear, activation, dropout, l2_normalize, multinomial_nll
 
 LOSSES = ("multinomial", "bce", "mse")
 
@@ -70,7 +70,7 @@ class CDAE(NeuralRecommender):
         self.n_users_ = tensors["user_nodes.weight"].shape[0]
 
     def _build(self, n_items):
-        module = nn.ModuleDict({"encoder": nn.Linear(n_items, self.hidden_dim),
+        module = nn.ModuleDict({"encoder": SparseInputLinear(n_items, self.hidden_dim),
                                 "user_nodes": nn.Embedding(self.n_users_, self.hidden_dim),
                                 "decoder": nn.Linear(self.hidden_dim, n_items)})
         init_weights(module)

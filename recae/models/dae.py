@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from .neural import NeuralRecommender, activation, dropout, l2_normalize, multinomial_nll
+from .neural import NeuralRecommender, SparseInputLinear, activation, dropout, l2_normalize, multinomial_nll
 
 
-def mlp(sizes, act: str, last_act: bool = False) -> nn.Sequential:
+def mlp(sizes, act: str, last_act: bool = False, sparse_input: bool = False) -> nn.Sequential:
+    """Linear layers with activations between them; the first reads sparse rows when asked."""
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
+        layers.append(SparseInputLinear(a, b) if sparse_input and i == 0 else nn.Linear(a, b))
         if i < len(sizes) - 2 or last_act:
             layers.append(activation(act))
     return nn.Sequential(*layers)
@@ -25,7 +26,7 @@ def mlp(sizes, act: str, last_act: bool = False) -> nn.Sequential:
 def init_weights(module: nn.Module) -> None:
     """Xavier-uniform weights and small normal biases, as in the reference implementation."""
     for m in module.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, SparseInputLinear)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.normal_(m.bias, std=0.001)
 
@@ -71,7 +72,7 @@ class MultDAE(NeuralRecommender):
 
     def _build(self, n_items):
         dims = [n_items, *self.hidden_dims]
-        module = nn.ModuleDict({"encoder": mlp(dims, self.activation, last_act=True),
+        module = nn.ModuleDict({"encoder": mlp(dims, self.activation, last_act=True, sparse_input=True),
                                 "decoder": mlp(dims[::-1], self.activation)})
         init_weights(module)
         return module

@@ -46,6 +46,36 @@ def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tor
     return x * keep / (1.0 - p)
 
 
+class SparseInputLinear(nn.Module):
+    """``x @ W + b`` for mostly-zero input rows, computed over the nonzeros only.
+
+    Interaction rows are ~97% zeros, so the first layer runs as a weighted ``embedding_bag``
+    (gather the rows of W for each nonzero, scale, sum per row): the same result as a dense
+    matmul at a fraction of the work, forward and backward. Dense inputs fall back to matmul.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    """
+
+    def __init__(self, in_features: int, out_features: int, max_density: float = 0.25):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.max_density = max_density
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, cols = x.nonzero(as_tuple=True)
+        if len(rows) > self.max_density * x.numel():
+            return x @ self.weight.to(x.dtype) + self.bias
+        counts = torch.bincount(rows, minlength=x.shape[0])
+        offsets = torch.cumsum(counts, 0) - counts
+        out = nn.functional.embedding_bag(cols, self.weight, offsets, mode="sum",
+                                          per_sample_weights=x[rows, cols].float())
+        return out + self.bias
+
+
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 

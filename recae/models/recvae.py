@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from .neural import NeuralRecommender, dropout, l2_normalize
+from .neural import NeuralRecommender, SparseInputLinear, dropout, l2_normalize
 
 
 def log_normal(x, mu, logvar):
@@ -27,7 +27,8 @@ def log_normal(x, mu, logvar):
 class RecVAEEncoder(nn.Module):
     def __init__(self, n_items: int, hidden: int, latent: int, n_layers: int = 5, ln_eps: float = 0.1):
         super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(n_items if i == 0 else hidden, hidden) for i in range(n_layers)])
+        self.layers = nn.ModuleList([SparseInputLinear(n_items, hidden) if i == 0 else nn.Linear(hidden, hidden)
+                                     for i in range(n_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(hidden, eps=ln_eps) for _ in range(n_layers)])
         self.mu = nn.Linear(hidden, latent)
         self.logvar = nn.Linear(hidden, latent)

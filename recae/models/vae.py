@@ -63,7 +63,7 @@ class MultVAE(NeuralRecommender):
     def _build(self, n_items):
         enc = [n_items, *self.hidden_dims]
         module = nn.ModuleDict({
-            "encoder": mlp(enc, self.activation, last_act=True),
+            "encoder": mlp(enc, self.activation, last_act=True, sparse_input=True),
             "to_latent": nn.Linear(enc[-1], 2 * self.latent_dim),
             "decoder": mlp([self.latent_dim, *self.hidden_dims[::-1], n_items], self.activation),
         })
