@@ -30,8 +30,8 @@ CHECKPOINT = "checkpoint.safetensors"
 def validation_score(model, valid, metric: str) -> float:
     """Mean of ``metric`` (e.g. ``"ndcg@100"``) over validation users with a non-empty target."""
     name, _, k = metric.partition("@")
-    k = int(k or 100)
     fold_in, target = valid
+    k = min(int(k or 100), target.shape[1])  # a small catalogue caps the cutoff
     rows = np.flatnonzero(np.diff(target.indptr) > 0)
     X = fold_in[rows]
     top, _ = model._rank(lambda a, b: model._score_rows(X[a:b]), X, len(rows), k, None)

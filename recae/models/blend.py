@@ -115,11 +115,42 @@ class Blend(Recommender):
             return np.asarray(self.DEFAULT_WEIGHTS)
         return np.full(n, 1.0 / n)
 
+    @classmethod
+    def from_models(cls, models, valid=None, weights=None, grid_step=0.05, valid_metric="ndcg@100") -> "Blend":
+        """Blend models that are already fitted on the same data, without refitting them.
+
+        Parameters
+        ----------
+        models : sequence of fitted Recommender
+            All fitted on the same log (same user and item ids).
+        valid : StrongSplit, HoldoutSplit or (fold_in, target) pair, optional
+            Learn the weights on it; otherwise ``weights`` (or equal weights) are used.
+
+        Returns
+        -------
+        Blend
+            Fitted; ``members`` holds the models' classes and hyper-parameters.
+        """
+        models = list(models)
+        if not models:
+            raise DataError("from_models needs at least one fitted model")
+        first = models[0]
+        for m in models:
+            m._check_fitted()
+            if not (np.array_equal(m.item_ids_, first.item_ids_) and np.array_equal(m.user_ids_, first.user_ids_)):
+                raise DataError(f"{type(m).__name__} was fitted on other users or items than {type(first).__name__}; "
+                                "blend models fitted on the same data")
+        blend = cls(members=[[type(m).__name__, m.get_params()] for m in models], weights=weights,
+                    grid_step=grid_step, valid_metric=valid_metric, device=getattr(first, "device", "auto"))
+        blend.device_ = first.device_
+        blend.user_ids_, blend.item_ids_, blend.n_items_ = first.user_ids_, first.item_ids_, first.n_items_
+        blend.user_items_ = first.user_items_
+        blend.members_ = models
+        blend._choose_weights(blend._coerce_valid(valid))
+        return blend
+
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X, valid=None):
-        self.members_ = self._new_members()
-        for m in self.members_:
-            m.fit(X, valid=valid)  # neural members also early-stop on the validation data
+    def _choose_weights(self, valid) -> None:
         self.valid_score_ = None
         if valid is None:
             self.weights_ = self._default_weights(len(self.members_))
@@ -128,9 +159,15 @@ class Blend(Recommender):
         logger.info("Blend weights %s (validation %s %.4f)", np.round(self.weights_, 3), self.valid_metric,
                     self.valid_score_)
 
+    def _fit(self, X, valid=None):
+        self.members_ = self._new_members()
+        for m in self.members_:
+            m.fit(X, valid=valid)  # neural members also early-stop on the validation data
+        self._choose_weights(valid)
+
     def _search_weights(self, fold_in, target) -> tuple[np.ndarray, float]:
         name, _, k = self.valid_metric.partition("@")
-        k = int(k or 100)
+        k = min(int(k or 100), target.shape[1])
         rows = np.flatnonzero(np.diff(target.indptr) > 0)
         X = fold_in[rows]
         truth = target[rows]

@@ -51,7 +51,7 @@ class MultDAE(NeuralRecommender):
     device, random_state, show_progress
     """
 
-    def __init__(self, hidden_dims=(200,), dropout=0.5, activation="tanh", epochs=100, batch_size=256, lr=1e-3,
+    def __init__(self, hidden_dims=(200,), dropout=0.5, activation="tanh", epochs=200, batch_size=256, lr=1e-3,
                  optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20, valid_metric="ndcg@100", amp="auto",
                  device="auto", random_state=0, show_progress=False):
         self.hidden_dims = hidden_dims

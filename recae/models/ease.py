@@ -3,6 +3,11 @@
 Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019. With the Gram
 matrix G = XᵀX and P = (G + λI)⁻¹, the item-item weights are B = I − P·diag(1/diag(P)),
 i.e. B_ij = −P_ij / P_jj off the diagonal and 0 on it; a user's scores are x·B.
+
+With ``dropout = p > 0`` this becomes EDLAE (Steck, "Autoencoders that don't overfit towards
+the Identity", NeurIPS 2020): training under input dropout p is, in expectation, the same
+least squares with the diagonal penalty λ + p/(1−p)·diag(XᵀX), which penalises popular
+items' self-reconstruction more than a constant λ does.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class EASE(Recommender):
     ----------
     l2 : float, default 500.0
         L2 penalty λ on the item-item weights (500 is the tuned value on MovieLens).
+    dropout : float in [0, 1), default 0.0
+        Emphasized-denoising (EDLAE) input dropout; adds p/(1−p)·diag(XᵀX) to the penalty.
     dtype : {"float32", "float64"}, default "float32"
         Precision of the Gram matrix and its inverse.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
@@ -51,8 +58,9 @@ class EASE(Recommender):
         Item-item weights with a zero diagonal.
     """
 
-    def __init__(self, l2=500.0, dtype="float32", device="auto", memory_budget_gb=8.0):
+    def __init__(self, l2=500.0, dropout=0.0, dtype="float32", device="auto", memory_budget_gb=8.0):
         self.l2 = l2
+        self.dropout = dropout
         self.dtype = dtype
         self.device = device
         self.memory_budget_gb = memory_budget_gb
@@ -62,6 +70,8 @@ class EASE(Recommender):
             raise DataError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
         if not _is_real(self.l2) or not self.l2 >= 0 or not math.isfinite(self.l2):
             raise DataError(f"l2 must be a finite number >= 0; got {self.l2!r}")
+        if not _is_real(self.dropout) or not 0 <= self.dropout < 1:
+            raise DataError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
         if not _is_real(self.memory_budget_gb) or not self.memory_budget_gb > 0:
             raise DataError(f"memory_budget_gb must be a positive number; got {self.memory_budget_gb!r}")
         dtype = _DTYPES[self.dtype]
@@ -84,7 +94,8 @@ class EASE(Recommender):
         for start in range(0, X.shape[0], step):
             xb = densify_rows(X[start:start + step], self.device_, dtype)
             G.addmm_(xb.T, xb)
-        G.diagonal().add_(float(self.l2))
+        p = float(self.dropout)
+        G.diagonal().mul_(1.0 + p / (1.0 - p)).add_(float(self.l2))
         # Cholesky of a singular matrix can "succeed" through rounding with a pivot of the order of
         # eps·‖G‖ and return garbage; a pivot that small means cond(G) is beyond this precision.
         scale = float(G.diagonal().max())

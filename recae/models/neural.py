@@ -58,11 +58,13 @@ class SparseInputLinear(nn.Module):
     in_features, out_features : int
     """
 
-    def __init__(self, in_features: int, out_features: int, max_density: float = 0.25):
+    #: Above this share of nonzeros a dense matmul is cheaper than the gather.
+    max_density = 0.25
+
+    def __init__(self, in_features: int, out_features: int):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(out_features))
-        self.max_density = max_density
         nn.init.xavier_uniform_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
