@@ -88,13 +88,19 @@ def run_seed(data, seed: int, models: list[str]) -> list[dict]:
         fitted[name] = model
         print(f"  {name}: valid {rows[-1]['valid_ndcg100']:.4f} test {rows[-1]['ndcg100']:.4f} "
               f"({secs:.0f} s, best epoch {model.best_epoch_})", flush=True)
-    members = [m for m in ("EDLAE", "RecVAE", "MultDAE") if m in fitted]
-    t = time.perf_counter()
-    blend = Blend.from_models([fitted[m] for m in members], valid=split)
-    secs = time.perf_counter() - t + sum(r["fit_seconds"] for r in rows if r["model"] in members
-                                         or (r["model"].startswith("EDLAE") and "EDLAE" in members))
-    rows.append(test_row(f"Blend ({' + '.join(members)})", blend, split, secs,
-                         {"members": members, "weights": np.round(blend.weights_, 3).tolist()}))
+    fitted["ALS"] = als
+    fit_seconds = {r["model"].split(" ")[0]: r["fit_seconds"] for r in rows}
+    fit_seconds["ALS"] = fit_seconds.pop("implicit")
+    neural = [m for m in ("RecVAE", "MultDAE", "MultVAE") if m in fitted]
+    # the recae hybrid (linear EDLAE + autoencoders), then the same with ALS added, labelled as such
+    for members in (["EDLAE", *neural], ["EDLAE", *neural, "ALS"]):
+        t = time.perf_counter()
+        blend = Blend.from_models([fitted[m] for m in members], valid=split)
+        secs = time.perf_counter() - t + sum(fit_seconds[m] for m in members)
+        rows.append(test_row(f"Blend ({' + '.join(members)})", blend, split, secs,
+                             {"members": members, "weights": np.round(blend.weights_, 3).tolist()}))
+        print(f"  {rows[-1]['model']}: valid {rows[-1]['valid_ndcg100']:.4f} test {rows[-1]['ndcg100']:.4f} "
+              f"weights {rows[-1]['params']['weights']}", flush=True)
     for r in rows:
         r["seed"] = seed
     return rows

@@ -27,7 +27,8 @@ class MultVAE(NeuralRecommender):
     ----------
     hidden_dims : tuple of int, default (600,)
     latent_dim : int, default 200
-    dropout : float, default 0.5
+    dropout : float, default 0.7
+        Input dropout; 0.7 beat the paper's 0.5 on ML-1M validation (small data overfits).
     activation : str, default "tanh"
     beta_cap : float, default 0.2
         Largest KL weight.
@@ -38,7 +39,7 @@ class MultVAE(NeuralRecommender):
         As in :class:`~recae.models.dae.MultDAE`.
     """
 
-    def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.5, activation="tanh", beta_cap=0.2,
+    def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.7, activation="tanh", beta_cap=0.2,
                  anneal_steps=20000, epochs=200, batch_size=500, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
                  patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False):
         self.hidden_dims = hidden_dims
