@@ -167,6 +167,8 @@ def cmd_fit(args) -> int:
     if not args.explicit:
         data = _implicit(data, args)
     model = _new_model(_model_class(args.model), _parse_params(args.param))
+    if "show_progress" in model.get_params() and "show_progress" not in _parse_params(args.param):
+        model.set_params(show_progress=not args.quiet)  # the CLI shows the training bar by default
     model.fit(data)
     model.save(args.out)
     print(f"fitted {model!r} on {what}: {data.n_users} users × {data.n_items} items; saved to {args.out}")
@@ -231,6 +233,8 @@ def cmd_evaluate(args) -> int:
         elif args.protocol == "holdout":
             split = holdout_split(data, 0.2, random_state=seed)
         else:
+            if seed != args.seeds[0]:
+                break  # the temporal split has no randomness: one run is all there is
             split = temporal_split(data, k=1)
         model = _new_model(cls, params).fit(split.train)
         table = evaluate(model, split, k=args.k)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .exceptions import RecaeError
+from .exceptions import DataError
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
@@ -17,9 +17,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(spec)
     except (RuntimeError, TypeError) as exc:
-        raise RecaeError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {spec!r} ({exc})") from None
+        raise DataError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {spec!r} ({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RecaeError(f"device {spec!r} was requested but CUDA is not available; use device='auto' or 'cpu'")
+        raise DataError(f"device {spec!r} was requested but CUDA is not available; use device='auto' or 'cpu'")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RecaeError(f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+        raise DataError(f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
     return dev

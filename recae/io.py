@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .atomic import atomic_save_tensors
-from .exceptions import ModelFileError
+from .exceptions import ModelFileError, RecaeError
 
 FORMAT = "recae-model"
 FORMAT_VERSION = 1
@@ -164,7 +164,11 @@ def load_model(path, device: str | None = None):
     if unknown:
         raise ModelFileError(f"{where!r} has parameters {sorted(unknown)} that {cls.__name__} does not take")
     model = cls(**params)
-    model.device_ = model._resolve_device()
+    try:
+        model.device_ = model._resolve_device()
+    except RecaeError as exc:
+        raise ModelFileError(f"{where!r} was saved for device {params.get('device')!r}, which is not usable here "
+                             f"({exc}); pass device='cpu' to load it") from None
     try:
         model.user_ids_ = _ids_in("user_ids", tensors, meta)
         model.item_ids_ = _ids_in("item_ids", tensors, meta)
@@ -177,7 +181,7 @@ def load_model(path, device: str | None = None):
              tensors["user_items.indptr"].numpy()), shape=(n_users, model.n_items_))
         state = {k[len("state."):]: v.to(model.device_) for k, v in tensors.items() if k.startswith("state.")}
         model._set_state(state)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:  # RuntimeError: load_state_dict
         raise ModelFileError(f"{where!r} is an incomplete or inconsistent {cls.__name__} file "
                              f"({type(exc).__name__}: {exc})") from None
     return model

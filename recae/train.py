@@ -7,6 +7,7 @@ calls callbacks and writes crash-safe checkpoints that ``resume=True`` continues
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -27,14 +28,24 @@ logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.safetensors"
 
 
-def validation_score(model, valid, metric: str) -> float:
-    """Mean of ``metric`` (e.g. ``"ndcg@100"``) over validation users with a non-empty target."""
+def scored_rows(valid) -> np.ndarray:
+    """Rows of a (fold_in, target) pair whose target is non-empty: the users a metric averages over."""
+    return np.flatnonzero(np.diff(valid[1].indptr) > 0)
+
+
+def validation_score(model, valid, metric: str, score_chunk=None) -> float:
+    """Mean of ``metric`` (e.g. ``"ndcg@100"``) over validation users with a non-empty target.
+
+    ``score_chunk(start, stop)`` may supply the scores of scored rows ``start:stop``;
+    by default the model folds in their history.
+    """
     name, _, k = metric.partition("@")
     fold_in, target = valid
     k = min(int(k or 100), target.shape[1])  # a small catalogue caps the cutoff
-    rows = np.flatnonzero(np.diff(target.indptr) > 0)
+    rows = scored_rows(valid)
     X = fold_in[rows]
-    top, _ = model._rank(lambda a, b: model._score_rows(X[a:b]), X, len(rows), k, None)
+    score_chunk = score_chunk or (lambda a, b: model._score_rows(X[a:b]))
+    top, _ = model._rank(score_chunk, X, len(rows), k, None)
     values = RANKING_METRICS[name](top, target[rows], k)
     return float(np.nanmean(values))
 
@@ -124,6 +135,8 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
     path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
     if path is not None:
         os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
+        for stale in glob.glob(os.path.join(os.fspath(checkpoint_dir), ".recae-*.tmp")):
+            os.remove(stale)  # left by a process killed while writing a checkpoint
         if resume and os.path.exists(path):
             load_checkpoint(path, ctx)
             logger.info("resuming from %s after epoch %d", path, ctx.epoch)

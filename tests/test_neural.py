@@ -230,3 +230,73 @@ def test_quality_floor_ml100k(ml100k_split, name, model, floor):
     m = model().fit(ml100k_split.train, valid=ml100k_split)
     ndcg = recae.evaluate(m, ml100k_split, k=100, metrics=("ndcg",)).loc["ndcg@100", "mean"]
     assert ndcg > floor, f"{name} NDCG@100 {ndcg:.4f} below the floor {floor}"
+
+
+def test_failed_fit_leaves_model_unfitted(board_split):
+    m = recae.EASE(l2=-1.0)
+    with pytest.raises(DataError):
+        m.fit(board_split.train)
+    assert not m.is_fitted
+    with pytest.raises(recae.NotFittedError):
+        m.recommend(board_split.train.user_ids[0])
+
+
+def test_fit_rejects_options_a_model_does_not_take(board_split, tmp_path):
+    with pytest.raises(DataError, match="checkpoint_dir"):
+        recae.EASE().fit(board_split.train, checkpoint_dir=tmp_path)
+
+
+def test_patience_and_metric_checked_before_training(board_split):
+    with pytest.raises(DataError, match="patience"):
+        recae.MultDAE(**dict(SMALL, patience=0)).fit(board_split.train, valid=board_split)
+    with pytest.raises(DataError, match="valid_metric"):
+        recae.MultDAE(**dict(SMALL, valid_metric="auc@10")).fit(board_split.train, valid=board_split)
+    with pytest.raises(DataError, match="n_enc_epochs"):
+        recae.RecVAE(n_enc_epochs=0, epochs=1).fit(board_split.train)
+    with pytest.raises(DataError, match="mixture_weights"):
+        recae.RecVAE(mixture_weights=(0.5, 0.5, 0.0), epochs=1).fit(board_split.train)
+
+
+def test_random_state_none_keeps_global_rng(board_split):
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    a = recae.MultDAE(**dict(SMALL, random_state=None, epochs=2)).fit(board_split.train)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+    b = recae.MultDAE(**dict(SMALL, random_state=None, epochs=2)).fit(board_split.train)
+    assert not np.allclose(a.score(board_split.test_fold_in), b.score(board_split.test_fold_in))
+
+
+def test_caller_matrix_is_not_modified():
+    X = sp.csr_matrix((np.ones(4, np.float32), np.array([2, 0, 1, 1]), np.array([0, 3, 4])), shape=(2, 3))
+    before = X.indices.copy()
+    recae.Popularity(device="cpu").fit(X)
+    recae.Interactions(X)
+    np.testing.assert_array_equal(X.indices, before)
+
+
+def test_validation_aligned_by_item_id(board_split):
+    """Same item count but another column order is realigned, not silently misread."""
+    perm = np.random.default_rng(0).permutation(board_split.train.n_items)
+    shuffled = (board_split.valid_fold_in.take_items(perm), board_split.valid_target.take_items(perm))
+    a = recae.MultDAE(**SMALL).fit(board_split.train, valid=board_split)
+    b = recae.MultDAE(**SMALL).fit(board_split.train, valid=shuffled)
+    assert [h["ndcg@100"] for h in a.history_] == pytest.approx([h["ndcg@100"] for h in b.history_])
+
+
+def test_blend_members_share_ids_and_device_override(board_split, tmp_path):
+    members = [["EASE", {"l2": 5.0}], ["MultDAE", dict(SMALL, epochs=2)]]
+    blend = recae.Blend(members=members, device="cpu").fit(board_split.train)
+    user = board_split.train.user_ids[3]
+    for m in blend.members_:
+        assert np.array_equal(m.user_ids_, board_split.train.user_ids)
+        m.recommend(user, n=2)  # each member works on its own, with the raw ids
+    blend.save(tmp_path / "b.recae")
+    loaded = recae.load(tmp_path / "b.recae", device="cpu")
+    assert all(m.device_.type == "cpu" for m in loaded.members_)
+    np.testing.assert_allclose(loaded.score(board_split.test_fold_in), blend.score(board_split.test_fold_in),
+                               rtol=1e-5, atol=1e-5)
+    fast = recae.Blend.from_models(blend.members_, valid=board_split)
+    assert fast.valid_score_ is not None and fast.members_[0] is blend.members_[0]
+    with pytest.raises(DataError, match="grid_step"):
+        recae.Blend.from_models(blend.members_, valid=board_split, grid_step=0)

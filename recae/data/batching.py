@@ -46,7 +46,7 @@ class DeviceCSR:
     def __init__(self, matrix: sp.csr_matrix, device: torch.device, memory_budget_gb: float = 4.0):
         self.shape = matrix.shape
         self.device = torch.device(device)
-        nbytes = matrix.nnz * 8 + (matrix.shape[0] + 1) * 8
+        nbytes = matrix.nnz * (8 + 4) + (matrix.shape[0] + 1) * 8  # int64 indices, float32 data, indptr
         on_device = self.device.type == "cpu" or nbytes <= memory_budget_gb * 2**30
         home = self.device if on_device else torch.device("cpu")
         self.indptr = torch.as_tensor(matrix.indptr.astype(np.int64), device=home)

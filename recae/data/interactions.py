@@ -119,6 +119,7 @@ class Interactions:
         if m.ndim != 2:
             raise ShapeError(f"matrix must be 2-D; got shape {m.shape}")
         if timestamps is None and not m.has_canonical_format:
+            m = m.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
             m.sum_duplicates()
         self.matrix = m
         self.user_ids = np.arange(m.shape[0]) if user_ids is None else np.asarray(user_ids)

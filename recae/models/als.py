@@ -30,6 +30,7 @@ def _implicit_als():
 
 
 def _single_blas_thread():
+    _implicit_als()  # load implicit's libraries first: a limit only reaches libraries already loaded
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -24,7 +24,7 @@ from ..data.batching import row_chunks
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
 from ..data.sparse import take_rows
-from ..exceptions import DataError, NotFittedError, RecaeError, ShapeError
+from ..exceptions import DataError, ModelFileError, NotFittedError, ShapeError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ def _as_csr(X, what: str) -> sp.csr_matrix:
     X = sp.csr_matrix(X, dtype=np.float32)
     if not np.all(np.isfinite(X.data)):
         raise DataError(f"{what} has {int((~np.isfinite(X.data)).sum())} NaN or infinite value(s)")
-    X.sum_duplicates()
+    if not X.has_canonical_format:
+        X = X.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
+        X.sum_duplicates()
     return X
 
 
@@ -76,7 +78,7 @@ class Recommender:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise RecaeError(f"invalid parameter {name!r} for {type(self).__name__}; valid parameters: {valid}")
+                raise DataError(f"invalid parameter {name!r} for {type(self).__name__}; valid parameters: {valid}")
             setattr(self, name, value)
         return self
 
@@ -122,14 +124,29 @@ class Recommender:
             user_ids, item_ids = np.arange(X.shape[0]), np.arange(X.shape[1])
         if X.nnz == 0 or X.shape[0] == 0 or X.shape[1] == 0:
             raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries")
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)  # refitting starts from scratch
-        self.device_ = self._resolve_device()
-        self.user_ids_, self.item_ids_ = np.asarray(user_ids), np.asarray(item_ids)
-        self.n_items_ = X.shape[1]
-        self.user_items_ = X
-        self._fit(X, valid=self._coerce_valid(valid), **fit_kwargs)
+        unsupported = sorted(set(fit_kwargs) - set(self._fit_options))
+        if unsupported:
+            raise DataError(f"{type(self).__name__}.fit does not take {unsupported}; it takes data, valid"
+                            + "".join(f", {o}" for o in self._fit_options))
+        self._forget()  # refitting starts from scratch
+        try:
+            self.device_ = self._resolve_device()
+            self.user_ids_, self.item_ids_ = np.asarray(user_ids), np.asarray(item_ids)
+            self.n_items_ = X.shape[1]
+            self.user_items_ = X
+            self._fit(X, valid=self._coerce_valid(valid), **fit_kwargs)
+        except BaseException:
+            self._forget()  # a failed fit must not leave a half-fitted model behind
+            raise
         return self
+
+    #: Extra keyword arguments ``fit`` accepts (the neural models add checkpointing options).
+    _fit_options: tuple[str, ...] = ()
+
+    def _forget(self) -> None:
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+        self.__dict__.pop("_id_cache", None)
 
     def _resolve_device(self) -> torch.device:
         from ..device import resolve_device
@@ -152,10 +169,13 @@ class Recommender:
             raise DataError(f"valid must be a StrongSplit, HoldoutSplit or (fold_in, target) pair; got {type(valid).__name__}")
         out = []
         for part in pair:
-            m = part.matrix if isinstance(part, Interactions) else _as_csr(part, "validation data")
-            if m.shape[1] != self.n_items_:
-                raise ShapeError(f"validation data has {m.shape[1]} items but the training data has {self.n_items_}; "
+            n = part.n_items if isinstance(part, Interactions) else getattr(part, "shape", (0, 0))[1]
+            if n != self.n_items_:
+                raise ShapeError(f"validation data has {n} items but the training data has {self.n_items_}; "
                                  "split once and fit on split.train so all parts share the item index")
+            # same size is not enough: columns must mean the same items
+            m = part.align_items(self.item_ids_).matrix if isinstance(part, Interactions) \
+                else _as_csr(part, "validation data")
             out.append(m)
         return tuple(out)
 
@@ -178,14 +198,22 @@ class Recommender:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ inputs
+    def _ids(self, kind: str) -> IdIndex:
+        """The (cached) lookup index of ``user_ids_`` or ``item_ids_``; built once per fit/load."""
+        cache = self.__dict__.setdefault("_id_cache", {})
+        ids = self.user_ids_ if kind == "user" else self.item_ids_
+        if kind not in cache or cache[kind].ids is not ids:
+            cache[kind] = IdIndex(ids, kind)
+        return cache[kind]
+
     def _user_rows(self, user_ids) -> np.ndarray:
-        return IdIndex(self.user_ids_, "user").lookup(user_ids)
+        return self._ids("user").lookup(user_ids)
 
     def _item_mask(self, items, exclude) -> torch.Tensor | None:
         """Boolean ``(n_items,)`` mask of allowed candidates, or None when all are allowed."""
         if items is None and exclude is None:
             return None
-        index = IdIndex(self.item_ids_, "item")
+        index = self._ids("item")
         mask = torch.ones(self.n_items_, dtype=torch.bool)
         if items is not None:
             mask[:] = False
@@ -216,9 +244,9 @@ class Recommender:
         else:
             raise DataError(f"history must be a list of item ids, a dict item→value, an Interactions or a "
                             f"sparse matrix; got {type(history).__name__}")
-        cols = IdIndex(self.item_ids_, "item").lookup(keys, unknown="ignore") if keys else np.zeros(0, np.int64)
+        cols = self._ids("item").lookup(keys, unknown="ignore") if keys else np.zeros(0, np.int64)
         if unknown == "raise" and np.any(cols < 0):
-            IdIndex(self.item_ids_, "item").lookup(keys)  # raises with the unknown ids named
+            self._ids("item").lookup(keys)  # raises with the unknown ids named
         keep = cols >= 0
         X = sp.csr_matrix((values[keep], (np.zeros(keep.sum(), np.int64), cols[keep])), shape=(1, self.n_items_),
                           dtype=np.float32)
@@ -359,7 +387,7 @@ class Recommender:
         self._check_fitted()
         n = _check_n(n)
         single = np.ndim(item_ids) == 0
-        cols = IdIndex(self.item_ids_, "item").lookup(item_ids)
+        cols = self._ids("item").lookup(item_ids)
         X = sp.csr_matrix((np.ones(len(cols), np.float32), (np.arange(len(cols)), cols)),
                           shape=(len(cols), self.n_items_))
         ids, scores = self._rank(lambda a, b: self._item_similarity(cols[a:b], X[a:b]), X, len(cols), n, None)
@@ -384,5 +412,5 @@ class Recommender:
 
         model = load_model(path, device=device)
         if cls is not Recommender and not isinstance(model, cls):
-            raise RecaeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}; use recae.load")
+            raise ModelFileError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}; use recae.load")
         return model

@@ -21,8 +21,8 @@ import logging
 import numpy as np
 import torch
 
+from ..data.interactions import Interactions
 from ..exceptions import DataError
-from ..metrics import RANKING_METRICS
 from .base import MODEL_REGISTRY, Recommender
 
 logger = logging.getLogger(__name__)
@@ -92,10 +92,11 @@ class Blend(Recommender):
         return specs
 
     def _new_members(self) -> list[Recommender]:
+        """Unfitted members; a Blend's members all run on the Blend's device."""
         out = []
         for name, params in self._member_specs():
             model = MODEL_REGISTRY[name](**params)
-            if "device" in model.get_params() and "device" not in params:
+            if "device" in model.get_params():
                 model.set_params(device=self.device)
             out.append(model)
         return out
@@ -140,12 +141,17 @@ class Blend(Recommender):
             if not (np.array_equal(m.item_ids_, first.item_ids_) and np.array_equal(m.user_ids_, first.user_ids_)):
                 raise DataError(f"{type(m).__name__} was fitted on other users or items than {type(first).__name__}; "
                                 "blend models fitted on the same data")
-        blend = cls(members=[[type(m).__name__, m.get_params()] for m in models], weights=weights,
-                    grid_step=grid_step, valid_metric=valid_metric, device=getattr(first, "device", "auto"))
+            if m.device_ != first.device_:
+                raise DataError(f"{type(m).__name__} runs on {m.device_} but {type(first).__name__} on {first.device_}; "
+                                "blend models on one device")
+        blend = cls(members=[[type(m).__name__, {k: v for k, v in m.get_params().items() if k != "device"}]
+                             for m in models], weights=weights, grid_step=grid_step, valid_metric=valid_metric,
+                    device=str(first.device_))
         blend.device_ = first.device_
         blend.user_ids_, blend.item_ids_, blend.n_items_ = first.user_ids_, first.item_ids_, first.n_items_
         blend.user_items_ = first.user_items_
         blend.members_ = models
+        blend._check_params()
         blend._choose_weights(blend._coerce_valid(valid))
         return blend
 
@@ -159,27 +165,30 @@ class Blend(Recommender):
         logger.info("Blend weights %s (validation %s %.4f)", np.round(self.weights_, 3), self.valid_metric,
                     self.valid_score_)
 
+    def _check_params(self) -> None:
+        if not isinstance(self.grid_step, (int, float)) or not 0 < self.grid_step <= 1:
+            raise DataError(f"grid_step must be in (0, 1]; got {self.grid_step!r}")
+
     def _fit(self, X, valid=None):
+        self._check_params()
         self.members_ = self._new_members()
+        # members see the same raw ids as the Blend, so each one is usable on its own
+        data = Interactions(X, self.user_ids_, self.item_ids_)
         for m in self.members_:
-            m.fit(X, valid=valid)  # neural members also early-stop on the validation data
+            m.fit(data, valid=valid)  # neural members also early-stop on the validation data
         self._choose_weights(valid)
 
     def _search_weights(self, fold_in, target) -> tuple[np.ndarray, float]:
-        name, _, k = self.valid_metric.partition("@")
-        k = min(int(k or 100), target.shape[1])
-        rows = np.flatnonzero(np.diff(target.indptr) > 0)
-        X = fold_in[rows]
-        truth = target[rows]
+        from ..train import scored_rows, validation_score
+
+        valid = (fold_in, target)
+        X = fold_in[scored_rows(valid)]
         stacked = torch.stack([_standardize(m._score_rows(X)) for m in self.members_])
-        seen_r = torch.repeat_interleave(torch.arange(len(rows)), torch.as_tensor(np.diff(X.indptr)))
-        seen_c = torch.as_tensor(X.indices.astype(np.int64))
 
         def metric(w: np.ndarray) -> float:
-            s = torch.tensordot(torch.as_tensor(w, dtype=stacked.dtype, device=stacked.device), stacked, dims=1)
-            s[seen_r.to(s.device), seen_c.to(s.device)] = -torch.inf
-            top = torch.topk(s, k, dim=1).indices.cpu().numpy()
-            return float(np.nanmean(RANKING_METRICS[name](top, truth, k)))
+            weights = torch.as_tensor(w, dtype=stacked.dtype, device=stacked.device)
+            return validation_score(self, valid, self.valid_metric,
+                                    lambda a, b: torch.tensordot(weights, stacked[:, a:b], dims=1))
 
         n = len(self.members_)
         if n <= 3:

@@ -16,6 +16,7 @@ import logging
 import math
 from numbers import Real
 
+import numpy as np
 import torch
 
 from ..data.batching import densify_rows
@@ -88,12 +89,7 @@ class EASE(Recommender):
                 "whose memory grows linearly in the number of items"
             )
         logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)
-        G = torch.zeros((n, n), dtype=dtype, device=self.device_)
-        # Accumulate XᵀX over dense row batches: the full matrix is never densified.
-        step = max(1, (1 << 24) // max(n, 1))
-        for start in range(0, X.shape[0], step):
-            xb = densify_rows(X[start:start + step], self.device_, dtype)
-            G.addmm_(xb.T, xb)
+        G = self._gram(X, dtype)
         p = float(self.dropout)
         G.diagonal().mul_(1.0 + p / (1.0 - p)).add_(float(self.l2))
         # Cholesky of a singular matrix can "succeed" through rounding with a pivot of the order of
@@ -121,6 +117,19 @@ class EASE(Recommender):
         B = P / (-torch.diagonal(P))
         B.diagonal().zero_()
         self.B_ = B.to(torch.float32)
+
+    def _gram(self, X, dtype) -> torch.Tensor:
+        """XᵀX as a dense items×items tensor; X itself is never densified whole."""
+        if self.device_.type == "cpu":
+            # a sparse product costs O(Σ_u |x_u|²), far below the dense O(users·items²) on a CPU
+            Xd = X.astype(np.float64 if dtype == torch.float64 else np.float32)
+            return torch.as_tensor((Xd.T @ Xd).toarray())
+        G = torch.zeros((X.shape[1], X.shape[1]), dtype=dtype, device=self.device_)
+        step = max(1, (1 << 24) // max(X.shape[1], 1))  # dense row batches feed the GPU's GEMM
+        for start in range(0, X.shape[0], step):
+            xb = densify_rows(X[start:start + step], self.device_, dtype)
+            G.addmm_(xb.T, xb)
+        return G
 
     def _score_rows(self, X):
         return densify_rows(X, self.device_) @ self.B_

@@ -91,7 +91,18 @@ class NeuralRecommender(Recommender):
     """Base class of the neural autoencoders (see the module docstring)."""
 
     #: Hyper-parameters every neural model takes (subclasses list them in ``__init__``).
+    _fit_options = ("checkpoint_dir", "resume", "callbacks")
+
     def _check_common(self) -> None:
+        from ..metrics import RANKING_METRICS
+
+        name, _, k = str(self.valid_metric).partition("@")
+        if name not in RANKING_METRICS or not (k == "" or k.isdigit() and int(k) > 0):
+            raise DataError(f"valid_metric must look like 'ndcg@100' with a metric from {sorted(RANKING_METRICS)}; "
+                            f"got {self.valid_metric!r}")
+        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer))
+                                          or self.patience < 1):
+            raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
         if self.optimizer not in OPTIMIZERS:
             raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
         for name in ("epochs", "batch_size"):
@@ -119,7 +130,9 @@ class NeuralRecommender(Recommender):
         return OPTIMIZERS[self.optimizer](params, lr=self.lr, weight_decay=self.weight_decay)
 
     def _amp_enabled(self) -> bool:
-        return self.device_.type == "cuda" and self.amp in (True, "auto")
+        """bfloat16 autocast for training on GPUs that support it (never for ranking)."""
+        return (self.device_.type == "cuda" and self.amp in (True, "auto")
+                and torch.cuda.is_bf16_supported())
 
     def _penalty(self, module: nn.Module) -> torch.Tensor | float:
         if not self.l1:
@@ -148,26 +161,36 @@ class NeuralRecommender(Recommender):
     def _train_epoch(self, ctx) -> float:
         return self._run_batches(ctx, ctx.optimizers)
 
+    #: Hyper-parameters that do not change what is learned, so a resumed run may differ in them.
+    _RESUMABLE = ("epochs", "patience", "show_progress", "device", "amp")
+
     def _fingerprint(self, X) -> str:
-        h = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True, default=str).encode())
+        params = {k: v for k, v in self.get_params().items() if k not in self._RESUMABLE}
+        h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
         h.update(np.asarray(X.shape, dtype=np.int64).tobytes())
         h.update(X.indptr.astype(np.int64).tobytes())
         h.update(X.indices.astype(np.int64).tobytes())
+        h.update(X.data.astype(np.float32).tobytes())
         return h.hexdigest()
 
     def _seeded_build(self, n_items: int) -> nn.Module:
-        # fork_rng keeps the caller's global RNG untouched while init draws from our seed
-        devices = [self.device_] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self._seed())
+        # Modules are built on the CPU and moved, so only the CPU generator draws the initial
+        # weights; fork_rng restores it afterwards and no CUDA generator is touched.
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(self._seed())
             module = self._build(n_items)
         return module.to(self.device_)
 
     def _seed(self) -> int:
-        rs = self.random_state
-        return int(np.random.SeedSequence(rs).generate_state(1)[0]) if rs is not None else int(torch.seed() % 2**31)
+        """The run's seed: from ``random_state``, else fresh OS entropy drawn once per fit."""
+        if self.random_state is not None:
+            return int(np.random.SeedSequence(self.random_state).generate_state(1)[0])
+        if getattr(self, "_entropy_seed", None) is None:
+            self._entropy_seed = int(np.random.SeedSequence().generate_state(1)[0])
+        return self._entropy_seed
 
     def _fit(self, X, valid=None, *, checkpoint_dir=None, resume=False, callbacks=()):
+        self._entropy_seed = None
         self._check_common()
         self._prepare(X)
         self.module_ = self._seeded_build(X.shape[1])
@@ -194,10 +217,9 @@ class NeuralRecommender(Recommender):
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
     def _score_rows(self, X):
+        # ranking runs in float32 even with AMP: bfloat16 logits tie too often for a stable top-k
         self.module_.eval()
-        x = densify_rows(X, self.device_)
-        with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
-            return self._forward_scores(x).float()
+        return self._forward_scores(densify_rows(X, self.device_)).float()
 
     def _get_state(self):
         return dict(self.module_.state_dict())
