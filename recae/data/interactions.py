@@ -353,12 +353,16 @@ class Interactions:
             raise DataError("item columns must not repeat (an item can own only one column)")
         remap = np.full(self.n_items, -1, dtype=np.int64)
         remap[cols] = np.arange(len(cols))
+        return self._remap_columns(remap, self.item_ids[cols])
+
+    def _remap_columns(self, remap: np.ndarray, item_ids: np.ndarray) -> "Interactions":
+        """Move column j to ``remap[j]`` (dropping it where -1) under the new ``item_ids``."""
         new_col = remap[self.matrix.indices]
         keep = new_col >= 0
         rows = entry_rows(self.matrix.indptr)[keep]
-        m, order = build_csr(rows, new_col[keep], self.matrix.data[keep], (self.n_users, len(cols)))
+        m, order = build_csr(rows, new_col[keep], self.matrix.data[keep], (self.n_users, len(item_ids)))
         ts = self.timestamps[keep][order] if self.timestamps is not None else None
-        return self._replace(m, item_ids=self.item_ids[cols], timestamps=ts)
+        return self._replace(m, item_ids=item_ids, timestamps=ts)
 
     def align_items(self, item_ids, *, unknown: str = "raise") -> "Interactions":
         """Re-index columns to another item-id array (e.g. a model's); unknown items raise or drop."""
@@ -378,12 +382,7 @@ class Interactions:
                 f"{len(bad)} item id(s) are not in the model's catalogue, e.g. {bad[:5].tolist()}; "
                 "pass unknown='ignore' to drop them"
             )
-        new_col = pos[self.matrix.indices]
-        keep = new_col >= 0
-        rows = entry_rows(self.matrix.indptr)[keep]
-        m, order = build_csr(rows, new_col[keep], self.matrix.data[keep], (self.n_users, len(item_ids)))
-        ts = self.timestamps[keep][order] if self.timestamps is not None else None
-        return self._replace(m, item_ids=item_ids, timestamps=ts)
+        return self._remap_columns(pos, item_ids)
 
     def filter(self, min_user: int = 1, min_item: int = 1, max_iter: int | None = None) -> "Interactions":
         """Iterated k-core: drop users with < ``min_user`` and items with < ``min_item`` entries.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..data.interactions import Interactions
+from ..data.sparse import build_csr
 from ..exceptions import DataError, DatasetNotFoundError
 from .download import download_and_extract, safe_extract
 from .paths import DATA_ENV, candidate_dirs, find_dataset_dir
@@ -310,13 +310,8 @@ def _on_index(df: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray) -> I
     if (rows < 0).any() or (cols < 0).any():  # pragma: no cover - callers filter first
         raise DataError("internal error: ids missing from the target index")
     coo = inter.matrix.tocoo()
-    r, c = rows[coo.row], cols[coo.col]
-    order = np.lexsort((c, r))
-    counts = np.bincount(r, minlength=len(user_ids))
-    indptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    m = sp.csr_matrix((coo.data[order], c[order].astype(np.int32), indptr), shape=(len(user_ids), len(item_ids)))
     # tocoo keeps CSR entry order, so timestamps line up with coo entries before reordering
+    m, order = build_csr(rows[coo.row], cols[coo.col], coo.data, (len(user_ids), len(item_ids)))
     return Interactions(m, user_ids, item_ids, inter.timestamps[order], has_ratings=True)
 
 
