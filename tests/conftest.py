@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,3 +36,17 @@ def ml100k(data_dir):
     from recae.datasets import load_movielens
 
     return load_movielens("100k", data_dir=data_dir, download=False)
+
+
+@pytest.fixture
+def one_thread():
+    """Run with one torch thread, restored afterwards.
+
+    On an oversubscribed CPU (e.g. parallel test sessions on a 2-core box) MKL's threaded
+    Cholesky inverse spin-waits at its barriers and one EASE fit on ~1,400 items can take
+    10 s instead of 0.1 s; a single thread keeps these tests fast and changes no result.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 import recae
 from recae.cli import main
@@ -30,20 +29,6 @@ RATINGS = {
 POSITIVES = {u: {i for i, r in items.items() if r > 3.5} for u, items in RATINGS.items()}
 CATALOGUE = set().union(*POSITIVES.values())  # 10..17
 SUBCOMMANDS = ["demo", "fit", "recommend", "evaluate"]
-
-
-@pytest.fixture
-def one_thread():
-    """Run with one torch thread, restored afterwards.
-
-    On an oversubscribed CPU (e.g. parallel test sessions on a 2-core box) MKL's threaded
-    Cholesky inverse spin-waits at its barriers and one EASE fit on ~1,400 items can take
-    10 s instead of 0.1 s; a single thread keeps these tests fast and changes no result.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -5,25 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
 
 import recae
 from recae import EASE, Popularity, evaluate, strong_generalization_split
 from recae.exceptions import DataError, MemoryBudgetError
-
-
-@pytest.fixture
-def one_thread():
-    """Run with one torch thread, restored afterwards.
-
-    On an oversubscribed CPU (e.g. parallel test sessions on a 2-core box) MKL's threaded
-    Cholesky inverse spin-waits at its barriers and one EASE fit on ~1,400 items can take
-    10 s instead of 0.1 s; a single thread keeps these tests fast and changes no result.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def random_matrix(seed: int = 0, n_users: int = 30, n_items: int = 12) -> np.ndarray:

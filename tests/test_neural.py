@@ -53,13 +53,11 @@ def test_history_and_best_state_restored(board_split):
 
 
 def test_early_stopping_patience(board_split):
-    stops = []
     m = recae.MultDAE(**dict(SMALL, epochs=50, patience=2, lr=1e-6)).fit(board_split.train, valid=board_split)
-    # with a tiny learning rate the metric stalls, so training stops long before 50 epochs
+    # with a tiny learning rate the metric stalls, so training stops long before 50 epochs,
+    # exactly `patience` epochs after the best one
     assert len(m.history_) < 50
-    best = m.best_epoch_
-    assert len(m.history_) - best == 2 or len(m.history_) == 50
-    del stops
+    assert len(m.history_) - m.best_epoch_ == 2
 
 
 def test_callbacks_can_stop(board_split):
@@ -84,9 +82,8 @@ def test_nan_loss_stops_with_clear_error(board_split, tmp_path):
     m = recae.MultDAE(**dict(SMALL, lr=1e30, optimizer="sgd", epochs=30))
     with pytest.raises(TrainingError, match="loss became nan.*lower lr"):
         m.fit(board_split.train, checkpoint_dir=tmp_path)
-    assert not m.is_fitted or True  # the error is what matters; the checkpoint must still be readable
-    if (tmp_path / CHECKPOINT).exists():
-        from recae.train import TrainState  # noqa: F401  (file is a valid safetensors checkpoint)
+    assert not m.is_fitted  # a failed fit leaves nothing half-fitted behind
+    if (tmp_path / CHECKPOINT).exists():  # the last good checkpoint is still a readable file
         from safetensors import safe_open
 
         with safe_open(str(tmp_path / CHECKPOINT), framework="pt") as f:
