@@ -219,11 +219,14 @@ def ml100k_split(ml100k):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,model,floor", [
-    ("MultDAE", lambda: recae.MultDAE(epochs=60, patience=10), 0.40),
-    ("MultVAE", lambda: recae.MultVAE(epochs=60, patience=10), 0.38),
+    ("MultDAE", lambda: recae.MultDAE(epochs=60, patience=10), 0.42),
+    ("MultVAE", lambda: recae.MultVAE(epochs=60, patience=10), 0.42),
 ])
 def test_quality_floor_ml100k(ml100k_split, name, model, floor):
-    """Real-data floors: well above popularity (0.26 here) and near EASE (0.469 on this split)."""
+    """Real-data floors: well above popularity (0.26 here) and near EASE (0.469 on this split).
+
+    Measured on this split: MultDAE 0.4485, MultVAE 0.4439 (60 epochs, early stopping).
+    """
     m = model().fit(ml100k_split.train, valid=ml100k_split)
     ndcg = recae.evaluate(m, ml100k_split, k=100, metrics=("ndcg",)).loc["ndcg@100", "mean"]
     assert ndcg > floor, f"{name} NDCG@100 {ndcg:.4f} below the floor {floor}"
