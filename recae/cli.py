@@ -9,6 +9,7 @@ import argparse
 import ast
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -316,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # the reader went away (e.g. `recae demo | head`): stop quietly, like other Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (RecaeError, OSError) as exc:
         # OSError: unreadable or unwritable files and folders (permissions, a full disk, ...)
         print(f"recae: error: {_message(exc)}", file=sys.stderr)
