@@ -1,4 +1,4 @@
-"""Crash-safe writes: a temporary file in the target folder, flushed, then renamed into place."""
+"""safetensors files: crash-safe writes (temporary file, flush, rename) and whole-file reads."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import os
 import tempfile
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .exceptions import ModelFileError
+
+
+def read_tensors(path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """``(header metadata, tensors)`` of a safetensors file, on the CPU; parse errors propagate."""
+    with safe_open(os.fspath(path), framework="pt", device="cpu") as f:
+        return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .data.ids import plain
 from .data import Interactions, holdout_split, strong_generalization_split, temporal_split
 from .evaluate import evaluate
 from .exceptions import RecaeError, UnknownIdError
@@ -191,11 +192,6 @@ def _typed_ids(raw: list[str], known: np.ndarray, kind: str) -> list:
     return out
 
 
-def _plain(value):
-    """numpy scalars as Python values, so JSON keeps integer ids as numbers."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def cmd_recommend(args) -> int:
     from .io import load_model
 
@@ -206,10 +202,10 @@ def cmd_recommend(args) -> int:
         if not items:
             raise RecaeError(f"--history holds no item ids; got {args.history!r}")
         ids, scores = model.recommend_new(items, n=args.n, unknown="ignore")
-        rows += [{"user": "(new)", "rank": r + 1, "item": _plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
+        rows += [{"user": "(new)", "rank": r + 1, "item": plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
     for user in _typed_ids(args.user or [], model.user_ids_, "user"):
         ids, scores = model.recommend(user, n=args.n)
-        rows += [{"user": user, "rank": r + 1, "item": _plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
+        rows += [{"user": user, "rank": r + 1, "item": plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
     if not rows:
         raise RecaeError("give --user ID [ID ...] and/or --history ITEM,ITEM,...")
     table = pd.DataFrame(rows)

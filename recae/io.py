@@ -16,9 +16,9 @@ import os
 import numpy as np
 import scipy.sparse as sp
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 
-from .atomic import atomic_save_tensors
+from .atomic import atomic_save_tensors, read_tensors
 from .exceptions import ModelFileError, RecaeError
 
 FORMAT = "recae-model"
@@ -105,9 +105,7 @@ def read_model_file(path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not os.path.isfile(path):
         raise ModelFileError(f"no model file at {path!r}")
     try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        header, tensors = read_tensors(path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path!r} is not a recae model file (not a readable safetensors file: {exc})") from None
     if "recae" not in header:

@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from .exceptions import ModelFileError, TrainingError
-from .atomic import atomic_save_tensors
+from .atomic import atomic_save_tensors, read_tensors
 from .metrics import RANKING_METRICS
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ def save_checkpoint(path: str, ctx: "TrainState") -> None:
 
 def load_checkpoint(path: str, ctx: "TrainState") -> None:
     try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        header, tensors = read_tensors(path)
         meta = json.loads(header["recae_checkpoint"])
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise ModelFileError(f"{path!r} is not a readable recae checkpoint: {exc}") from None

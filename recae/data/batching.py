@@ -7,14 +7,18 @@ import scipy.sparse as sp
 import torch
 
 
+def csr_coords(rows: sp.csr_matrix, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) index tensors on ``device`` of a CSR batch's stored entries."""
+    counts = torch.as_tensor(np.diff(rows.indptr), device=device)
+    r = torch.repeat_interleave(torch.arange(rows.shape[0], device=device), counts)
+    return r, torch.as_tensor(rows.indices.astype(np.int64), device=device)
+
+
 def densify_rows(rows: sp.csr_matrix, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A dense ``(n_rows, n_cols)`` tensor on ``device`` from a (small) CSR batch."""
-    n_rows, n_cols = rows.shape
-    out = torch.zeros((n_rows, n_cols), dtype=dtype, device=device)
+    out = torch.zeros(rows.shape, dtype=dtype, device=device)
     if rows.nnz:
-        counts = torch.as_tensor(np.diff(rows.indptr), device=device)
-        r = torch.repeat_interleave(torch.arange(n_rows, device=device), counts)
-        c = torch.as_tensor(rows.indices.astype(np.int64), device=device)
+        r, c = csr_coords(rows, device)
         out[r, c] = torch.as_tensor(rows.data, device=device).to(dtype)
     return out
 

@@ -54,6 +54,11 @@ def normalize_id_column(values, name: str) -> np.ndarray:
     )
 
 
+def plain(value):
+    """A numpy scalar as the Python value: messages read ``3`` not ``np.int64(3)``, JSON keeps numbers."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class IdIndex:
     """An ordered array of unique raw ids with vectorised lookup.
 

@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import DataError, ShapeError, UnknownIdError
-from .ids import IdIndex, normalize_id_column
+from .ids import IdIndex, normalize_id_column, plain
 from .sparse import build_csr, entry_rows, row_positions, take_rows
 
 logger = logging.getLogger(__name__)
@@ -79,11 +79,6 @@ def _parser_message(path: str, exc: Exception, kwargs: dict) -> str:
     except Exception:
         pass
     return msg
-
-
-def _plain(value):
-    """A numpy scalar as the Python value, so messages read ``3`` not ``np.int64(3)``."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 class Interactions:
@@ -202,7 +197,7 @@ class Interactions:
             if duplicates == "raise" and not boundary.all():
                 dup = order[np.flatnonzero(~boundary)[0]]
                 raise DataError(
-                    f"duplicate (user, item) row: user {_plain(users[dup])!r}, item {_plain(items[dup])!r} "
+                    f"duplicate (user, item) row: user {plain(users[dup])!r}, item {plain(items[dup])!r} "
                     f"(row {int(dup)}); "
                     "pass duplicates='last' or 'sum' to resolve repeats"
                 )

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..data.batching import row_chunks
+from ..data.batching import csr_coords, row_chunks
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
 from ..data.sparse import take_rows
@@ -266,9 +266,7 @@ class Recommender:
             if mask is not None:
                 s = s.masked_fill(~mask, -torch.inf)
             if seen is not None:
-                part = seen[start:stop]
-                r = torch.repeat_interleave(torch.arange(stop - start), torch.as_tensor(np.diff(part.indptr)))
-                s[r.to(s.device), torch.as_tensor(part.indices.astype(np.int64), device=s.device)] = -torch.inf
+                s[csr_coords(seen[start:stop], s.device)] = -torch.inf
             top = torch.topk(s, k, dim=1)
             ids[start:stop] = top.indices.cpu().numpy()
             scores[start:stop] = top.values.cpu().numpy()
