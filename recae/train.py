@@ -109,9 +109,14 @@ def load_checkpoint(path: str, ctx: "TrainState") -> None:
 
 
 class TrainState:
-    """What an epoch needs and what a checkpoint holds."""
+    """What an epoch needs and what a checkpoint holds.
 
-    def __init__(self, module, optimizers, loader, generator, device, params_fingerprint):
+    ``loader`` is anything with ``batches(batch_size, shuffle, generator)`` yielding row
+    indices and ``gather(rows)`` returning the dense batch on the device (e.g. ``DeviceCSR``).
+    ``higher_is_better`` orients the validation metric (False for errors such as RMSE).
+    """
+
+    def __init__(self, module, optimizers, loader, generator, device, params_fingerprint, higher_is_better=True):
         self.module = module
         self.optimizers = optimizers
         self.loader = loader
@@ -120,16 +125,44 @@ class TrainState:
         self.params_fingerprint = params_fingerprint
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer updates so far (for schedules such as KL annealing)
-        self.best_score = -math.inf
+        self.higher_is_better = higher_is_better
+        self.best_score = -math.inf if higher_is_better else math.inf
         self.best_epoch = -1
         self.best_state = None
         self.bad_epochs = 0
         self.history: list[dict] = []
 
 
+def run_batches(model, ctx: TrainState, optimizers, loss_fn) -> float:
+    """One pass over shuffled batches of ``ctx.loader`` updating ``optimizers``; the mean loss.
+
+    ``model`` supplies ``batch_size``, ``device_``, ``_amp_enabled()`` and ``_penalty(module)``;
+    ``loss_fn(ctx, x, rows)`` returns the batch loss.
+    """
+    total = torch.zeros((), device=model.device_)
+    n = 0
+    for rows in ctx.loader.batches(model.batch_size, shuffle=True, generator=ctx.generator):
+        x = ctx.loader.gather(rows)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        with torch.autocast(model.device_.type, dtype=torch.bfloat16, enabled=model._amp_enabled()):
+            loss = loss_fn(ctx, x, rows)
+        (loss + model._penalty(ctx.module)).backward()
+        for opt in optimizers:
+            opt.step()
+        ctx.step += 1
+        total += loss.detach().float()
+        n += 1
+    return float(total) / max(n, 1)
+
+
 def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, metric: str, show_progress: bool,
         callbacks=(), checkpoint_dir=None, resume: bool = False) -> None:
-    """Train ``model`` (a NeuralRecommender) for up to ``epochs`` epochs."""
+    """Train ``model`` for up to ``epochs`` epochs.
+
+    ``model`` implements ``_train_epoch(ctx) -> mean loss`` and, when ``valid`` is given,
+    ``_validation_score(valid, metric) -> float`` (oriented by ``ctx.higher_is_better``).
+    """
     path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
     if path is not None:
         os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
@@ -153,9 +186,9 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
             logs = {"epoch": ctx.epoch, "loss": loss}
             if valid is not None:
                 ctx.module.eval()
-                score = validation_score(model, valid, metric)
+                score = model._validation_score(valid, metric)
                 logs[metric] = score
-                if score > ctx.best_score:
+                if score > ctx.best_score if ctx.higher_is_better else score < ctx.best_score:
                     ctx.best_score, ctx.best_epoch, ctx.bad_epochs = score, ctx.epoch, 0
                     ctx.best_state = {k: v.detach().clone() for k, v in ctx.module.state_dict().items()}
                 else:

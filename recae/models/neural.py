@@ -141,22 +141,10 @@ class NeuralRecommender(Recommender):
 
     def _run_batches(self, ctx, optimizers, loss_fn=None) -> float:
         """One pass over shuffled batches updating ``optimizers``; returns the mean loss."""
-        loss_fn = loss_fn or self._loss
-        total = torch.zeros((), device=self.device_)
-        n = 0
-        for rows in ctx.loader.batches(self.batch_size, shuffle=True, generator=ctx.generator):
-            x = ctx.loader.gather(rows)
-            for opt in optimizers:
-                opt.zero_grad(set_to_none=True)
-            with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
-                loss = loss_fn(ctx, x, rows)
-            (loss + self._penalty(ctx.module)).backward()
-            for opt in optimizers:
-                opt.step()
-            ctx.step += 1
-            total += loss.detach().float()
-            n += 1
-        return float(total) / max(n, 1)
+        return training.run_batches(self, ctx, optimizers, loss_fn or self._loss)
+
+    def _validation_score(self, valid, metric: str) -> float:
+        return training.validation_score(self, valid, metric)
 
     def _train_epoch(self, ctx) -> float:
         return self._run_batches(ctx, ctx.optimizers)
