@@ -11,14 +11,14 @@ from . import metrics
 from .data import (HoldoutSplit, Interactions, StrongSplit, holdout_split, strong_generalization_split,
                    temporal_split)
 from .evaluate import evaluate
-from .exceptions import (DataError, DatasetNotFoundError, MemoryBudgetError, ModelFileError, NotFittedError,
+from .exceptions import (ConversionWarning, DataError, DatasetNotFoundError, MemoryBudgetError, ModelFileError, NotFittedError,
                          RecaeError, ShapeError, TrainingError, UnknownIdError)
 from .io import load_model as load
-from .models import CDAE, Blend, ImplicitALS, EASE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
+from .models import CDAE, Blend, ImplicitALS, ImplicitBPR, EASE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
 
 __all__ = [
     "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
-    "temporal_split", "evaluate", "metrics", "load", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "Recommender",
-    "RecaeError", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",
+    "temporal_split", "evaluate", "metrics", "load", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
+    "RecaeError", "ConversionWarning", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",
     "MemoryBudgetError", "DatasetNotFoundError", "TrainingError",
 ]

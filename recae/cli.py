@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from .evaluate import evaluate
 from .exceptions import RecaeError, UnknownIdError
 from .models import MODEL_REGISTRY
 
-DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "synthetic")
+DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "synthetic", "synthetic-ml20m")
 
 EPILOG = """examples:
   recae demo                                   fit EASE on ML-100K (or a synthetic log) and compare with popularity
@@ -100,6 +101,17 @@ def _parse_params(pairs: list[str]) -> dict:
     return params
 
 
+BENCH_EPILOG = """examples:
+  recae bench --dataset ml-100k                       all models, strong generalization, 3 splits
+  recae bench --dataset ml-1m --protocol temporal --models als ease multdae
+  recae bench --dataset synthetic-ml20m --models popularity ease als multdae --seeds 1 --budget 1 --max-epochs 3
+
+Every model gets the same number of tuning trials (--budget: its default setting, then random
+points of its grid), chosen on validation NDCG@100; test metrics are computed once with the
+chosen setting. Results go to --out as Markdown, JSON and a PNG plot (with matplotlib).
+"""
+
+
 def load_data(args) -> tuple[Interactions, str]:
     """Interactions for ``--data`` and a description of what was loaded."""
     from .datasets import load_movielens, synthetic
@@ -107,6 +119,11 @@ def load_data(args) -> tuple[Interactions, str]:
     name = args.data
     if name == "synthetic":
         return synthetic(n_users=2000, n_items=1000, random_state=args.seed_data), "synthetic log (seeded)"
+    if name == "synthetic-ml20m":
+        from .bench.protocols import SYNTHETIC_ML20M
+
+        return (synthetic(**SYNTHETIC_ML20M, random_state=args.seed_data),
+                "synthetic ML-20M-shaped log (136,677 × 20,108, 10M positives)")
     if name in DATASETS:
         variant = name.split("-", 1)[1]
         return load_movielens(variant, data_dir=args.data_dir, download=args.download,
@@ -247,6 +264,36 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    data, what = load_data(args)
+    data = _implicit(data, args)
+    print(f"Benchmarking on {what}: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "
+          f"protocol {args.protocol}")
+    stem = args.name or f"bench_{Path(args.data).stem if Path(args.data).suffix else args.data}_{args.protocol}"
+    command = "recae " + " ".join(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name == "recae" else \
+        "recae bench " + " ".join(args.raw_argv)
+
+    def save(row, result):
+        # partial results survive an interrupted run
+        print(f"  seed {row['seed']} {row['label']}: valid {row['valid_ndcg@100']:.4f} test NDCG@100 "
+              f"{row['ndcg@100']:.4f} ({row['fit_seconds']:.1f} s) {json.dumps(row['params'])}", flush=True)
+        result.info.update(dataset=what, seconds=time.perf_counter() - t0)
+        bench.write(result, args.out, stem, command)
+
+    t0 = time.perf_counter()
+    result = bench.run_bench(data, protocol=args.protocol, models=args.models, seeds=args.seeds, budget=args.budget,
+                             tune=args.tune, max_epochs=args.max_epochs, threads=args.threads,
+                             show_progress=not args.quiet, on_row=save)
+    result.info.update(dataset=what, seconds=time.perf_counter() - t0)
+    paths = bench.write(result, args.out, stem, command)
+    print()
+    print(bench.console_table(result))
+    print(f"\nwhole run {result.info['seconds']:.0f} s; written: {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recae", description="Collaborative-filtering autoencoders: fit, recommend, evaluate.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -256,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_args(sp_, required=True):
         g = sp_.add_argument_group("data")
-        g.add_argument("--data", required=required, help=f"dataset name ({', '.join(DATASETS)}) or a CSV/TSV/Parquet path")
+        g.add_argument("--data", "--dataset", dest="data", required=required,
+                       help=f"dataset name ({', '.join(DATASETS)}) or a CSV/TSV/Parquet path")
         g.add_argument("--data-dir", help="folder holding datasets (default: $RECAE_DATA_DIR, then ./datasets)")
         g.add_argument("--download", action="store_true", help="download a missing MovieLens dataset")
         g.add_argument("--user-col", default="user", help="user id column of a CSV/Parquet log (default: user)")
@@ -305,11 +353,29 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--k", type=int, nargs="+", default=[20, 50, 100])
     e.add_argument("--output", help="CSV file for the per-seed table")
     e.set_defaults(func=cmd_evaluate)
+    from .bench.spaces import DEFAULT_MODELS, MODELS
+
+    b = sub.add_parser("bench", help="recae's models against implicit ALS/BPR and EASE on the same splits",
+                       epilog=BENCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data_args(b)
+    b.add_argument("--protocol", choices=("strong", "holdout", "temporal"), default="strong")
+    b.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
+                   help=f"models to run (default all): {', '.join(MODELS)}")
+    b.add_argument("--seeds", type=int, default=3, help="number of user splits (seeds 98765, 1, 2, ...; default 3)")
+    b.add_argument("--budget", type=int, default=4, help="tuning trials per model (default 4)")
+    b.add_argument("--tune", choices=("first", "every"), default="first",
+                   help="tune on the first split only (default) or on every split")
+    b.add_argument("--max-epochs", type=int, help="cap the neural models' epochs (large logs)")
+    b.add_argument("--threads", type=int, help="torch threads for the run (default: torch's)")
+    b.add_argument("--out", default="bench-results", help="folder for the .md/.json/.png results (default bench-results)")
+    b.add_argument("--name", help="file stem of the results (default bench_<dataset>_<protocol>)")
+    b.set_defaults(func=cmd_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.raw_argv = list(sys.argv[2:] if argv is None else argv[1:])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

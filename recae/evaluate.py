@@ -94,7 +94,17 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
     """
     if isinstance(metrics, str):
         metrics = (metrics,)
-    ks_in = [k] if np.isscalar(k) else list(k)
+    try:
+        metrics = list(metrics)
+        unhashable = [m for m in metrics if not isinstance(m, str)]
+    except TypeError:
+        raise DataError(f"metrics must be a metric name or a sequence of them; got {metrics!r}") from None
+    if unhashable:
+        raise DataError(f"metrics must be names (str); got {unhashable[:3]}")
+    try:
+        ks_in = [k] if np.isscalar(k) else list(k)
+    except TypeError:  # None or another non-iterable
+        raise DataError(f"k must be a positive integer or a sequence of them; got {k!r}") from None
     if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ks_in):
         raise DataError(f"k must be a positive integer or a sequence of them; got {k!r}")
     ks = sorted({int(x) for x in ks_in})
@@ -103,6 +113,8 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
         raise DataError(f"metrics must come from {sorted(RANKING_METRICS) + ['coverage']} and k be positive; "
                         f"got metrics {list(metrics)}, k {ks}")
     _, target = _parts(split, part)
+    if ks[-1] > 10**7:  # a top-k table is allocated per user; beyond any catalogue, and beyond memory
+        raise DataError(f"k must be at most 10,000,000; got {ks[-1]}")
     rows, top = top_k_indices(model, split, ks[-1], part, batch_size, show_progress)
     truth = target.matrix[rows]
     summary, columns = [], {}

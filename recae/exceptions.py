@@ -11,7 +11,15 @@ class RecaeError(Exception):
 
 
 class DataError(RecaeError, ValueError):
-    """Input data is malformed: missing columns, non-finite values, empty logs, bad dtypes."""
+    """Input data is malformed: missing columns, non-finite values, empty logs, bad dtypes.
+
+    ``row`` is the 0-based row of the input table where the problem was found, when there
+    is one (file loaders turn it into a line number of the file).
+    """
+
+    def __init__(self, *args, row: int | None = None):
+        super().__init__(*args)
+        self.row = row
 
 
 class ShapeError(DataError):
@@ -39,4 +47,8 @@ class DatasetNotFoundError(RecaeError, FileNotFoundError):
 
 
 class TrainingError(RecaeError, RuntimeError):
-    """Training diverged (non-finite loss) or could not continue."""
+    """Training diverged (non-finite loss or scores) or could not continue."""
+
+
+class ConversionWarning(UserWarning):
+    """Input was accepted after a conversion that costs a copy (e.g. a COO or CSC matrix made CSR)."""

@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 
 from .atomic import atomic_save_tensors, read_tensors
+from .data.validate import as_path
 from .exceptions import ModelFileError, RecaeError
 
 FORMAT = "recae-model"
@@ -80,6 +81,7 @@ def save_model(model, path) -> None:
     """Write a fitted model to ``path`` atomically (see the module docstring)."""
     from . import __version__
 
+    path = as_path(path, "model file path", ModelFileError)
     tensors = {f"state.{k}": v.detach().cpu().contiguous() for k, v in model._get_state().items()}
     X = model.user_items_
     tensors["user_items.indptr"] = torch.as_tensor(X.indptr.astype(np.int64))
@@ -101,7 +103,7 @@ def save_model(model, path) -> None:
 
 def read_model_file(path) -> tuple[dict, dict[str, torch.Tensor]]:
     """Parse and verify a model file; returns ``(metadata, tensors)`` or raises ModelFileError."""
-    path = os.fspath(path)
+    path = as_path(path, "model file path", ModelFileError)
     if not os.path.isfile(path):
         raise ModelFileError(f"no model file at {path!r}")
     try:

@@ -31,6 +31,8 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 
+from .exceptions import DataError
+
 __all__ = [
     "hits", "ndcg_at_k", "recall_at_k", "truncated_recall_at_k", "precision_at_k",
     "average_precision_at_k", "map_at_k", "reciprocal_rank_at_k", "mrr_at_k",
@@ -42,13 +44,13 @@ def _check_top(top, k, n_items):
     """Validate ``top``, ``k`` and the index range; return ``top[:, :k]``."""
     top = np.asarray(top)
     if top.ndim != 2:
-        raise ValueError(f"top must be 2-D (n_users, k_max), got shape {top.shape}")
+        raise DataError(f"top must be 2-D (n_users, k_max), got shape {top.shape}")
     if not np.issubdtype(top.dtype, np.integer):
-        raise ValueError(f"top must have an integer dtype, got {top.dtype}")
+        raise DataError(f"top must have an integer dtype, got {top.dtype}")
     if k is None:
         k = top.shape[1]
     if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= top.shape[1]:
-        raise ValueError(
+        raise DataError(
             f"k must be an int with 1 <= k <= top.shape[1] = {top.shape[1]}, got k={k!r}"
         )
     top = top[:, :k]
@@ -56,9 +58,9 @@ def _check_top(top, k, n_items):
         # Only the first k columns matter; garbage beyond the cutoff is allowed.
         lo, hi = int(top.min()), int(top.max())
         if lo < -1:
-            raise ValueError(f"top indices must be >= -1 (-1 = padding), got min {lo}")
+            raise DataError(f"top indices must be >= -1 (-1 = padding), got min {lo}")
         if hi >= n_items:
-            raise ValueError(f"top indices must be < n_items = {n_items}, got max {hi}")
+            raise DataError(f"top indices must be < n_items = {n_items}, got max {hi}")
     return top.astype(np.int64, copy=False)
 
 
@@ -67,11 +69,11 @@ def _hits_and_counts(top, truth, k):
     if not sp.issparse(truth):
         raise TypeError(f"truth must be a scipy.sparse matrix, got {type(truth).__name__}")
     if truth.ndim != 2:
-        raise ValueError(f"truth must be 2-D (n_users, n_items), got shape {truth.shape}")
+        raise DataError(f"truth must be 2-D (n_users, n_items), got shape {truth.shape}")
     n_users, n_items = truth.shape
     top_shape = np.shape(top)
     if len(top_shape) == 2 and top_shape[0] != n_users:
-        raise ValueError(
+        raise DataError(
             f"top and truth must have the same number of rows: top.shape={top_shape}, "
             f"truth.shape={truth.shape}"
         )
@@ -212,7 +214,7 @@ def coverage_at_k(top, n_items, k):
     float
     """
     if isinstance(n_items, bool) or not isinstance(n_items, Integral) or n_items < 1:
-        raise ValueError(f"n_items must be a positive int, got {n_items!r}")
+        raise DataError(f"n_items must be a positive int, got {n_items!r}")
     top = _check_top(top, k, n_items)
     items = top[top >= 0]
     return float(np.count_nonzero(np.bincount(items, minlength=n_items)) / n_items)
@@ -223,17 +225,17 @@ def _check_ratings(y_true, y_pred):
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     if y_true.ndim != 1 or y_pred.ndim != 1:
-        raise ValueError(
+        raise DataError(
             f"y_true and y_pred must be 1-D, got shapes {y_true.shape} and {y_pred.shape}"
         )
     if y_true.size != y_pred.size:
-        raise ValueError(
+        raise DataError(
             f"y_true and y_pred must have equal length, got {y_true.size} and {y_pred.size}"
         )
     if y_true.size == 0:
-        raise ValueError("y_true and y_pred must be non-empty, got length 0")
+        raise DataError("y_true and y_pred must be non-empty, got length 0")
     if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
-        raise ValueError("y_true and y_pred must be finite, got NaN or inf")
+        raise DataError("y_true and y_pred must be finite, got NaN or inf")
     return y_true, y_pred
 
 

@@ -291,3 +291,99 @@ def test_load_missing_file_and_directory(tmp_path):
         recae.load(tmp_path / "missing.recae")
     with pytest.raises(ModelFileError, match="no model file"):
         recae.load(tmp_path)
+
+
+# ---------------------------------------------------------------------------------- SIGKILL
+def _kill_after(proc, seconds: float) -> None:
+    import signal
+    import time
+
+    time.sleep(seconds)
+    assert proc.poll() is None, "the writer ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_while_saving_leaves_a_loadable_file(tmp_path):
+    """A process killed (SIGKILL) in the middle of saves never leaves a torn model file.
+
+    The writer saves two different models to one path over and over; after each of two kills
+    at different moments the file still loads, passes its checksums and is one of the two.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "model.recae"
+    script = textwrap.dedent(f"""
+        import numpy as np, scipy.sparse as sp, torch, recae, sys
+        torch.set_num_threads(1)
+        X = sp.random(300, 500, density=0.05, random_state=0, format="csr", dtype=np.float32)
+        X.data[:] = 1
+        models = [recae.EASE(l2=l2, device="cpu").fit(X) for l2 in (10.0, 20.0)]
+        models[0].save({str(path)!r})
+        print("ready", flush=True)
+        i = 0
+        while True:
+            i += 1
+            models[i % 2].save({str(path)!r})
+    """)
+    for delay in (0.05, 0.3):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert proc.stdout.readline().strip() == "ready"
+        _kill_after(proc, delay)
+        model = recae.load(path)  # raises ModelFileError on a torn or corrupt file
+        assert model.l2 in (10.0, 20.0) and model.B_.shape == (500, 500)
+    # a killed writer cannot remove its temporary file; it never replaces the model file itself
+    assert all(name.startswith(".recae-") for name in leftovers(tmp_path))
+
+
+@pytest.mark.parametrize("name,params,with_valid", [
+    ("MultDAE", dict(hidden_dims=(16,), epochs=20, batch_size=10, random_state=0), False),
+    ("MultVAE", dict(hidden_dims=(16,), latent_dim=4, epochs=20, batch_size=10, random_state=0, patience=50), True),
+])
+def test_sigkill_mid_epoch_then_resume(tmp_path, name, params, with_valid):
+    """Kill training with SIGKILL during an epoch, resume from the checkpoint: same weights as one run."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from recae.train import CHECKPOINT
+
+    ckpt_dir = tmp_path / "ckpt"
+    setup = textwrap.dedent("""
+        import torch, recae
+        from recae.datasets import synthetic
+        torch.set_num_threads(1)
+        data = synthetic(120, 60, random_state=3, ratings=False, timestamps=False)
+        split = recae.strong_generalization_split(data, n_heldout=15, min_items=2, random_state=0)
+    """)
+    fit = (f"recae.{name}(**{params!r}).fit(split.train, valid=split if {with_valid} else None, "
+           f"checkpoint_dir={str(ckpt_dir)!r}, resume=True, callbacks=[slow])")
+    script = setup + textwrap.dedent(f"""
+        import time
+        def slow(model, epoch, logs):
+            print(epoch, flush=True)
+            time.sleep(0.15)  # the kill lands in the sleep or in the next epoch's batches
+        {fit}
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    while int(proc.stdout.readline() or 99) < 4:  # wait until a few epochs are checkpointed
+        pass
+    _kill_after(proc, 0.2)
+    with safe_open(str(ckpt_dir / CHECKPOINT), framework="pt") as f:
+        done = len(json.loads(f.metadata()["recae_checkpoint"])["history"])
+    assert 4 <= done < params["epochs"]  # it was interrupted part-way
+    namespace: dict = {}
+    exec(setup, namespace)
+    split = namespace["split"]
+    cls = getattr(recae, name)
+    valid = split if with_valid else None
+    resumed = cls(**params).fit(split.train, valid=valid, checkpoint_dir=ckpt_dir, resume=True)
+    full = cls(**params).fit(split.train, valid=valid)
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
+    for key, value in full.module_.state_dict().items():
+        torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=0, atol=0)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError, UnknownIdError
+from .validate import as_array, check_choice
 
 
 def normalize_id_column(values, name: str) -> np.ndarray:
@@ -19,7 +20,8 @@ def normalize_id_column(values, name: str) -> np.ndarray:
     missing = s.isna().to_numpy()
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
-        raise DataError(f"column {name!r} has {int(missing.sum())} missing id(s); first at row {first}")
+        raise DataError(f"column {name!r} has {int(missing.sum())} missing id(s); first at row {first}; "
+                        "drop those rows (df.dropna(subset=[...])) before building Interactions", row=first)
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(s.cat.categories.dtype)
     kind = pd.api.types.infer_dtype(s, skipna=False)
@@ -39,18 +41,27 @@ def normalize_id_column(values, name: str) -> np.ndarray:
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise DataError(f"column {name!r} holds {int(bad.sum())} non-integral or non-finite float id(s) "
-                            f"(e.g. {arr[bad][:3].tolist()}, first at row {first}); ids must be integers or strings")
+                            f"(e.g. {arr[bad][:3].tolist()}, first at row {first}); ids must be integers or strings",
+                            row=first)
         if len(arr) and np.abs(arr).max() >= 2.0 ** 63:
             raise DataError(f"column {name!r} holds float ids outside the int64 range; convert them to strings")
         return arr.astype(np.int64)
     if kind == "string":
         return s.to_numpy(dtype=object)
-    hint = ""
+    hint, row = "", None
     if kind == "bytes":
         hint = " (undecoded bytes: read the file with the right encoding, e.g. encoding='latin-1')"
+    elif kind.startswith("mixed"):
+        # name the first value whose type differs from the first one's: that is where to look
+        types = s.map(type).to_numpy()
+        other = np.flatnonzero(types != types[0]) if len(types) else np.zeros(0, np.int64)
+        if len(other):
+            row = int(other[0])
+            hint = (f"; row 0 holds a {types[0].__name__} ({plain(s.iloc[0])!r}) but row {row} a "
+                    f"{types[row].__name__} ({plain(s.iloc[row])!r}); convert the column with .astype(str)")
     raise DataError(
         f"column {name!r} must hold ids of one type (all integers or all strings); "
-        f"got values of kind {kind!r} (dtype {s.dtype}), e.g. {s.iloc[:3].tolist()}{hint}"
+        f"got values of kind {kind!r} (dtype {s.dtype}), e.g. {s.iloc[:3].tolist()}{hint}", row=row
     )
 
 
@@ -97,9 +108,8 @@ class IdIndex:
         -------
         ndarray of int64, shape (n,)
         """
-        if unknown not in ("raise", "ignore"):
-            raise DataError(f"unknown must be 'raise' or 'ignore'; got {unknown!r}")
-        arr = np.atleast_1d(np.asarray(raw, dtype=object if self.ids.dtype == object else None))
+        check_choice(unknown, "unknown", ("raise", "ignore"))
+        arr = np.atleast_1d(as_array(raw, f"{self.kind} ids", dtype=object if self.ids.dtype == object else None))
         if arr.ndim != 1:
             raise DataError(f"{self.kind} ids must be a scalar or a 1-D array; got shape {arr.shape}")
         if not self.index.is_unique:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import difflib
 import logging
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..exceptions import DataError, ShapeError, UnknownIdError
+from ..exceptions import ConversionWarning, DataError, ShapeError, UnknownIdError
 from .ids import IdIndex, normalize_id_column, plain
+from .validate import as_array, as_path, as_positions, check_choice, check_int, check_real
 from .sparse import build_csr, entry_rows, row_positions, take_rows
 
 logger = logging.getLogger(__name__)
@@ -18,26 +22,51 @@ logger = logging.getLogger(__name__)
 _DUPLICATE_RULES = ("last", "sum", "first", "raise")
 
 
+def _column_hint(col, columns: list) -> str:
+    """A likely intended column: a byte-order mark, a case difference or a close spelling."""
+    names = [c for c in columns if isinstance(c, str)]
+    if any(c.startswith("\ufeff") for c in names):
+        return " The first column name starts with a byte-order mark: read the file with encoding='utf-8-sig'."
+    if isinstance(col, str):
+        same_case = [c for c in names if c.lower() == col.lower()]
+        close = same_case or difflib.get_close_matches(col, names, n=1, cutoff=0.6)
+        if close:
+            return f" Did you mean {close[0]!r}?"
+    return ""
+
+
 def _require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
     for role, col in wanted.items():
+        if col is None and role in ("user", "item"):
+            raise DataError(f"{role} must name the {role} id column; got None (columns: {list(df.columns)})")
+        try:
+            hash(col)
+        except TypeError:
+            raise DataError(f"{role} must be a column name; got {type(col).__name__} {col!r}") from None
         if col is not None and col not in df.columns:
             raise DataError(
                 f"column {col!r} (the {role} column) not found; available columns: "
-                f"{list(df.columns)}. Pass {role}=<column name>."
+                f"{list(df.columns)}. Pass {role}=<column name>.{_column_hint(col, list(df.columns))}"
             )
         if col is not None and int((df.columns == col).sum()) > 1:
             raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
 
 
-def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
+def _numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(s) and not allow_datetime:
+        raise DataError(f"column {name!r} must be numeric; got dtype {s.dtype} (dates belong in the timestamp column)")
     if pd.api.types.is_datetime64_any_dtype(s):
         if s.isna().any():
-            raise DataError(f"column {name!r} has {int(s.isna().sum())} missing timestamp(s)")
+            row = int(np.flatnonzero(s.isna().to_numpy())[0])
+            raise DataError(f"column {name!r} has {int(s.isna().sum())} missing timestamp(s); first at row {row}",
+                            row=row)
         # datetimes become seconds since the epoch (UTC for time-zone aware columns);
         # the unit of the column does not matter
         if getattr(s.dt, "tz", None) is not None:
             s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        return ((s - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+        # through integer microseconds: subtracting a nanosecond Timestamp overflows past 2262
+        micros = s.to_numpy().astype("datetime64[us]").astype(np.int64)
+        return micros.astype(np.float64) / 1e6
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
         # an object column may still hold plain numbers (e.g. built from Python lists)
         is_text = s.map(lambda v: isinstance(v, (str, bytes)), na_action="ignore").fillna(False).astype(bool)
@@ -45,11 +74,20 @@ def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
             coerced = pd.to_numeric(s.mask(is_text), errors="coerce")
         except (TypeError, ValueError):  # containers and other objects pandas cannot coerce
             coerced = pd.Series(np.nan, index=s.index)
-        bad = (coerced.isna() & s.notna()) | is_text
+        bad = ((coerced.isna() & s.notna()) | is_text).to_numpy()
         if bad.any():
-            first = s[bad].iloc[:3].tolist()
+            # numbers stored as text ("5") are refused too, but point first at values that are
+            # not numbers even as text ("five"): those are why a file's column was read as text
+            try:
+                hopeless = (pd.to_numeric(s, errors="coerce").isna() & s.notna()).to_numpy()
+            except (TypeError, ValueError):
+                hopeless = bad
+            shown = hopeless if hopeless.any() else bad
+            first = s[shown].iloc[:3].tolist()
+            row = int(np.flatnonzero(shown)[0])
             raise DataError(
-                f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first}"
+                f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first} "
+                f"(first at row {row})", row=row
             )
         s = coerced
     arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -58,7 +96,7 @@ def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"column {name!r} has {int(bad.sum())} NaN or infinite value(s); first at row {i} "
-            f"(value {arr[i]}). Drop or fill them before building Interactions."
+            f"(value {arr[i]}). Drop or fill them before building Interactions.", row=i
         )
     return arr
 
@@ -79,6 +117,49 @@ def _parser_message(path: str, exc: Exception, kwargs: dict) -> str:
     except Exception:
         pass
     return msg
+
+
+def _id_array(ids, name: str) -> np.ndarray:
+    """Raw ids as given (their dtype kept), refusing ragged input, missing values and mixed types."""
+    arr = as_array(ids, name)
+    if arr.ndim != 1:
+        raise ShapeError(f"{name} must be 1-D; got shape {arr.shape}")
+    if arr.size == 0 or arr.dtype.kind in "iu" or (arr.dtype.kind == "U" and isinstance(ids, np.ndarray)):
+        return arr
+    # np.asarray turns [1, "a"] into two strings: check the values as they were given
+    values = ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else list(ids)
+    normalized = normalize_id_column(pd.Series(values, dtype=object), name)
+    return arr if arr.dtype.kind in "UO" else normalized
+
+
+#: read_csv options under which data row ``i`` can be traced back to a line of the file.
+_TRACEABLE_OPTIONS = {"sep", "delimiter", "encoding", "dtype", "usecols", "engine", "quotechar", "header"}
+
+
+def _line_of_row(path: str, row: int, kwargs: dict) -> int | None:
+    """1-based line of the file where data row ``row`` starts, or None when that cannot be known.
+
+    Only for plain files (one header line, single-character separator, no skipped or comment
+    lines): pandas then skips blank lines only, the ``csv`` module follows the same quoting
+    rules and ``line_num`` counts physical lines (quoted fields may span several).
+    """
+    sep = kwargs.get("sep", kwargs.get("delimiter", ","))
+    if set(kwargs) - _TRACEABLE_OPTIONS or not isinstance(sep, str) or len(sep) != 1 \
+            or kwargs.get("header", "infer") not in ("infer", 0):
+        return None
+    try:
+        with open(path, newline="", encoding=kwargs.get("encoding") or "utf-8") as f:
+            reader = csv.reader(f, delimiter=sep, quotechar=kwargs.get("quotechar", '"'))
+            seen = -1  # the header
+            for fields in reader:
+                if not fields:
+                    continue  # blank line, skipped by pandas too
+                if seen == row:
+                    return reader.line_num - "".join(fields).count("\n")
+                seen += 1
+    except (OSError, UnicodeError, LookupError, csv.Error):
+        return None
+    return None
 
 
 class Interactions:
@@ -109,22 +190,30 @@ class Interactions:
 
     def __init__(self, matrix, user_ids=None, item_ids=None, timestamps=None, *, has_ratings=False):
         if not sp.issparse(matrix):
-            raise DataError(f"matrix must be a scipy.sparse matrix; got {type(matrix).__name__}")
-        m = sp.csr_matrix(matrix, dtype=np.float32)
-        if m.ndim != 2:
-            raise ShapeError(f"matrix must be 2-D; got shape {m.shape}")
+            raise DataError(f"matrix must be a scipy.sparse matrix of shape (n_users, n_items); got "
+                            f"{type(matrix).__name__}"
+                            + (" (wrap a dense array with scipy.sparse.csr_matrix)" if isinstance(matrix, np.ndarray) else ""))
+        if matrix.ndim != 2:
+            raise ShapeError(f"matrix must be 2-D (n_users, n_items); got shape {matrix.shape}")
+        if matrix.format != "csr":
+            warnings.warn(f"Interactions got a {matrix.format.upper()} matrix; converting to CSR (pass a CSR "
+                          "matrix to avoid the copy)", ConversionWarning, stacklevel=2)
+        try:
+            m = sp.csr_matrix(matrix, dtype=np.float32)
+        except (TypeError, ValueError) as exc:  # e.g. an object or string dtype
+            raise DataError(f"matrix values must be numeric; got dtype {matrix.dtype} ({exc})") from None
         if timestamps is None and not m.has_canonical_format:
             m = m.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
             m.sum_duplicates()
         self.matrix = m
-        self.user_ids = np.arange(m.shape[0]) if user_ids is None else np.asarray(user_ids)
-        self.item_ids = np.arange(m.shape[1]) if item_ids is None else np.asarray(item_ids)
+        self.user_ids = np.arange(m.shape[0]) if user_ids is None else _id_array(user_ids, "user_ids")
+        self.item_ids = np.arange(m.shape[1]) if item_ids is None else _id_array(item_ids, "item_ids")
         if self.user_ids.shape != (m.shape[0],):
             raise ShapeError(f"user_ids has shape {self.user_ids.shape}; expected ({m.shape[0]},) for a matrix of shape {m.shape}")
         if self.item_ids.shape != (m.shape[1],):
             raise ShapeError(f"item_ids has shape {self.item_ids.shape}; expected ({m.shape[1]},) for a matrix of shape {m.shape}")
         if timestamps is not None:
-            timestamps = np.asarray(timestamps, dtype=np.float64)
+            timestamps = as_array(timestamps, "timestamps", dtype=np.float64)
             if timestamps.shape != (m.nnz,):
                 raise ShapeError(f"timestamps has shape {timestamps.shape}; expected ({m.nnz},), one per stored entry")
             if not np.all(np.isfinite(timestamps)):
@@ -135,6 +224,11 @@ class Interactions:
         self.has_ratings = bool(has_ratings)
         self._users = IdIndex(self.user_ids, "user")
         self._items = IdIndex(self.item_ids, "item")
+        for index, given in ((self._users, user_ids), (self._items, item_ids)):
+            if given is not None and not index.index.is_unique:
+                dup = index.index[index.index.duplicated()].unique()[:5].tolist()
+                raise DataError(f"{index.kind} ids must be unique (one per {'row' if index.kind == 'user' else 'column'}); "
+                                f"repeated: {dup}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -164,13 +258,13 @@ class Interactions:
         if len(df) == 0:
             raise DataError(f"the interaction log is empty (0 rows; columns: {list(df.columns)})")
         _require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
-        duplicates = duplicates or ("last" if rating is not None else "sum")
-        if duplicates not in _DUPLICATE_RULES:
-            raise DataError(f"duplicates must be one of {_DUPLICATE_RULES}; got {duplicates!r}")
+        if duplicates is None:
+            duplicates = "last" if rating is not None else "sum"
+        duplicates = check_choice(duplicates, "duplicates", _DUPLICATE_RULES)
         users = normalize_id_column(df[user], user)
         items = normalize_id_column(df[item], item)
         values = _numeric_column(df[rating], rating) if rating is not None else np.ones(len(df))
-        ts = _numeric_column(df[timestamp], timestamp) if timestamp is not None else None
+        ts = _numeric_column(df[timestamp], timestamp, allow_datetime=True) if timestamp is not None else None
         ucodes, uids = pd.factorize(users, sort=True)
         icodes, iids = pd.factorize(items, sort=True)
         ucodes = ucodes.astype(np.int64)
@@ -199,7 +293,7 @@ class Interactions:
                 raise DataError(
                     f"duplicate (user, item) row: user {plain(users[dup])!r}, item {plain(items[dup])!r} "
                     f"(row {int(dup)}); "
-                    "pass duplicates='last' or 'sum' to resolve repeats"
+                    "pass duplicates='last' or 'sum' to resolve repeats", row=int(dup)
                 )
             keep = order[boundary]
             ukey, values = key[keep], values[keep]
@@ -212,30 +306,46 @@ class Interactions:
                  timestamp: str | None = None, duplicates: str | None = None, **read_csv_kwargs) -> "Interactions":
         """Read a delimited text log with :func:`pandas.read_csv`, then :meth:`from_pandas`.
 
-        Malformed lines raise a :class:`~recae.exceptions.DataError` that names the line.
+        Malformed lines raise a :class:`~recae.exceptions.DataError` that names the line:
+        lines with too many fields when parsing, and (for plain header + rows files) lines
+        whose values are missing, non-numeric or non-finite.
         """
-        path = os.fspath(path)
+        path = as_path(path)
         if not os.path.exists(path):
             raise DataError(f"no such file: {path!r}")
         if os.path.isdir(path):
             raise DataError(f"{path!r} is a directory, not a file")
+        encoding = read_csv_kwargs.get("encoding") or "utf-8"
         try:
             df = pd.read_csv(path, **read_csv_kwargs)
         except pd.errors.EmptyDataError as exc:
             raise DataError(f"{path!r} holds no data ({exc})") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"could not parse {path!r}: {_parser_message(path, exc, read_csv_kwargs)}") from None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path!r} is not valid {read_csv_kwargs.get('encoding', 'utf-8')} text ({exc.reason} at byte {exc.start}); pass encoding='latin-1' or the file's encoding") from None
+        except UnicodeError as exc:
+            where = f" ({exc.reason} at byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else f" ({exc})"
+            raise DataError(f"{path!r} is not valid {encoding} text{where}; pass encoding='latin-1' or the "
+                            "file's encoding") from None
+        except LookupError as exc:  # an encoding name Python does not know
+            raise DataError(f"unknown encoding {encoding!r} ({exc}); pass a codec name such as 'utf-8' or "
+                            "'latin-1'") from None
         except OSError as exc:
             raise DataError(f"could not read {path!r}: {exc}") from None
-        return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
+        except ValueError as exc:  # e.g. a dtype= option the values do not fit
+            raise DataError(f"could not read {path!r}: {exc}") from None
+        try:
+            return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
+        except DataError as exc:
+            line = None if exc.row is None else _line_of_row(path, exc.row, read_csv_kwargs)
+            if line is None:
+                raise
+            raise DataError(f"{path}, line {line}: {exc}", row=exc.row) from None
 
     @classmethod
     def from_parquet(cls, path, user: str = "user", item: str = "item", rating: str | None = None,
                      timestamp: str | None = None, duplicates: str | None = None) -> "Interactions":
         """Read a Parquet log (needs ``pyarrow``), then :meth:`from_pandas`."""
-        path = os.fspath(path)
+        path = as_path(path)
         if not os.path.exists(path):
             raise DataError(f"no such file: {path!r}")
         cols = [c for c in (user, item, rating, timestamp) if c is not None]
@@ -304,7 +414,9 @@ class Interactions:
 
     def filter_entries(self, mask: np.ndarray) -> "Interactions":
         """Keep the stored entries where ``mask`` (shape (nnz,)) is true; ids unchanged."""
-        mask = np.asarray(mask, dtype=bool)
+        mask = as_array(mask, "mask")
+        if mask.dtype != bool:
+            raise DataError(f"mask must be a boolean array of shape ({self.nnz},); got dtype {mask.dtype}")
         if mask.shape != (self.nnz,):
             raise ShapeError(f"mask has shape {mask.shape}; expected ({self.nnz},)")
         m = self.matrix
@@ -321,6 +433,7 @@ class Interactions:
         Users or items left without entries keep their (empty) row or column; follow with
         :meth:`filter` to drop them.
         """
+        threshold = check_real(threshold, "threshold")
         out = self.filter_entries(self.matrix.data > threshold)
         out.matrix.data[:] = 1.0
         out.has_ratings = False
@@ -328,7 +441,7 @@ class Interactions:
 
     def take_users(self, rows) -> "Interactions":
         """A log with only the given user rows (positions), in that order; items unchanged."""
-        rows = np.asarray(rows, dtype=np.int64)
+        rows = as_positions(rows, "user rows")
         if rows.ndim != 1:
             raise ShapeError(f"user rows must be a 1-D array; got shape {rows.shape}")
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_users):
@@ -339,7 +452,7 @@ class Interactions:
 
     def take_items(self, cols) -> "Interactions":
         """A log restricted and re-indexed to the given item columns (positions), in that order."""
-        cols = np.asarray(cols, dtype=np.int64)
+        cols = as_positions(cols, "item columns")
         if cols.ndim != 1:
             raise ShapeError(f"item columns must be a 1-D array; got shape {cols.shape}")
         if cols.size and (cols.min() < 0 or cols.max() >= self.n_items):
@@ -361,9 +474,8 @@ class Interactions:
 
     def align_items(self, item_ids, *, unknown: str = "raise") -> "Interactions":
         """Re-index columns to another item-id array (e.g. a model's); unknown items raise or drop."""
-        if unknown not in ("raise", "ignore"):
-            raise DataError(f"unknown must be 'raise' or 'ignore'; got {unknown!r}")
-        item_ids = np.asarray(item_ids)
+        check_choice(unknown, "unknown", ("raise", "ignore"))
+        item_ids = as_array(item_ids, "item_ids")
         if item_ids.ndim != 1:
             raise ShapeError(f"item_ids must be a 1-D array; got shape {item_ids.shape}")
         if item_ids.shape == self.item_ids.shape and np.array_equal(item_ids, self.item_ids):
@@ -387,6 +499,8 @@ class Interactions:
         drops at least one user or item, so the loop always ends; ``max_iter`` (default: no
         limit) stops it early, and then the result may not satisfy the limits.
         """
+        min_user, min_item = check_int(min_user, "min_user"), check_int(min_item, "min_item")
+        max_iter = None if max_iter is None else check_int(max_iter, "max_iter", 1)
         # Prune on boolean masks over the original log and gather once at the end.
         m = self.matrix
         rows = entry_rows(m.indptr)

@@ -15,6 +15,7 @@ import numpy as np
 from ..exceptions import DataError
 from .interactions import Interactions
 from .sparse import entry_rows
+from .validate import check_int, check_interactions, check_real, make_rng
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,8 @@ def _rank_within_rows(indptr: np.ndarray, *keys: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise DataError(f"{name} must be in [0, 1); got {value}")
+def _check_fraction(name: str, value: float) -> float:
+    return check_real(value, name, 0.0, 1.0, high_open=True)
 
 
 def _fold_parts(data: Interactions, fraction: float, min_items: int, rng) -> tuple[Interactions, Interactions]:
@@ -102,11 +102,13 @@ def holdout_split(data: Interactions, test_size: float = 0.2, valid_size: float 
     HoldoutSplit
         Parts of the same shape as ``data``.
     """
-    _check_fraction("test_size", test_size)
-    _check_fraction("valid_size", valid_size)
+    check_interactions(data)
+    test_size = _check_fraction("test_size", test_size)
+    valid_size = _check_fraction("valid_size", valid_size)
+    min_items = check_int(min_items, "min_items", 0)
     if test_size + valid_size >= 1.0:
         raise DataError(f"test_size + valid_size must be < 1; got {test_size} + {valid_size}")
-    rng = np.random.default_rng(random_state)
+    rng = make_rng(random_state)
     n_u = np.diff(data.matrix.indptr)
     eligible = n_u >= min_items
     n_test = np.where(eligible, np.floor(test_size * n_u + 1e-9), 0).astype(np.int64)
@@ -127,6 +129,8 @@ def temporal_split(data: Interactions, k: int = 1, valid_k: int = 0) -> HoldoutS
     are broken by item index (the higher column counts as newer), so the split is
     deterministic.
     """
+    check_interactions(data)
+    k, valid_k = check_int(k, "k"), check_int(valid_k, "valid_k")
     if data.timestamps is None:
         raise DataError("temporal_split needs timestamps; build the Interactions with timestamp=<column>")
     if k < 1 or valid_k < 0:
@@ -166,16 +170,18 @@ def strong_generalization_split(data: Interactions, n_heldout: float | int = 0.1
     -------
     StrongSplit
     """
-    _check_fraction("target_fraction", target_fraction)
+    check_interactions(data)
+    target_fraction = _check_fraction("target_fraction", target_fraction)
+    min_items = check_int(min_items, "min_items", 0)
     if isinstance(n_heldout, (bool, np.bool_)) or not isinstance(n_heldout, (int, float, np.integer, np.floating)):
         raise DataError(f"n_heldout must be a fraction of users (float) or a count (int); got {n_heldout!r}")
-    if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 0.5:
+    if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 0.5:  # NaN fails this too
         raise DataError(f"n_heldout as a fraction must be in (0, 0.5); got {n_heldout}")
     n = int(n_heldout * data.n_users) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
     if n < 1 or 2 * n >= data.n_users:
         raise DataError(f"n_heldout gives {n} users per held-out part, but {data.n_users} users cannot "
                         "leave at least one training user; use a smaller n_heldout")
-    rng = np.random.default_rng(random_state)
+    rng = make_rng(random_state)
     perm = rng.permutation(data.n_users)
     train_rows, valid_rows, test_rows = perm[: -2 * n], perm[-2 * n: -n], perm[-n:]
     train = data.take_users(np.sort(train_rows))

@@ -8,7 +8,6 @@ data directory (see :mod:`recae.datasets.paths`) or downloads the official archi
 from __future__ import annotations
 
 import logging
-import os
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +74,7 @@ def _variant(variant) -> _Variant:
         key = key[3:]
     key = _ALIASES.get(key, key)
     if key not in _VARIANTS:
-        raise ValueError(f"unknown MovieLens variant {variant!r}; choose one of {sorted(_VARIANTS)}")
+        raise DataError(f"unknown MovieLens variant {variant!r}; choose one of {sorted(_VARIANTS)}")
     return _VARIANTS[key]
 
 
@@ -298,7 +297,7 @@ def _fold_name(fold) -> str:
         if name in ("a", "b"):
             name = "u" + name
     if name not in _SPLIT_FOLDS:
-        raise ValueError(f"unknown ML-100K split {fold!r}; choose 1..5, 'u1'..'u5', 'ua' or 'ub'")
+        raise DataError(f"unknown ML-100K split {fold!r}; choose 1..5, 'u1'..'u5', 'ua' or 'ub'")
     return name
 
 
@@ -342,7 +341,7 @@ def movielens_official_split(fold, data_dir=None, download: bool = True, unseen:
     """
     name = _fold_name(fold)
     if unseen not in ("drop", "keep"):
-        raise ValueError(f"unseen must be 'drop' or 'keep'; got {unseen!r}")
+        raise DataError(f"unseen must be 'drop' or 'keep'; got {unseen!r}")
     v = _VARIANTS["100k"]
     base_file, test_file = f"{name}.base", f"{name}.test"
     folder = _locate(v, [base_file, test_file], data_dir, download)
@@ -378,7 +377,7 @@ def load_csv(path, **kwargs) -> Interactions:
     Interactions
         User×item log of shape (n_users, n_items).
     """
-    return Interactions.from_csv(os.fspath(path), **kwargs)
+    return Interactions.from_csv(path, **kwargs)
 
 
 def load_parquet(path, **kwargs) -> Interactions:
@@ -395,4 +394,4 @@ def load_parquet(path, **kwargs) -> Interactions:
     Interactions
         User×item log of shape (n_users, n_items).
     """
-    return Interactions.from_parquet(os.fspath(path), **kwargs)
+    return Interactions.from_parquet(path, **kwargs)

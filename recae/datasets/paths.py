@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..data.validate import as_path
+
 DATA_ENV = "RECAE_DATA_DIR"
 """Name of the environment variable that points at the data directory."""
 
@@ -37,7 +39,7 @@ def candidate_dirs(data_dir=None) -> list[Path]:
         duplicates.
     """
     if data_dir is not None:
-        return [Path(os.fspath(data_dir)).expanduser()]
+        return [Path(as_path(data_dir, "data_dir")).expanduser()]
     out: list[Path] = []
     env = os.environ.get(DATA_ENV, "").strip()
     if env:

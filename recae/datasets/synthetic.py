@@ -27,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.interactions import Interactions
+from ..data.validate import check_int, check_real, make_rng
+from ..exceptions import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -131,27 +133,26 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int | Non
         ``item_popularity`` (n_items,) prior probabilities summing to 1, ``user_counts``
         (n_users,).
     """
-    n_users, n_items, n_factors = int(n_users), int(n_items), int(n_factors)
-    if n_users < 1 or n_items < 1 or n_factors < 1:
-        raise ValueError(f"n_users, n_items and n_factors must be >= 1; got {n_users}, {n_items}, {n_factors}")
-    min_per_user = int(min_per_user)
-    if not 1 <= min_per_user <= n_items:
-        raise ValueError(f"min_per_user must lie in [1, n_items={n_items}]; got {min_per_user}")
+    limit = np.iinfo(np.int32).max  # scipy's CSR index range
+    n_users, n_items, n_factors = (check_int(n_users, "n_users", 1, limit), check_int(n_items, "n_items", 1, limit),
+                                   check_int(n_factors, "n_factors", 1, 10_000))
+    min_per_user = check_int(min_per_user, "min_per_user", 1, n_items)
     if n_interactions is None:
         n_interactions = max(int(round(0.02 * n_users * n_items)), min_per_user * n_users)
-    n_interactions = int(n_interactions)
+    n_interactions = check_int(n_interactions, "n_interactions")
     if not min_per_user * n_users <= n_interactions <= n_users * n_items:
-        raise ValueError(
+        raise DataError(
             f"n_interactions must lie in [min_per_user * n_users, n_users * n_items] = "
             f"[{min_per_user * n_users}, {n_users * n_items}]; got {n_interactions}"
         )
-    if popularity_exponent < 0 or signal < 0 or user_noise < 0:
-        raise ValueError("popularity_exponent, signal and user_noise must be >= 0")
-    n_clusters = n_factors if n_clusters is None else int(n_clusters)
-    if n_clusters < 1:
-        raise ValueError(f"n_clusters must be >= 1; got {n_clusters}")
+    popularity_exponent = check_real(popularity_exponent, "popularity_exponent", 0)
+    signal = check_real(signal, "signal", 0)
+    user_noise = check_real(user_noise, "user_noise", 0)
+    activity_sigma = check_real(activity_sigma, "activity_sigma", 0)
+    chunk_cells = check_int(chunk_cells, "chunk_cells", 1)
+    n_clusters = n_factors if n_clusters is None else check_int(n_clusters, "n_clusters", 1)
 
-    rng = np.random.default_rng(random_state)
+    rng = make_rng(random_state)
 
     # --- latent structure
     centres = rng.standard_normal((n_clusters, n_factors))

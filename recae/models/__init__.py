@@ -3,6 +3,7 @@
 from .base import MODEL_REGISTRY, Recommender
 from .als import ImplicitALS
 from .blend import Blend
+from .bpr import ImplicitBPR
 from .cdae import CDAE
 from .dae import MultDAE
 from .ease import EASE
@@ -10,4 +11,4 @@ from .popularity import Popularity
 from .recvae import RecVAE
 from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR"]

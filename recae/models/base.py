@@ -24,7 +24,8 @@ from ..data.batching import csr_coords, row_chunks
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
 from ..data.sparse import take_rows
-from ..exceptions import DataError, ModelFileError, NotFittedError, ShapeError
+from ..data.validate import as_array, check_choice
+from ..exceptions import ConversionWarning, DataError, ModelFileError, NotFittedError, ShapeError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,15 @@ def _as_csr(X, what: str) -> sp.csr_matrix:
             f"{what} must be an Interactions or a scipy.sparse user×item matrix; got {type(X).__name__}"
             + (" (wrap a dense array with scipy.sparse.csr_matrix)" if isinstance(X, np.ndarray) else "")
         )
+    if X.ndim != 2:
+        raise ShapeError(f"{what} must be a 2-D user×item matrix; got shape {X.shape}")
     if X.format != "csr":
-        warnings.warn(f"{what} is a {X.format.upper()} matrix; converting to CSR", stacklevel=3)
-    X = sp.csr_matrix(X, dtype=np.float32)
+        warnings.warn(f"{what} is a {X.format.upper()} matrix; converting to CSR (pass a CSR matrix to avoid "
+                      "the copy)", ConversionWarning, stacklevel=3)
+    try:
+        X = sp.csr_matrix(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} must hold numbers; got dtype {X.dtype} ({exc})") from None
     if not np.all(np.isfinite(X.data)):
         raise DataError(f"{what} has {int((~np.isfinite(X.data)).sum())} NaN or infinite value(s)")
     if not X.has_canonical_format:
@@ -49,18 +56,56 @@ def _as_csr(X, what: str) -> sp.csr_matrix:
     return X
 
 
+def _check_non_negative(X: sp.csr_matrix, what: str, model) -> None:
+    """Refuse negative entries, which the implicit-feedback losses and normalisations cannot take."""
+    # rating-prediction models (those with ``predict``) take any finite rating scale, e.g. -10..10
+    if getattr(model, "_accepts_negative", False) or callable(getattr(model, "predict", None)) or not X.nnz:
+        return
+    low = float(X.data.min())
+    if low < 0:
+        raise DataError(
+            f"{what} has {int((X.data < 0).sum())} negative value(s) (min {low:g}); {type(model).__name__} "
+            "expects counts, ones or ratings >= 0. Binarize the log (data.binarize(threshold)) or shift the "
+            "ratings so the lowest is 0"
+        )
+
+
+def _is_scalar(ids, what: str) -> bool:
+    """Whether ``ids`` is one id (1-D results) rather than a sequence of them (2-D results)."""
+    if isinstance(ids, (str, bytes)):
+        return True
+    return as_array(ids, what, dtype=object).ndim == 0
+
+
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise DataError(f"n must be a positive integer; got {n!r}")
     return int(n)
 
 
+def _check_scores(s: torch.Tensor, model, start: int) -> None:
+    """Scores must be finite or -inf (a mask): a NaN or +inf would rank garbage as if it were real."""
+    bad = torch.isnan(s) | torch.isposinf(s)
+    if bool(bad.any()):
+        row = int(bad.any(dim=1).nonzero()[0, 0]) + start
+        raise TrainingError(
+            f"{type(model).__name__} produced {int(bad.sum())} NaN or +inf score(s) (first in row {row}); "
+            "expected finite scores. Its weights have diverged or the input is degenerate: refit (e.g. with a "
+            "lower lr) and report the input that triggers it"
+        )
+
+
 class Recommender:
     """Base class of recae models. See the module docstring for the contract."""
 
+    #: Whether training and history matrices may hold negative values (explicit-rating models).
+    _accepts_negative: bool = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        MODEL_REGISTRY[cls.__name__] = cls
+        # shared bases (``_abstract = True`` in their own body) are not models a file can name
+        if not cls.__dict__.get("_abstract", False):
+            MODEL_REGISTRY[cls.__name__] = cls
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -123,7 +168,9 @@ class Recommender:
             X = _as_csr(data, "training data")
             user_ids, item_ids = np.arange(X.shape[0]), np.arange(X.shape[1])
         if X.nnz == 0 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries")
+            raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries; expected at least one "
+                            "user-item interaction")
+        _check_non_negative(X, "training data", self)
         unsupported = sorted(set(fit_kwargs) - set(self._fit_options))
         if unsupported:
             raise DataError(f"{type(self).__name__}.fit does not take {unsupported}; it takes data, valid"
@@ -233,13 +280,19 @@ class Recommender:
                     f"history has shape {X.shape} ({X.shape[1]} columns) but the model was fit on "
                     f"{self.n_items_} items" + (" (did you pass an item×user matrix?)" if X.shape[0] == self.n_items_ else "")
                 )
+            _check_non_negative(X, "history", self)
             return X, False
         if isinstance(history, dict):
-            keys, values = list(history.keys()), np.asarray(list(history.values()), dtype=np.float64)
+            keys = list(history.keys())
+            try:
+                values = np.asarray(list(history.values()), dtype=np.float64)
+            except (TypeError, ValueError):
+                values = np.full(len(keys), np.nan)
             if not np.all(np.isfinite(values)):
-                raise DataError("history values must be finite numbers")
+                bad = [(k, v) for k, v in history.items()][int(np.flatnonzero(~np.isfinite(values))[0])]
+                raise DataError(f"history values must be finite numbers; got {bad[1]!r} for item {bad[0]!r}")
         elif isinstance(history, (list, tuple, np.ndarray, set)) or np.isscalar(history):
-            keys = list(np.atleast_1d(np.asarray(list(history) if isinstance(history, set) else history)))
+            keys = list(np.atleast_1d(as_array(list(history) if isinstance(history, set) else history, "history")))
             values = np.ones(len(keys))
         else:
             raise DataError(f"history must be a list of item ids, a dict item→value, an Interactions or a "
@@ -248,12 +301,14 @@ class Recommender:
         if unknown == "raise" and np.any(cols < 0):
             self._ids("item").lookup(keys)  # raises with the unknown ids named
         keep = cols >= 0
+        _check_non_negative(sp.csr_matrix(values[keep].reshape(1, -1)), "history", self)
         X = sp.csr_matrix((values[keep], (np.zeros(keep.sum(), np.int64), cols[keep])), shape=(1, self.n_items_),
                           dtype=np.float32)
         X.sum_duplicates()
         return X, True
 
     # ------------------------------------------------------------------ ranking
+    @torch.no_grad()  # ranking never needs gradients; a model's scorer may forget to turn them off
     def _rank(self, score_chunk, seen: sp.csr_matrix | None, n_rows: int, n: int, mask) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` over chunks of rows; ``score_chunk(start, stop)`` returns a scores tensor."""
         n_candidates = self.n_items_ if mask is None else int(mask.sum())
@@ -262,7 +317,7 @@ class Recommender:
         scores = np.empty((n_rows, k), dtype=np.float32)
         for start, stop in row_chunks(n_rows, self.n_items_):
             s = score_chunk(start, stop).float()
-            s = torch.nan_to_num(s, nan=-torch.inf)  # a NaN must never outrank a real score
+            _check_scores(s, self, start)
             if mask is not None:
                 s = s.masked_fill(~mask, -torch.inf)
             if seen is not None:
@@ -310,7 +365,7 @@ class Recommender:
         """
         self._check_fitted()
         n = _check_n(n)
-        single = np.ndim(user_ids) == 0
+        single = _is_scalar(user_ids, "user ids")
         rows = self._user_rows(user_ids)
         seen = take_rows(self.user_items_, rows) if exclude_seen else None
         ids, scores = self._rank(lambda a, b: self._score_users(rows[a:b]), seen, len(rows), n,
@@ -337,8 +392,7 @@ class Recommender:
         """
         self._check_fitted()
         n = _check_n(n)
-        if unknown not in ("raise", "ignore"):
-            raise DataError(f"unknown must be 'raise' or 'ignore'; got {unknown!r}")
+        check_choice(unknown, "unknown", ("raise", "ignore"))
         X, single = self._history_rows(history, unknown)
         ids, scores = self._rank(lambda a, b: self._score_rows(X[a:b]), X if exclude_seen else None,
                                  X.shape[0], n, self._item_mask(items, exclude))
@@ -363,7 +417,10 @@ class Recommender:
         X, _ = self._history_rows(history, "raise")
         out = np.empty(X.shape, dtype=np.float32)
         for start, stop in row_chunks(X.shape[0], self.n_items_):
-            out[start:stop] = self._score_rows(X[start:stop]).float().cpu().numpy()
+            with torch.no_grad():
+                s = self._score_rows(X[start:stop]).float()
+            _check_scores(s, self, start)
+            out[start:stop] = s.cpu().numpy()
         return out
 
     def similar_items(self, item_ids, n: int = 10):
@@ -384,7 +441,7 @@ class Recommender:
         """
         self._check_fitted()
         n = _check_n(n)
-        single = np.ndim(item_ids) == 0
+        single = _is_scalar(item_ids, "item ids")
         cols = self._ids("item").lookup(item_ids)
         X = sp.csr_matrix((np.ones(len(cols), np.float32), (np.arange(len(cols)), cols)),
                           shape=(len(cols), self.n_items_))

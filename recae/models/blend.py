@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 def _standardize(s: torch.Tensor) -> torch.Tensor:
     s = s.float()
-    return (s - s.mean(dim=1, keepdim=True)) / s.std(dim=1, keepdim=True).clamp_min(1e-8)
+    return (s - s.mean(dim=1, keepdim=True)) / s.std(dim=1, keepdim=True, unbiased=False).clamp_min(1e-8)
 
 
 def _simplex_grid(n: int, step: float):

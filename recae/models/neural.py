@@ -90,6 +90,8 @@ def multinomial_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class NeuralRecommender(Recommender):
     """Base class of the neural autoencoders (see the module docstring)."""
 
+    _abstract = True  # not a model itself: kept out of MODEL_REGISTRY
+
     #: Hyper-parameters every neural model takes (subclasses list them in ``__init__``).
     _fit_options = ("checkpoint_dir", "resume", "callbacks")
 

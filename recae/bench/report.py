@@ -1,0 +1,138 @@
+"""Tables and the plot of a bench run: console text, Markdown, JSON and PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .runner import BenchResult
+
+
+def environment(command: str) -> dict:
+    """Command, date, machine and library versions, recorded in every results file."""
+    import datetime as dt
+    import platform
+
+    import pandas
+    import scipy
+    import torch
+
+    from .. import __version__
+
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    versions = {"python": platform.python_version(), "recae": __version__, "torch": torch.__version__,
+                "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__}
+    try:
+        import implicit
+
+        versions["implicit"] = implicit.__version__
+    except ImportError:
+        pass
+    return {"command": command, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{cpu}, {os.cpu_count()} cores, GPU: {gpu}", "versions": versions}
+
+
+def _cells(s: dict, ks) -> list[str]:
+    std = s["ndcg@100_split_std"]
+    cells = [s["label"], f"{s['ndcg@100']:.4f} ± {s['ndcg@100_se']:.4f}", "—" if np.isnan(std) else f"{std:.4f}"]
+    cells += [f"{s[f'recall@{k}']:.4f} ± {s[f'recall@{k}_se']:.4f}" for k in ks if k != 100]
+    cells += [f"{s['vs_best_mf']:.3f}", f"{s['fit_seconds']:.1f}", f"{s['tune_seconds']:.0f}",
+              f"{s['users_per_second']:.0f}", f"{s['peak_rss_mib']:.0f}"]
+    return cells
+
+
+def _header(ks) -> list[str]:
+    return (["model", "NDCG@100 ± se", "split std"] + [f"Recall@{k} ± se" for k in ks if k != 100]
+            + ["× best MF", "fit s", "tuning s", "test users/s", "peak RSS MiB"])
+
+
+def console_table(result: BenchResult) -> str:
+    ks = result.info["k"]
+    rows = [_header(ks)] + [_cells(s, ks) for s in result.summary()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> str:
+    info, ks = result.info, result.info["k"]
+    v = ", ".join(f"{k} {x}" for k, x in env["versions"].items())
+    out = [f"# recae bench: {info.get('dataset', 'data')}, {info['protocol']} protocol\n",
+           f"- command: `{env['command']}`", f"- date: {env['date']}", f"- machine: {env['machine']}",
+           f"- versions: {v}", f"- torch threads: {info['torch_threads']}; implicit: its own OpenMP pool, BLAS pinned to 1",
+           f"- data: {info['users']} users × {info['items']} items, {info['nnz']} positives",
+           f"- seeds: {', '.join(map(str, info['seeds']))}; budget: {info['budget']} trials per model "
+           f"(default setting + random grid points), tuned on validation of "
+           f"{'the first split' if info['tune'] == 'first' else 'every split'}"
+           + (f"; neural epochs capped at {info['max_epochs']}" if info.get("max_epochs") else ""),
+           f"- whole run: {info.get('seconds', float('nan')):.0f} s, process peak RSS "
+           f"{info.get('lifetime_peak_rss_mib', float('nan')):.0f} MiB", "",
+           "Means over splits. `± se`: mean standard error over test users within a split; `split std`: "
+           "std of NDCG@100 over splits. Recall@k = hits / min(k, |target|). `× best MF`: NDCG@100 over the "
+           "best tuned implicit model's. `fit s`: the chosen setting's fit (with early stopping); `tuning s`: "
+           "all trials on a split. Peak RSS: highest resident memory while fitting or scoring the model.", "",
+           "| " + " | ".join(_header(ks)) + " |", "|" + "---|" * len(_header(ks))]
+    out += ["| " + " | ".join(_cells(s, ks)) + " |" for s in result.summary()]
+    if plot_name:
+        out += ["", f"![NDCG@100 against fit time]({plot_name})"]
+    out += ["", "## Chosen settings per split", "", "| seed | model | valid NDCG@100 | test NDCG@100 | setting |",
+            "|---|---|---|---|---|"]
+    out += [f"| {r['seed']} | {r['label']} | {r['valid_ndcg@100']:.4f} | {r['ndcg@100']:.4f} | "
+            f"`{json.dumps(r['params'])}`" + (f" best epoch {r['best_epoch']}" if "best_epoch" in r else "") + " |"
+            for r in result.rows]
+    out += ["", "## Tuning trials", "", "| seed | model | setting | valid NDCG@100 | fit s |", "|---|---|---|---|---|"]
+    out += [f"| {t['seed']} | {t['model']} | `{json.dumps(t['params'])}` | {t['valid_ndcg@100']:.4f} | "
+            f"{t['fit_seconds']:.1f} |" for t in result.trials]
+    return "\n".join(out) + "\n"
+
+
+def plot(result: BenchResult, path) -> None:
+    """NDCG@100 against fit time (log scale), one point per model, with split std as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    summary = result.summary()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for s in summary:
+        err = 0.0 if np.isnan(s["ndcg@100_split_std"]) else s["ndcg@100_split_std"]
+        ax.errorbar(max(s["fit_seconds"], 1e-2), s["ndcg@100"], yerr=err, fmt="o",
+                    color="tab:red" if s["model"] in ("als", "bpr") else "tab:blue", capsize=3)
+        ax.annotate(s["label"], (max(s["fit_seconds"], 1e-2), s["ndcg@100"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("fit time of the chosen setting (s, log scale)")
+    ax.set_ylabel("test NDCG@100")
+    ax.set_title(f"{result.info.get('dataset', '')} {result.info['protocol']}: quality vs training time "
+                 "(red: implicit)", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write(result: BenchResult, out_dir, stem: str, command: str) -> dict:
+    """Write ``<stem>.md``, ``.json`` and ``.png`` (when matplotlib is installed) under ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = environment(command)
+    paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
+    plot_name = None
+    try:
+        plot(result, out_dir / f"{stem}.png")
+        paths["png"], plot_name = out_dir / f"{stem}.png", f"{stem}.png"
+    except ImportError:
+        pass  # matplotlib is optional (the `bench` extra); tables are still written
+    paths["md"].write_text(markdown(result, env, plot_name))
+    paths["json"].write_text(json.dumps({"env": env, "info": result.info, "summary": result.summary(),
+                                         "rows": result.rows, "trials": result.trials}, indent=1, default=float))
+    return paths

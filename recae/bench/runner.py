@@ -1,0 +1,222 @@
+"""Run every model on the same splits with the same tuning budget; collect one row per model and seed.
+
+Tuning is on validation only. By default the search runs on the first seed's split and the
+chosen setting is refitted on the other seeds' splits (``tune="every"`` searches on every
+split). Each model's test metrics are computed once, with its chosen setting.
+
+Thread pools: ``implicit`` runs its own OpenMP threads and is slowed badly when a
+multithreaded BLAS sits in the same process (it then also warns on every fit), while torch
+uses its OpenMP pool for everything else. The ALS/BPR adapters pin BLAS to one thread with
+``threadpoolctl`` around implicit's calls only, so torch keeps its threads and implicit its
+own; ``threads=`` sets torch's pool (and implicit's) for the whole run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..evaluate import evaluate
+from ..exceptions import DataError
+from .memory import PeakRSS, lifetime_peak_bytes
+from .protocols import make_split, seed_list
+from .spaces import BLEND, BLEND_MEMBERS, SPACES, check_models, trials
+
+logger = logging.getLogger(__name__)
+
+MIB = 2 ** 20
+BASELINES = ("als", "bpr")
+
+
+@dataclass
+class BenchResult:
+    """Everything a bench run measured.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per (seed, model): test metrics with standard errors, the chosen setting, its
+        validation NDCG@100, fit seconds, scoring throughput and peak RSS.
+    trials : list of dict
+        Every tuning trial: model, seed, setting, validation NDCG@100, fit seconds.
+    info : dict
+        Dataset, protocol, seeds, budget, shape, thread settings.
+    """
+
+    rows: list = field(default_factory=list)
+    trials: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    def summary(self) -> list[dict]:
+        """Per model: means over seeds, the std over seeds and ratios to the best implicit model."""
+        out = []
+        for name in dict.fromkeys(r["model"] for r in self.rows):
+            rs = [r for r in self.rows if r["model"] == name]
+            nd = np.array([r["ndcg@100"] for r in rs])
+            s = {"model": name, "label": rs[0]["label"], "seeds": len(rs), "ndcg@100": float(nd.mean()),
+                 "ndcg@100_split_std": float(nd.std(ddof=1)) if len(nd) > 1 else float("nan")}
+            for key in rs[0]:
+                if key.startswith(("recall", "ndcg")) or key.endswith("_se") or key in (
+                        "fit_seconds", "tune_seconds", "users_per_second", "peak_rss_mib", "valid_ndcg@100"):
+                    s.setdefault(key, float(np.mean([r[key] for r in rs])))
+            out.append(s)
+        base = [s["ndcg@100"] for s in out if s["model"] in BASELINES]
+        for s in out:
+            s["vs_best_mf"] = s["ndcg@100"] / max(base) if base else float("nan")
+        return out
+
+
+def _label(name: str, params: dict) -> str:
+    return {"popularity": "Popularity", "als": "implicit ALS", "bpr": "implicit BPR", "ease": "EASE",
+            "edlae": "EDLAE (EASE + dropout)", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
+            "recvae": "RecVAE"}.get(name, name)
+
+
+def _valid_ndcg(model, split) -> float:
+    return float(evaluate(model, split, k=100, metrics=("ndcg",), part="valid").loc["ndcg@100", "mean"])
+
+
+def _fit(name: str, params: dict, split, max_epochs):
+    space = SPACES[name]
+    params = dict(params)
+    if space.neural and max_epochs is not None:
+        params["epochs"] = int(max_epochs)
+    model = space.model_class()(**params)
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        model.fit(split.train, valid=split if space.neural else None)
+        seconds = time.perf_counter() - t
+    return model, seconds, mem.peak
+
+
+def _test_row(model, split, ks, seed, name, label, params, fit_s, tune_s, peak, valid) -> dict:
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        table = evaluate(model, split, k=ks, metrics=("ndcg", "truncated_recall"))
+        score_s = time.perf_counter() - t
+    row = {"seed": seed, "model": name, "label": label, "params": params, "valid_ndcg@100": valid}
+    for metric, r in table.iterrows():
+        key = metric.replace("truncated_recall", "recall")
+        row[key], row[f"{key}_se"] = float(r["mean"]), float(r["se"])
+    n_users = int(table["n_users"].iloc[0])
+    row.update({"fit_seconds": fit_s, "tune_seconds": tune_s, "users_per_second": n_users / max(score_s, 1e-9),
+                "peak_rss_mib": max(peak, mem.peak) / MIB, "n_test_users": n_users})
+    if hasattr(model, "best_epoch_"):
+        row["best_epoch"] = int(model.best_epoch_)
+    return row
+
+
+def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int = 4, *, k=(20, 50, 100),
+              tune: str = "first", max_epochs: int | None = None, threads: int | None = None,
+              show_progress: bool = True, on_row=None) -> BenchResult:
+    """Tune, fit and test every model on the same splits.
+
+    Parameters
+    ----------
+    data : Interactions
+        Binary positives (see :func:`recae.bench.load_dataset`).
+    protocol : {"strong", "holdout", "temporal"}
+    models : sequence of str, optional
+        Names from :data:`recae.bench.spaces.MODELS`; default all of them.
+    seeds : int or list of int, default 3
+        A count (seeds 98765, 1, 2, ...) or explicit split seeds. ``temporal`` uses one split.
+    budget : int, default 4
+        Trials per model (its default setting first, then random grid points).
+    k : sequence of int
+        Cutoffs for NDCG and Recall; NDCG@100 must be among them.
+    tune : {"first", "every"}
+        Search on the first seed's split only, or on every split.
+    max_epochs : int, optional
+        Cap on the neural models' epochs (for large synthetic runs).
+    threads : int, optional
+        torch's thread count for the run (restored afterwards).
+    on_row : callable, optional
+        Called with each finished row (e.g. to save partial results).
+
+    Returns
+    -------
+    BenchResult
+    """
+    from ..models import Blend
+
+    models = check_models(models if models is not None else list(SPACES) + [BLEND])
+    seeds = seed_list(seeds)
+    if protocol == "temporal":
+        seeds = seeds[:1]
+    if tune not in ("first", "every"):
+        raise DataError(f"tune must be 'first' or 'every'; got {tune!r}")
+    ks = sorted({int(x) for x in k} | {100})
+    result = BenchResult(info={"protocol": protocol, "seeds": seeds, "budget": budget, "tune": tune,
+                               "models": models, "users": data.n_users, "items": data.n_items, "nnz": data.nnz,
+                               "max_epochs": max_epochs, "k": ks})
+    plans = {m: trials(m, budget) for m in models if m != BLEND}
+    steps = sum(len(p) for p in plans.values()) + (len(seeds) - 1) * len(plans) * (tune == "first") \
+        + sum(len(p) for p in plans.values()) * (len(seeds) - 1) * (tune == "every")
+    old_threads = torch.get_num_threads()
+    chosen: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        if threads:
+            torch.set_num_threads(int(threads))
+            stack.callback(torch.set_num_threads, old_threads)
+        result.info["torch_threads"] = torch.get_num_threads()
+        bar = stack.enter_context(tqdm(total=steps, desc="bench", disable=not show_progress))
+        for i, seed in enumerate(seeds):
+            split = make_split(data, protocol, seed)
+            fitted, valids = {}, {}
+            for name in plans:
+                searching = i == 0 or tune == "every"
+                settings = plans[name] if searching else [chosen[name]]
+                best, tune_s = None, 0.0
+                for params in settings:
+                    bar.set_postfix_str(f"seed {seed} {name} {params}")
+                    model, secs, peak = _fit(name, params, split, max_epochs)
+                    valid = _valid_ndcg(model, split)
+                    tune_s += secs
+                    if searching:
+                        result.trials.append({"seed": seed, "model": name, "params": params, "valid_ndcg@100": valid,
+                                              "fit_seconds": secs})
+                        logger.info("%s %s: valid ndcg@100 %.4f (%.1f s)", name, params, valid, secs)
+                    if best is None or valid > best[0]:
+                        best = (valid, model, params, secs, peak)
+                    del model
+                    bar.update(1)
+                valid, model, params, secs, peak = best
+                chosen[name] = params
+                row = _test_row(model, split, ks, seed, name, _label(name, params), params, secs, tune_s, peak, valid)
+                result.rows.append(row)
+                if on_row:
+                    on_row(row, result)
+                if name in BLEND_MEMBERS:
+                    fitted[name], valids[name] = (model, row), valid
+                del model
+            if BLEND in models:
+                _blend_row(Blend, fitted, valids, split, ks, seed, result, on_row)
+    result.info["lifetime_peak_rss_mib"] = lifetime_peak_bytes() / MIB
+    return result
+
+
+def _blend_row(Blend, fitted, valids, split, ks, seed, result, on_row) -> None:
+    """The recae hybrid: the better linear member on validation plus every neural member."""
+    linear = [m for m in ("edlae", "ease") if m in fitted]
+    members = ([max(linear, key=valids.get)] if linear else []) + [m for m in fitted if SPACES[m].neural]
+    if len(members) < 2:
+        logger.warning("blend needs two members among %s; skipped", list(BLEND_MEMBERS))
+        return
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        blend = Blend.from_models([fitted[m][0] for m in members], valid=split)
+        secs = time.perf_counter() - t
+    fit_s = secs + sum(fitted[m][1]["fit_seconds"] for m in members)
+    params = {"members": members, "weights": np.round(blend.weights_, 3).tolist()}
+    label = "Blend (" + " + ".join(_label(m, {}).split(" ")[0] for m in members) + ")"
+    row = _test_row(blend, split, ks, seed, BLEND, label, params, fit_s, secs, mem.peak,
+                    float(blend.valid_score_) if blend.valid_score_ is not None else float("nan"))
+    result.rows.append(row)
+    if on_row:
+        on_row(row, result)

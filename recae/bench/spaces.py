@@ -1,0 +1,91 @@
+"""What `recae bench` may tune: one search space per model, and the seeded trial sampler.
+
+Every model, baselines included, gets the same number of trials. Trial 0 is the model's
+default setting (recae's defaults are the ones tuned on ML-1M; ALS's default is the
+reference setting 256 factors / regularization 50 / alpha 5), and the remaining trials are
+distinct settings drawn at random from the model's grid. A model whose grid is smaller than
+the budget gets its whole grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..exceptions import DataError
+
+
+@dataclass(frozen=True)
+class Space:
+    """A model factory and its grid: ``{parameter: [values, ...]}`` (values are JSON-ready)."""
+
+    cls_name: str
+    grid: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)
+    neural: bool = False
+
+    def model_class(self):
+        from ..models import MODEL_REGISTRY
+
+        return MODEL_REGISTRY[self.cls_name]
+
+    def settings(self) -> list[dict]:
+        names = sorted(self.grid)
+        return [dict(zip(names, values)) for values in itertools.product(*(self.grid[n] for n in names))]
+
+
+SPACES: dict[str, Space] = {
+    "popularity": Space("Popularity"),
+    "ease": Space("EASE", {"l2": [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]}),
+    "edlae": Space("EASE", {"l2": [50.0, 150.0, 300.0, 500.0], "dropout": [0.25, 0.33, 0.5, 0.67]}, {"dropout": 0.33}),
+    "als": Space("ImplicitALS", {"factors": [64, 128, 256, 512], "regularization": [1.0, 10.0, 50.0, 100.0, 200.0],
+                                 "alpha": [1.0, 2.0, 5.0, 10.0, 20.0], "iterations": [15, 30]}),
+    "bpr": Space("ImplicitBPR", {"factors": [64, 128, 256], "learning_rate": [0.01, 0.02, 0.05, 0.1],
+                                 "regularization": [0.001, 0.01, 0.05], "iterations": [100, 200]}),
+    "multdae": Space("MultDAE", {"dropout": [0.3, 0.5, 0.7], "weight_decay": [0.0, 1e-5, 1e-4],
+                                 "lr": [5e-4, 1e-3, 3e-3]}, neural=True),
+    "multvae": Space("MultVAE", {"dropout": [0.5, 0.7], "beta_cap": [0.1, 0.2, 0.4], "lr": [3e-4, 1e-3],
+                                 "weight_decay": [0.0, 1e-5]}, neural=True),
+    "cdae": Space("CDAE", {"dropout": [0.3, 0.5, 0.7], "user_l2": [1e-5, 1e-4, 1e-3], "lr": [5e-4, 1e-3]},
+                  neural=True),
+    "recvae": Space("RecVAE", {"dropout": [0.3, 0.5], "gamma": [0.0035, 0.005, 0.01], "lr": [5e-4, 1e-3]},
+                    neural=True),
+}
+#: The recae hybrid: a Blend of the tuned linear and neural members, weighted on validation.
+BLEND = "blend"
+BLEND_MEMBERS = ("edlae", "ease", "recvae", "multdae", "multvae", "cdae")
+MODELS = (*SPACES, BLEND)
+DEFAULT_MODELS = ("popularity", "als", "bpr", "ease", "edlae", "multdae", "multvae", "cdae", "recvae", BLEND)
+
+
+def check_models(models) -> list[str]:
+    models = [str(m).lower() for m in models]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise DataError(f"unknown model(s) {unknown or models}; choose from {list(MODELS)}")
+    if BLEND in models and not any(m in BLEND_MEMBERS for m in models):
+        raise DataError(f"'blend' combines other models; add some of {list(BLEND_MEMBERS)}")
+    return list(dict.fromkeys(models))
+
+
+def trials(name: str, budget: int, seed: int = 0) -> list[dict]:
+    """The settings ``name`` is tried with: its defaults, then distinct random grid points.
+
+    Returns
+    -------
+    list of dict
+        ``budget`` settings (fewer when the grid is smaller); each holds the parameters that
+        differ from the model's defaults (``{}`` is the default setting).
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise DataError(f"budget must be a positive integer (trials per model); got {budget!r}")
+    space = SPACES[name]
+    defaults = {k: v for k, v in space.model_class()().get_params().items() if k in space.grid}
+    defaults.update(space.fixed)
+    first = dict(space.fixed)
+    others = [s for s in space.settings() if s != defaults]
+    rng = np.random.default_rng([seed, sum(map(ord, name))])
+    picks = rng.permutation(len(others))[: budget - 1]
+    return [first] + [others[i] for i in sorted(picks)]

@@ -1,0 +1,145 @@
+"""recae bench: trial sampling, the runner on a planted log, the report files and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recae import DataError
+from recae.bench import SPACES, BenchResult, console_table, run_bench, seed_list, trials, write
+from recae.bench.memory import PeakRSS
+from recae.bench.spaces import check_models
+from recae.cli import main
+from recae.datasets import synthetic
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return synthetic(n_users=400, n_items=120, random_state=3)
+
+
+def test_trials_start_with_the_defaults_and_are_distinct_grid_points():
+    for name, space in SPACES.items():
+        got = trials(name, 5)
+        assert got[0] == dict(space.fixed), name
+        expected_len = min(5, len(space.settings()))  # the defaults are one of the grid points
+        assert len(got) == expected_len, name
+        keys = [json.dumps(t, sort_keys=True) for t in got]
+        assert len(set(keys)) == len(keys), name
+        for t in got[1:]:
+            assert all(t[k] in space.grid[k] for k in t), (name, t)
+    assert trials("als", 4) == trials("als", 4)  # seeded
+    assert trials("als", 1) == [{}]
+
+
+def test_the_als_search_covers_the_reference_setting():
+    grid = SPACES["als"].grid
+    assert 256 in grid["factors"] and 50.0 in grid["regularization"] and 5.0 in grid["alpha"]
+    from recae.models import ImplicitALS
+
+    p = ImplicitALS().get_params()
+    assert (p["factors"], p["regularization"], p["alpha"]) == (256, 50.0, 5.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_budget_must_be_a_positive_integer(bad):
+    with pytest.raises(DataError, match="budget"):
+        trials("ease", bad)
+
+
+def test_seed_list():
+    assert seed_list(3) == [98765, 1, 2]
+    assert seed_list([7, 8]) == [7, 8]
+    for bad in (0, [], [1.5], "2"):
+        with pytest.raises(DataError, match="seeds"):
+            seed_list(bad)
+
+
+def test_unknown_models_are_named():
+    with pytest.raises(DataError, match="'svd'"):
+        check_models(["ease", "svd"])
+    with pytest.raises(DataError, match="blend"):
+        check_models(["blend", "als"])
+    assert check_models(["EASE", "ease", "als"]) == ["ease", "als"]
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakRSS(interval=0.01) as mem:
+        block = np.ones(64 * 2 ** 20 // 8)  # 64 MiB
+        block[::512] += 1
+    assert mem.peak > 64 * 2 ** 20
+
+
+@pytest.fixture(scope="module")
+def result(planted):
+    return run_bench(planted, "strong", ["popularity", "ease", "als", "multdae", "blend"], seeds=2, budget=2,
+                     max_epochs=3, threads=1, show_progress=False)
+
+
+def test_run_bench_rows_trials_and_summary(result):
+    assert isinstance(result, BenchResult)
+    assert [(r["seed"], r["model"]) for r in result.rows] == [
+        (s, m) for s in (98765, 1) for m in ("popularity", "ease", "als", "multdae", "blend")]
+    # the search runs on the first split only: popularity has one setting, the others two
+    assert [t["model"] for t in result.trials] == ["popularity", "ease", "ease", "als", "als", "multdae", "multdae"]
+    assert all(t["seed"] == 98765 for t in result.trials)
+    for name in ("ease", "als", "multdae"):
+        tried = [t for t in result.trials if t["model"] == name]
+        best = max(tried, key=lambda t: t["valid_ndcg@100"])
+        assert result.rows[[r["model"] for r in result.rows].index(name)]["params"] == best["params"]
+        second = [r for r in result.rows if r["model"] == name and r["seed"] == 1][0]
+        assert second["params"] == best["params"]  # refitted with the chosen setting
+    multdae = [r for r in result.rows if r["model"] == "multdae"]
+    assert all(r["best_epoch"] <= 3 for r in multdae)
+    for r in result.rows:
+        assert 0 <= r["ndcg@100"] <= 1 and r["ndcg@100_se"] > 0 and r["users_per_second"] > 0
+        assert r["peak_rss_mib"] > 10 and {"recall@20", "recall@50"} <= set(r)
+    summary = {s["model"]: s for s in result.summary()}
+    # on a planted log every learned model beats popularity
+    assert summary["ease"]["ndcg@100"] > summary["popularity"]["ndcg@100"] + 0.05
+    assert summary["als"]["vs_best_mf"] == pytest.approx(1.0)
+    assert summary["ease"]["vs_best_mf"] == pytest.approx(summary["ease"]["ndcg@100"] / summary["als"]["ndcg@100"])
+    blend = [r for r in result.rows if r["model"] == "blend"][0]
+    assert blend["params"]["members"] == ["ease", "multdae"]
+    assert sum(blend["params"]["weights"]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_report_files(result, tmp_path):
+    result.info.update(dataset="planted", seconds=1.0)
+    paths = write(result, tmp_path, "run", command="recae bench --dataset planted")
+    data = json.loads(paths["json"].read_text())
+    assert data["env"]["command"] == "recae bench --dataset planted"
+    assert {"machine", "date", "versions"} <= set(data["env"])
+    assert len(data["rows"]) == 10 and len(data["summary"]) == 5
+    md = paths["md"].read_text()
+    assert "recae bench --dataset planted" in md and "| EASE |" in md and "run.png" in md
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = console_table(result)
+    assert table.splitlines()[0].startswith("model") and len(table.splitlines()) == 2 + 5
+
+
+def test_temporal_protocol_runs_one_split(planted):
+    stamped = synthetic(n_users=200, n_items=80, random_state=5)
+    if stamped.timestamps is None:
+        pytest.skip("synthetic logs carry no timestamps")
+    r = run_bench(stamped, "temporal", ["popularity", "ease"], seeds=3, budget=1, show_progress=False)
+    assert r.info["seeds"] == [98765] and len(r.rows) == 2
+
+
+def test_cli_bench_writes_results(tmp_path, capsys):
+    code = main(["bench", "--dataset", "synthetic", "--models", "popularity", "ease", "--seeds", "1", "--budget", "2",
+                 "--out", str(tmp_path), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "EASE" in out and "Popularity" in out
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bench_synthetic_strong.json", "bench_synthetic_strong.md", "bench_synthetic_strong.png"]
+    data = json.loads((tmp_path / "bench_synthetic_strong.json").read_text())
+    assert data["env"]["command"].startswith("recae bench --dataset synthetic")
+
+
+def test_cli_bench_rejects_unknown_model(capsys):
+    assert main(["bench", "--dataset", "synthetic", "--models", "svd", "-q"]) == 2
+    assert "unknown model" in capsys.readouterr().err
