@@ -7,18 +7,19 @@
 
 __version__ = "0.1.0"
 
-from . import metrics
+from . import anomaly, metrics
 from .data import (HoldoutSplit, Interactions, StrongSplit, holdout_split, strong_generalization_split,
                    temporal_split)
 from .evaluate import evaluate
 from .exceptions import (ConversionWarning, DataError, DatasetNotFoundError, MemoryBudgetError, ModelFileError, NotFittedError,
                          RecaeError, ShapeError, TrainingError, UnknownIdError)
+from .image import ImageAutoencoder
 from .io import load_model as load
 from .models import CDAE, Blend, ImplicitALS, ImplicitBPR, EASE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
 
 __all__ = [
     "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
-    "temporal_split", "evaluate", "metrics", "load", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
+    "temporal_split", "evaluate", "metrics", "anomaly", "ImageAutoencoder", "load", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
     "RecaeError", "ConversionWarning", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",
     "MemoryBudgetError", "DatasetNotFoundError", "TrainingError",
 ]

@@ -22,6 +22,7 @@ from .data.ids import plain
 from .data import Interactions, holdout_split, strong_generalization_split, temporal_split
 from .evaluate import evaluate
 from .exceptions import RecaeError, UnknownIdError
+from .image.cli import add_image_parser
 from .models import MODEL_REGISTRY
 
 DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "synthetic", "synthetic-ml20m")
@@ -33,6 +34,8 @@ EPILOG = """examples:
   recae recommend --model-file ease.recae --user 42 -n 10
   recae recommend --model-file ease.recae --history 1,50,181 -n 5
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
+  recae bench --dataset ml-100k                 every model vs implicit ALS/BPR, tuned alike, tables + plot
+  recae image fit --data mnist --arch conv --latent-dim 32 --out conv.recae
 
 Data: --data takes a dataset name (ml-100k, ml-1m, ..., synthetic) looked up in --data-dir,
 then $RECAE_DATA_DIR, then ./datasets; or a path to a .csv/.tsv/.parquet log.
@@ -370,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench-results", help="folder for the .md/.json/.png results (default bench-results)")
     b.add_argument("--name", help="file stem of the results (default bench_<dataset>_<protocol>)")
     b.set_defaults(func=cmd_bench)
+    add_image_parser(sub)
     return p
 
 

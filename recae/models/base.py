@@ -423,6 +423,20 @@ class Recommender:
             out[start:stop] = s.cpu().numpy()
         return out
 
+    def anomaly_score(self, history, method: str = "nll"):
+        """Per-user reconstruction-error score: high means the model explains the history badly.
+
+        See :func:`recae.anomaly.user_anomaly_scores` for the definition, the methods and
+        the limits (score accounts with a model fitted on other users where possible).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_users,)
+        """
+        from ..anomaly import user_anomaly_scores
+
+        return user_anomaly_scores(self, history, method)
+
     def similar_items(self, item_ids, n: int = 10):
         """Items most similar to the given ones.
 

@@ -1,0 +1,520 @@
+"""Autoencoders for dense images: reconstruction, compression, denoising, anomaly scores.
+
+Hinton & Salakhutdinov, "Reducing the dimensionality of data with neural networks",
+Science 313, 2006 (deep autoencoders on MNIST); Vincent, Larochelle, Bengio, Manzagol,
+"Extracting and composing robust features with denoising autoencoders", ICML 2008 (input
+corruption). The anomaly score is the per-image reconstruction error: a model trained on
+one kind of image reconstructs other kinds worse.
+
+The model runs on the same training loop as the recommenders (:mod:`recae.train`): one
+seeded generator for shuffling and noise, early stopping on validation MSE, progress bars,
+crash-safe checkpoints and ``resume=True``. Helpers that do not depend on rating data are
+borrowed from :class:`~recae.models.neural.NeuralRecommender` rather than forked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from torch import nn
+
+from .. import train as training
+from ..atomic import atomic_save_tensors, read_tensors
+from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError, ShapeError
+from ..models.base import Recommender
+from ..models.dae import mlp
+from ..models.neural import OPTIMIZERS, NeuralRecommender, activation
+from .data import DenseLoader, as_images, restore_layout
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "recae-image-model"
+FORMAT_VERSION = 1
+HEADER_KEY = "recae_image"
+
+ARCHS = ("mlp", "conv")
+LOSSES = ("mse", "bce")
+NOISE_TYPES = ("gaussian", "masking")
+ERRORS = ("mse", "bce", "l1")
+
+#: The classic tutorial widths (784→128→64→12→3); those not wider than the code are dropped.
+CLASSIC_HIDDEN = (128, 64, 12)
+
+_CHUNK = 2048  # images per inference batch
+
+
+def _positive_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
+def per_sample_error(recon: torch.Tensor, x: torch.Tensor, metric: str, logits: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean reconstruction error of each image, shape (N,): MSE, binary cross-entropy or L1."""
+    dims = tuple(range(1, x.ndim))
+    if metric == "mse":
+        return ((recon - x) ** 2).mean(dim=dims)
+    if metric == "l1":
+        return (recon - x).abs().mean(dim=dims)
+    if logits is not None:
+        return nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(dim=dims)
+    return nn.functional.binary_cross_entropy(recon.clamp(1e-7, 1 - 1e-7), x, reduction="none").mean(dim=dims)
+
+
+class ImageAutoencoder:
+    """An MLP or convolutional autoencoder for images with pixels in [0, 1].
+
+    Parameters
+    ----------
+    arch : {"mlp", "conv"}, default "mlp"
+        ``"mlp"``: fully connected D → hidden_dims → latent_dim and back.
+        ``"conv"``: stride-2 3×3 convolutions (``channels``) → linear code, mirrored by
+        transposed convolutions; image height and width must be divisible by 2**len(channels).
+    latent_dim : int, default 32
+        Size of the code.
+    hidden_dims : tuple of int, optional
+        MLP layer widths. Default: the classic 128, 64, 12, keeping those wider than
+        ``latent_dim`` (784→128→64→12→3 for a 3-d code, 784→128→64→32 for 32).
+    channels : tuple of int, default (16, 32)
+        Convolution channels (conv only).
+    activation : str, default "relu"
+        Hidden activation; the code is linear and the output a sigmoid.
+    loss : {"mse", "bce"}, default "mse"
+        Squared error or binary cross-entropy between output and clean input.
+    noise : float, default 0.0
+        Input corruption while training (denoising): the Gaussian standard deviation, or
+        the masking probability.
+    noise_type : {"gaussian", "masking"}, default "gaussian"
+        Gaussian noise clipped to [0, 1], or pixels set to 0 at random.
+    code_l1 : float, default 0.0
+        L1 penalty on the code activations (a sparse autoencoder).
+    epochs, batch_size, lr, optimizer, weight_decay, l1
+        Training settings: ``weight_decay`` is the optimizer's L2 penalty, ``l1`` an L1
+        penalty on the weights. Optimizers: adam, adamw, sgd, rmsprop.
+    patience : int or None, default None
+        Early stopping on validation MSE (needs ``fit(valid=...)``); the best epoch's weights
+        are kept whenever validation data is given.
+    amp : {"auto", True, False}
+        bfloat16 autocast on CUDA for training.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    random_state : int or None, default 0
+    show_progress : bool, default False
+
+    Attributes
+    ----------
+    image_shape_ : tuple (C, H, W)
+    module_ : torch.nn.ModuleDict with ``encoder`` and ``decoder``
+    history_ : list of dict (epoch, loss, mse on validation when given, seconds)
+    best_epoch_ : int
+    threshold_ : float or None
+        Set by :meth:`fit_threshold`.
+    """
+
+    def __init__(self, arch="mlp", latent_dim=32, hidden_dims=None, channels=(16, 32), activation="relu", loss="mse",
+                 noise=0.0, noise_type="gaussian", code_l1=0.0, epochs=20, batch_size=128, lr=1e-3, optimizer="adam",
+                 weight_decay=0.0, l1=0.0, patience=None, amp="auto", device="auto", random_state=0,
+                 show_progress=False):
+        self.arch = arch
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.channels = channels
+        self.activation = activation
+        self.loss = loss
+        self.noise = noise
+        self.noise_type = noise_type
+        self.code_l1 = code_l1
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.patience = patience
+        self.amp = amp
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # Shared with the recommenders, not forked: parameters, seeding, AMP, the L1 penalty.
+    _param_names = classmethod(Recommender._param_names.__func__)
+    get_params = Recommender.get_params
+    set_params = Recommender.set_params
+    clone = Recommender.clone
+    __repr__ = Recommender.__repr__
+    _seed = NeuralRecommender._seed
+    _seeded_build = NeuralRecommender._seeded_build
+    _amp_enabled = NeuralRecommender._amp_enabled
+    _penalty = NeuralRecommender._penalty
+
+    #: Settings that do not change what is learned, so a resumed run may differ in them.
+    _RESUMABLE = ("epochs", "patience", "show_progress", "device", "amp")
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        if self.arch not in ARCHS:
+            raise DataError(f"arch must be one of {ARCHS}; got {self.arch!r}")
+        if self.loss not in LOSSES:
+            raise DataError(f"loss must be one of {LOSSES}; got {self.loss!r}")
+        if self.noise_type not in NOISE_TYPES:
+            raise DataError(f"noise_type must be one of {NOISE_TYPES}; got {self.noise_type!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
+        for name in ("latent_dim", "epochs", "batch_size"):
+            if not _positive_int(getattr(self, name)):
+                raise DataError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+        for name in ("hidden_dims", "channels"):
+            value = getattr(self, name)
+            if value is None and name == "hidden_dims":
+                continue
+            if not isinstance(value, (tuple, list)) or not value or not all(_positive_int(v) for v in value):
+                raise DataError(f"{name} must be a non-empty tuple of positive integers; got {value!r}")
+        if self.patience is not None and not _positive_int(self.patience):
+            raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise DataError(f"lr must be > 0; got {self.lr!r}")
+        for name in ("noise", "code_l1", "weight_decay", "l1"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise DataError(f"{name} must be a finite number >= 0; got {value!r}")
+        if self.noise_type == "masking" and self.noise >= 1:
+            raise DataError(f"a masking noise is a probability below 1; got {self.noise!r}")
+        activation(self.activation)  # raises on an unknown name
+
+    def _check_conv_size(self, shape) -> None:
+        if self.arch != "conv":
+            return
+        step = 2 ** len(self.channels)
+        if shape[1] % step or shape[2] % step:
+            raise ShapeError(f"the conv architecture with {len(self.channels)} stride-2 layers needs a height and width "
+                             f"divisible by {step}; got {shape[1]}×{shape[2]} images (crop or pad them, or use arch='mlp')")
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "module_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(images) "
+                                 f"(or {type(self).__name__}.load) first")
+
+    # ------------------------------------------------------------------ modules
+    def _hidden(self) -> tuple[int, ...]:
+        if self.hidden_dims is not None:
+            return tuple(int(h) for h in self.hidden_dims)
+        return tuple(h for h in CLASSIC_HIDDEN if h > int(self.latent_dim))
+
+    def _build(self, shape) -> nn.Module:
+        c, h, w = shape
+        latent = int(self.latent_dim)
+        if self.arch == "mlp":
+            dims = [c * h * w, *self._hidden(), latent]
+            encoder = nn.Sequential(nn.Flatten(), mlp(dims, self.activation))
+            decoder = nn.Sequential(mlp(dims[::-1], self.activation), nn.Unflatten(1, (c, h, w)))
+        else:
+            chans = [c, *(int(k) for k in self.channels)]
+            down = 2 ** (len(chans) - 1)
+            inner = (chans[-1], h // down, w // down)
+            enc: list[nn.Module] = []
+            for a, b in zip(chans[:-1], chans[1:]):
+                enc += [nn.Conv2d(a, b, 3, stride=2, padding=1), activation(self.activation)]
+            encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(int(np.prod(inner)), latent))
+            dec: list[nn.Module] = [nn.Linear(latent, int(np.prod(inner))), activation(self.activation),
+                                    nn.Unflatten(1, inner)]
+            rev = chans[::-1]
+            for i, (a, b) in enumerate(zip(rev[:-1], rev[1:])):
+                dec.append(nn.ConvTranspose2d(a, b, 3, stride=2, padding=1, output_padding=1))
+                if i < len(rev) - 2:
+                    dec.append(activation(self.activation))
+            decoder = nn.Sequential(*dec)
+        return nn.ModuleDict({"encoder": encoder, "decoder": decoder})  # the decoder outputs logits
+
+    # ------------------------------------------------------------------ training
+    def _corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if not self.noise:
+            return x
+        if self.noise_type == "masking":
+            return x * (torch.rand(x.shape, generator=generator, device=x.device) >= self.noise)
+        noise = torch.randn(x.shape, generator=generator, device=x.device) * self.noise
+        return (x + noise).clamp(0.0, 1.0)
+
+    def _loss(self, ctx, x: torch.Tensor, rows) -> torch.Tensor:
+        z = self.module_["encoder"](self._corrupt(x, ctx.generator))
+        logits = self.module_["decoder"](z).float()
+        if self.loss == "bce":
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, x)
+        else:
+            loss = nn.functional.mse_loss(torch.sigmoid(logits), x)
+        if self.code_l1:
+            loss = loss + self.code_l1 * z.float().abs().mean()
+        return loss
+
+    def _train_epoch(self, ctx) -> float:
+        return training.run_batches(self, ctx, ctx.optimizers, self._loss)
+
+    def _validation_score(self, valid: torch.Tensor, metric: str) -> float:
+        return float(self._errors(valid, "mse").mean())
+
+    def _fingerprint(self, x: np.ndarray) -> str:
+        params = {k: v for k, v in self.get_params().items() if k not in self._RESUMABLE}
+        h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+        h.update(np.asarray(x.shape, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(x).tobytes())
+        return h.hexdigest()
+
+    def _forget(self) -> None:
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+
+    def fit(self, images, *, valid=None, checkpoint_dir=None, resume=False, callbacks=()) -> "ImageAutoencoder":
+        """Train on images.
+
+        Parameters
+        ----------
+        images : array-like of shape (N, H, W), (N, C, H, W) or (N, H*W)
+            Pixels in [0, 1]; e.g. MNIST as (N, 28, 28), (N, 1, 28, 28) or (N, 784).
+        valid : array-like of the same image size, optional
+            Validation images: the weights of the epoch with the lowest validation MSE are
+            kept, and ``patience`` stops training early.
+        checkpoint_dir : str or os.PathLike, optional
+            Write a checkpoint after every epoch; ``resume=True`` continues from it.
+        callbacks : iterable of callables ``cb(model, epoch, logs) -> bool``
+            Called after each epoch; returning True stops training.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        x, _ = as_images(images)
+        self._check_conv_size(x.shape[1:])
+        v = as_images(valid, x.shape[1:], "validation images")[0] if valid is not None else None
+        self._forget()
+        self._entropy_seed = None
+        try:
+            from ..device import resolve_device
+
+            self.device_ = resolve_device(self.device)
+            self.image_shape_ = tuple(int(s) for s in x.shape[1:])
+            self.threshold_ = None
+            self.module_ = self._seeded_build(self.image_shape_)
+            generator = torch.Generator(device=self.device_)
+            generator.manual_seed(self._seed() + 1)
+            loader = DenseLoader(torch.from_numpy(x), self.device_)
+            optimizers = [OPTIMIZERS[self.optimizer](self.module_.parameters(), lr=self.lr,
+                                                     weight_decay=self.weight_decay)]
+            ctx = training.TrainState(self.module_, optimizers, loader, generator, self.device_,
+                                      self._fingerprint(x), higher_is_better=False)
+            valid_t = torch.from_numpy(v).to(self.device_) if v is not None else None
+            training.run(self, ctx, valid_t, epochs=int(self.epochs), patience=self.patience, metric="mse",
+                         show_progress=self.show_progress, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                         resume=resume)
+            self.history_ = ctx.history
+            self.best_epoch_ = ctx.best_epoch if ctx.best_epoch > 0 else ctx.epoch
+        except BaseException:
+            self._forget()  # a failed fit leaves no half-fitted model behind
+            raise
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _input(self, images, what="images") -> tuple[torch.Tensor, str]:
+        self._check_fitted()
+        x, layout = as_images(images, self.image_shape_, what)
+        return torch.from_numpy(x), layout
+
+    @torch.no_grad()
+    def _chunks(self, x: torch.Tensor, fn) -> torch.Tensor:
+        self.module_.eval()
+        out = [fn(x[i:i + _CHUNK].to(self.device_)).float().cpu() for i in range(0, len(x), _CHUNK)]
+        return torch.cat(out)
+
+    def _errors(self, x: torch.Tensor, metric: str) -> torch.Tensor:
+        def err(batch):
+            logits = self.module_["decoder"](self.module_["encoder"](batch)).float()
+            return per_sample_error(torch.sigmoid(logits), batch, metric, logits)
+
+        return self._chunks(x, err)
+
+    def encode(self, images) -> np.ndarray:
+        """Codes of images.
+
+        Parameters
+        ----------
+        images : array-like of shape (N, H, W), (N, C, H, W) or (N, D), the fitted size
+
+        Returns
+        -------
+        ndarray of float32, shape (N, latent_dim)
+        """
+        x, _ = self._input(images)
+        return self._chunks(x, self.module_["encoder"]).numpy()
+
+    def decode(self, codes) -> np.ndarray:
+        """Images from codes.
+
+        Parameters
+        ----------
+        codes : array-like of shape (N, latent_dim)
+
+        Returns
+        -------
+        ndarray of float32 in [0, 1], shape (N, H, W) for grey images, else (N, C, H, W)
+        """
+        self._check_fitted()
+        z = np.asarray(codes, dtype=np.float32) if not torch.is_tensor(codes) else codes.detach().cpu().float().numpy()
+        if z.ndim != 2 or z.shape[1] != int(self.latent_dim):
+            raise ShapeError(f"codes must have shape (N, {self.latent_dim}); got {z.shape}")
+        if not np.all(np.isfinite(z)):
+            raise DataError("codes hold NaN or infinite values")
+        out = self._chunks(torch.from_numpy(z), lambda b: torch.sigmoid(self.module_["decoder"](b).float())).numpy()
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def reconstruct(self, images) -> np.ndarray:
+        """Decoded codes of images, in the input's layout.
+
+        Parameters
+        ----------
+        images : array-like of shape (N, H, W), (N, C, H, W) or (N, D), the fitted size
+
+        Returns
+        -------
+        ndarray of float32 in [0, 1], the shape of ``images``
+        """
+        x, layout = self._input(images)
+        out = self._chunks(x, lambda b: torch.sigmoid(self.module_["decoder"](self.module_["encoder"](b)).float()))
+        return restore_layout(out.numpy(), layout)
+
+    def anomaly_score(self, images, metric: str = "mse") -> np.ndarray:
+        """Per-image reconstruction error: higher means less like the training images.
+
+        Parameters
+        ----------
+        images : array-like of shape (N, H, W), (N, C, H, W) or (N, D), the fitted size
+        metric : {"mse", "bce", "l1"}, default "mse"
+            Mean squared error, binary cross-entropy or mean absolute error over pixels.
+
+        Returns
+        -------
+        ndarray of float32, shape (N,)
+        """
+        if metric not in ERRORS:
+            raise DataError(f"metric must be one of {ERRORS}; got {metric!r}")
+        x, _ = self._input(images)
+        return self._errors(x, metric).numpy()
+
+    def fit_threshold(self, images, labels=None, *, max_false_positive_rate: float = 0.01,
+                      metric: str = "mse") -> "ImageAutoencoder":
+        """Choose ``threshold_`` from validation images (see :func:`recae.anomaly.choose_threshold`).
+
+        Parameters
+        ----------
+        images : array-like, the fitted size
+            Normal validation images (``labels=None``), or a labelled mix.
+        labels : array-like of bool of shape (N,), optional
+            True for anomalies; the threshold then maximises F1.
+        max_false_positive_rate : float, default 0.01
+            Without labels: the share of normal images allowed above the threshold.
+
+        Returns
+        -------
+        self
+        """
+        from ..anomaly import choose_threshold
+
+        scores = self.anomaly_score(images, metric)
+        self.threshold_ = choose_threshold(scores, labels, max_false_positive_rate=max_false_positive_rate)
+        self.threshold_metric_ = metric
+        return self
+
+    def predict_anomaly(self, images) -> np.ndarray:
+        """True for images whose score exceeds ``threshold_``; shape (N,)."""
+        self._check_fitted()
+        if getattr(self, "threshold_", None) is None:
+            raise NotFittedError("no anomaly threshold yet; call fit_threshold(validation_images) first")
+        return self.anomaly_score(images, getattr(self, "threshold_metric_", "mse")) > self.threshold_
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write weights (safetensors) and JSON metadata to one file; never pickles."""
+        from .. import __version__
+        from ..io import _checksum, _meta_checksum
+
+        self._check_fitted()
+        tensors = {f"state.{k}": v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "recae_version": __version__,
+                "class": type(self).__name__, "params": self.get_params(), "image_shape": list(self.image_shape_),
+                "threshold": self.threshold_, "threshold_metric": getattr(self, "threshold_metric_", "mse"),
+                "best_epoch": self.best_epoch_, "history": self.history_}
+        meta["sha256"] = _checksum(tensors)
+        try:
+            meta["meta_sha256"] = _meta_checksum(meta)
+            header = {HEADER_KEY: json.dumps(meta)}
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"hyper-parameters of {type(self).__name__} are not JSON-serialisable: {exc}") from None
+        atomic_save_tensors(tensors, path, header)
+
+    @classmethod
+    def load(cls, path, device: str | None = None) -> "ImageAutoencoder":
+        """Load a model written by :meth:`save`; refuses files that are not image autoencoders.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        device : str, optional
+            Overrides the saved ``device`` (e.g. load a GPU-trained model on the CPU).
+        """
+        from ..device import resolve_device
+        from ..io import _checksum, _meta_checksum
+
+        where = os.fspath(path)
+        if not os.path.isfile(where):
+            raise ModelFileError(f"no model file at {where!r}")
+        try:
+            header, tensors = read_tensors(where)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{where!r} is not a recae model file (not a readable safetensors file: {exc})") from None
+        if HEADER_KEY not in header:
+            hint = " (it is a recommender model: use recae.load)" if "recae" in header else ""
+            raise ModelFileError(f"{where!r} is not a recae image model{hint}")
+        try:
+            meta = json.loads(header[HEADER_KEY])
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"{where!r} has corrupt metadata: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ModelFileError(f"{where!r} is not a recae image model")
+        if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
+            raise ModelFileError(f"{where!r} has image model format {meta.get('format_version')!r}; this recae reads "
+                                 f"versions up to {FORMAT_VERSION}")
+        if _checksum(tensors) != meta.get("sha256") or _meta_checksum(meta) != meta.get("meta_sha256"):
+            raise ModelFileError(f"{where!r} failed its checksum (corrupt file?)")
+        try:
+            params = dict(meta["params"])
+            for key in ("hidden_dims", "channels"):
+                if isinstance(params.get(key), list):
+                    params[key] = tuple(params[key])
+            if device is not None:
+                params["device"] = device
+            model = cls().set_params(**params)
+            try:
+                model.device_ = resolve_device(model.device)
+            except RecaeError as exc:
+                raise ModelFileError(f"{where!r} was saved for device {model.device!r}, which is not usable here "
+                                     f"({exc}); pass device='cpu' to load it") from None
+            model.image_shape_ = tuple(int(s) for s in meta["image_shape"])
+            model.module_ = model._seeded_build(model.image_shape_)
+            model.module_.load_state_dict({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
+                                           if k.startswith("state.")})
+            model.module_.eval()
+            model.threshold_ = meta.get("threshold")
+            model.threshold_metric_ = meta.get("threshold_metric", "mse")
+            model.best_epoch_ = meta.get("best_epoch")
+            model.history_ = meta.get("history", [])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"{where!r} is an incomplete or inconsistent image model file "
+                                 f"({type(exc).__name__}: {exc})") from None
+        return model
