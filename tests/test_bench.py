@@ -143,3 +143,15 @@ def test_cli_bench_writes_results(tmp_path, capsys):
 def test_cli_bench_rejects_unknown_model(capsys):
     assert main(["bench", "--dataset", "synthetic", "--models", "svd", "-q"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_a_saved_run_renders_again_unchanged(result, tmp_path):
+    from recae.bench import load_result
+
+    result.info.update(dataset="planted", seconds=1.0)
+    first = write(result, tmp_path / "a", "run", command="recae bench x")
+    loaded, env = load_result(first["json"])
+    second = write(loaded, tmp_path / "b", "run", command="ignored", env=env)
+    assert second["md"].read_text() == first["md"].read_text()
+    tuned = {s["model"]: s["tune_seconds"] for s in loaded.summary()}
+    assert tuned["ease"] == max(r["tune_seconds"] for r in result.rows if r["model"] == "ease")

@@ -7,8 +7,8 @@
 
 from .protocols import DATASETS, PROTOCOLS, load_dataset, make_split, seed_list
 from .report import console_table, markdown, write
-from .runner import BenchResult, run_bench
+from .runner import BenchResult, load_result, run_bench
 from .spaces import DEFAULT_MODELS, MODELS, SPACES, trials
 
-__all__ = ["run_bench", "BenchResult", "load_dataset", "make_split", "seed_list", "write", "console_table",
+__all__ = ["run_bench", "BenchResult", "load_result", "load_dataset", "make_split", "seed_list", "write", "console_table",
            "markdown", "trials", "SPACES", "MODELS", "DEFAULT_MODELS", "DATASETS", "PROTOCOLS"]

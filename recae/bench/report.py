@@ -78,7 +78,7 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
            "Means over splits. `± se`: mean standard error over test users within a split; `split std`: "
            "std of NDCG@100 over splits. Recall@k = hits / min(k, |target|). `× best MF`: NDCG@100 over the "
            "best tuned implicit model's. `fit s`: the chosen setting's fit (with early stopping); `tuning s`: "
-           "all trials on a split. Peak RSS: highest resident memory while fitting or scoring the model.", "",
+           "all trials on the split the search ran on. Peak RSS: highest resident memory while fitting or scoring the model.", "",
            "| " + " | ".join(_header(ks)) + " |", "|" + "---|" * len(_header(ks))]
     out += ["| " + " | ".join(_cells(s, ks)) + " |" for s in result.summary()]
     if plot_name:
@@ -120,11 +120,15 @@ def plot(result: BenchResult, path) -> None:
     plt.close(fig)
 
 
-def write(result: BenchResult, out_dir, stem: str, command: str) -> dict:
-    """Write ``<stem>.md``, ``.json`` and ``.png`` (when matplotlib is installed) under ``out_dir``."""
+def write(result: BenchResult, out_dir, stem: str, command: str, env: dict | None = None) -> dict:
+    """Write ``<stem>.md``, ``.json`` and ``.png`` (when matplotlib is installed) under ``out_dir``.
+
+    ``env`` (command, date, machine, versions) defaults to this process's; pass a loaded
+    run's to re-render it.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = environment(command)
+    env = env or environment(command)
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
     plot_name = None
     try:

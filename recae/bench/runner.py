@@ -64,12 +64,23 @@ class BenchResult:
             for key in rs[0]:
                 if key.startswith(("recall", "ndcg")) or key.endswith("_se") or key in (
                         "fit_seconds", "tune_seconds", "users_per_second", "peak_rss_mib", "valid_ndcg@100"):
-                    s.setdefault(key, float(np.mean([r[key] for r in rs])))
+                    # tuning time: the split the search ran on (the others refit one setting)
+                    agg = np.max if key == "tune_seconds" else np.mean
+                    s.setdefault(key, float(agg([r[key] for r in rs])))
             out.append(s)
         base = [s["ndcg@100"] for s in out if s["model"] in BASELINES]
         for s in out:
             s["vs_best_mf"] = s["ndcg@100"] / max(base) if base else float("nan")
         return out
+
+
+def load_result(path) -> tuple[BenchResult, dict]:
+    """A bench run back from its JSON file: ``(result, env)``, e.g. to re-render its tables."""
+    import json
+
+    with open(path) as f:
+        data = json.load(f)
+    return BenchResult(rows=data["rows"], trials=data["trials"], info=data["info"]), data["env"]
 
 
 def _label(name: str, params: dict) -> str:
