@@ -303,9 +303,6 @@ def test_hostile_values_at_every_entry_point(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(AutoRec is None, reason="recae.models.autorec is not available")
-@pytest.mark.xfail(strict=True, reason="ExplicitRecommender.predict calls np.ndim on the ids, which raises a raw "
-                   "ValueError for ragged input such as [1, [2]] (recae/models/explicit.py is not owned here; "
-                   "fix: decide single-ness with recae.models.base._is_scalar); drop this mark once fixed")
 def test_hostile_values_at_predict():
     torch.set_num_threads(1)
     data = synthetic(30, 12, random_state=0)

@@ -2,6 +2,8 @@
 
 from .base import MODEL_REGISTRY, Recommender
 from .als import ImplicitALS
+from .autorec import AutoRec
+from .biased_mf import BiasedMF
 from .blend import Blend
 from .bpr import ImplicitBPR
 from .cdae import CDAE
@@ -11,4 +13,4 @@ from .popularity import Popularity
 from .recvae import RecVAE
 from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "AutoRec", "BiasedMF", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR"]

@@ -41,6 +41,9 @@ class ImplicitBPR(Recommender):
     fold_in_steps : int, default 100
         Adam steps of the BPR fold-in for new users (see the module docstring).
     fold_in_lr : float, default 0.05
+    num_threads : int, default 0
+        implicit's training threads (0: all cores). Its SGD updates run lock-free across
+        threads, so only ``num_threads=1`` gives the same factors on every fit.
     random_state : int, default 0
     device : {"auto", "cpu", "cuda"}, default "auto"
         Where scores are computed; training runs on implicit's CPU solver.
@@ -56,13 +59,14 @@ class ImplicitBPR(Recommender):
     _FOLD_SAMPLES = 256
 
     def __init__(self, factors=128, learning_rate=0.05, regularization=0.01, iterations=100,
-                 fold_in_steps=100, fold_in_lr=0.05, random_state=0, device="auto"):
+                 fold_in_steps=100, fold_in_lr=0.05, num_threads=0, random_state=0, device="auto"):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
         self.fold_in_steps = fold_in_steps
         self.fold_in_lr = fold_in_lr
+        self.num_threads = num_threads
         self.random_state = random_state
         self.device = device
 
@@ -70,7 +74,7 @@ class ImplicitBPR(Recommender):
         with _single_blas_thread():
             model = _implicit_bpr()(factors=int(self.factors), learning_rate=float(self.learning_rate),
                                     regularization=float(self.regularization), iterations=int(self.iterations),
-                                    random_state=self.random_state)
+                                    num_threads=int(self.num_threads), random_state=self.random_state)
             model.fit(X, show_progress=False)
         self.user_factors_ = torch.as_tensor(np.asarray(model.user_factors), device=self.device_)
         self.item_factors_ = torch.as_tensor(np.asarray(model.item_factors), device=self.device_)

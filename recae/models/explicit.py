@@ -1,0 +1,443 @@
+"""What every explicit-rating model shares: rating checks, masked loss, prediction, fallbacks.
+
+Explicit models (:class:`~recae.models.autorec.AutoRec`, :class:`~recae.models.biased_mf.BiasedMF`)
+learn from star ratings with a squared error computed on **observed entries only** (the
+masked reconstruction loss of Sedhain et al., "AutoRec: Autoencoders Meet Collaborative
+Filtering", WWW 2015, and the usual matrix-factorization objective): an
+unobserved cell is neither a zero rating nor a negative, and it adds nothing to the loss or
+to any gradient. "Observed" means *stored in the sparse matrix*: the training loop gathers a
+0/1 mask from the CSR structure next to the values, so a stored rating of 0 on a 0–10
+scale still counts as observed.
+
+Prediction for a (user, item) pair uses the model when both were seen with at least one
+training rating, and otherwise falls back (documented on :meth:`ExplicitRecommender.predict`):
+user known, item not → the user's mean training rating; item known, user not → the item's
+mean; neither → the global mean. Predictions are clipped to the rating range (declared with
+``rating_range=(low, high)``, else the observed range of the training ratings).
+
+Ranking (``recommend``, ``recommend_new``, ``score``) orders items by **unclipped**
+predicted rating: clipping would tie every item predicted above the top of the scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .. import train as training
+from ..data.batching import DeviceCSR
+from ..data.interactions import Interactions
+from ..data.sparse import entry_rows
+from ..exceptions import DataError, ShapeError
+from .base import _is_scalar
+from .neural import OPTIMIZERS, NeuralRecommender
+
+logger = logging.getLogger(__name__)
+
+VALID_METRICS = ("rmse", "mae")
+
+#: Pairs predicted per chunk (each holds a ``(chunk, dim)`` gather of codes and weights).
+_PAIR_CHUNK = 1 << 14
+
+
+def masked_sse(pred: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ over observed cells of (pred − value)²; unobserved cells give no loss and no gradient.
+
+    Parameters
+    ----------
+    pred, values, mask : Tensor of shape (n_rows, n_cols)
+        ``mask`` is 1 where a rating is observed and 0 elsewhere.
+    """
+    # multiplying the residual (not the square) by the mask makes d loss / d pred exactly 0
+    # on unobserved cells, whatever the prediction there
+    return ((pred.float() - values) * mask).pow(2).sum()
+
+
+class RatingRows:
+    """Row batches of a rating matrix as ``(values, mask)`` pairs of dense tensors.
+
+    The mask comes from the CSR structure (stored entries), not from ``values != 0``.
+    Shares :class:`~recae.data.batching.DeviceCSR`'s gathering, so it plugs into
+    :func:`recae.train.run_batches` unchanged.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix of shape (n_rows, n_cols)
+    device : torch.device
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, device: torch.device):
+        self.values = DeviceCSR(matrix, device)
+        ones = sp.csr_matrix((np.ones(matrix.nnz, np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
+        self.mask = DeviceCSR(ones, device)
+        self.shape = matrix.shape
+        self.nnz = matrix.nnz
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[0]
+
+    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
+        return self.values.batches(batch_size, shuffle=shuffle, generator=generator)
+
+    def gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.values.gather(rows), self.mask.gather(rows)
+
+
+def _row_stats(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(count, mean) of the stored entries of every row; mean is NaN for empty rows."""
+    counts = np.diff(X.indptr).astype(np.int64)
+    sums = np.bincount(entry_rows(X.indptr), weights=X.data.astype(np.float64), minlength=X.shape[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return counts, means
+
+
+def check_ratings(X: sp.csr_matrix, rating_range, what: str = "training data") -> None:
+    """Raise DataError for NaN/inf ratings or ratings outside the declared ``rating_range``."""
+    bad = ~np.isfinite(X.data)
+    if bad.any():
+        raise DataError(f"{what}: the rating column has {int(bad.sum())} NaN or infinite value(s); "
+                        "drop or fill them first")
+    if rating_range is not None and X.nnz:
+        low, high = rating_range
+        out = (X.data < low) | (X.data > high)
+        if out.any():
+            vals = np.unique(X.data[out])[:5].tolist()
+            raise DataError(f"{what}: the rating column has {int(out.sum())} value(s) outside the declared scale "
+                            f"rating_range=({low}, {high}), e.g. {vals}; fix the data or declare the scale")
+
+
+@torch.no_grad()
+def ridge_fold_in(X: sp.csr_matrix, features: torch.Tensor, offset: torch.Tensor, prior: torch.Tensor,
+                  alpha: float, per_rating: bool = False) -> torch.Tensor:
+    """Predictions for new rating rows from per-row ridge regressions on fixed item features.
+
+    For each row with ratings ``r`` on items ``S``, solves
+    ``min_w Σ_{i∈S} (r_i − offset_i − f_i·w)² + a‖w − prior‖²`` (``a = alpha``, or
+    ``alpha·|S|`` with ``per_rating``) and returns ``offset + F w`` for every item. This is
+    the user's own subproblem of the training objective with the item side held fixed.
+
+    Parameters
+    ----------
+    X : scipy.sparse.csr_matrix of shape (n_rows, n_items)
+    features : Tensor of shape (n_items, d)
+    offset : Tensor of shape (n_items,)
+    prior : Tensor of shape (d,)
+    alpha : float
+        Ridge strength (> 0).
+
+    Returns
+    -------
+    Tensor of shape (n_rows, n_items)
+    """
+    F = features.double()
+    off = offset.double()
+    base = F @ prior.double() + off
+    out = base.expand(X.shape[0], -1).clone()
+    d = F.shape[1]
+    for r in range(X.shape[0]):
+        lo, hi = X.indptr[r], X.indptr[r + 1]
+        if hi == lo:
+            continue
+        cols = torch.as_tensor(X.indices[lo:hi].astype(np.int64), device=F.device)
+        resid = torch.as_tensor(X.data[lo:hi], dtype=torch.float64, device=F.device) - base[cols]
+        Fs = F[cols]
+        a = alpha * (hi - lo) if per_rating else alpha
+        if hi - lo <= d:  # the dual system is the smaller one
+            delta = Fs.T @ torch.linalg.solve(Fs @ Fs.T + a * torch.eye(hi - lo, dtype=F.dtype, device=F.device), resid)
+        else:
+            delta = torch.linalg.solve(Fs.T @ Fs + a * torch.eye(d, dtype=F.dtype, device=F.device), Fs.T @ resid)
+        out[r] += F @ delta
+    return out.float()
+
+
+class ExplicitRecommender(NeuralRecommender):
+    """Base class of explicit-rating models trained with a masked squared error.
+
+    Scores are predicted ratings, computed densely per block of rows (no lazy item-chunked
+    ranking). A subclass provides ``_build``, ``_loss(ctx, (values, mask), rows)``,
+    ``_training_rows(X)`` (the matrix whose rows are the training vectors),
+    ``_refresh()`` (caches derived after training or loading), ``_pair_scores(u, i)``
+    (raw predictions for index pairs of trained users and items), ``_user_scores(rows)``
+    (all items for training users), ``_fold_in_scores(X)`` (all items for new rating rows)
+    and ``_item_vectors()`` (item representations for ``similar_items``).
+    """
+
+    _abstract = True  # a shared base, not a model a file can name
+    _accepts_negative = True  # ratings may use any scale, negative included
+
+    #: Rank from dense score blocks at any catalogue size (the lazy chunked path is for decoders).
+    item_chunk = np.iinfo(np.int64).max
+
+    # ------------------------------------------------------------------ checks
+    def _check_common(self) -> None:
+        if self.valid_metric not in VALID_METRICS:
+            raise DataError(f"valid_metric must be one of {VALID_METRICS}; got {self.valid_metric!r}")
+        if self.patience is not None and (isinstance(self.patience, bool)
+                                          or not isinstance(self.patience, (int, np.integer)) or self.patience < 1):
+            raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DataError(f"{name} must be a positive integer; got {value!r}")
+        if not self.lr > 0:
+            raise DataError(f"lr must be > 0; got {self.lr!r}")
+        if not (isinstance(self.l2, (int, float, np.integer, np.floating)) and self.l2 >= 0):
+            raise DataError(f"l2 must be a number >= 0; got {self.l2!r}")
+        self._declared_range()
+
+    def _declared_range(self):
+        r = self.rating_range
+        if r is None:
+            return None
+        try:
+            low, high = (float(v) for v in r)
+        except (TypeError, ValueError):
+            raise DataError(f"rating_range must be None or a (low, high) pair of numbers; got {r!r}") from None
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise DataError(f"rating_range must be finite with low < high; got {r!r}")
+        return low, high
+
+    def fit(self, data, *, valid=None, **fit_kwargs):
+        """Learn from a user×item log of explicit ratings.
+
+        Parameters
+        ----------
+        data : Interactions with ratings, or scipy.sparse matrix of shape (n_users, n_items)
+            Stored entries are the observed ratings. An Interactions built without a rating
+            column (``has_ratings=False``, e.g. after ``binarize``) is refused.
+        valid : HoldoutSplit or (fold_in, target) pair, optional
+            Ratings to early-stop on (``valid_metric``, RMSE by default). A HoldoutSplit's
+            ``valid`` part, or a pair whose matrices have one row per training user, is
+            predicted for the training users; a pair with other rows is read as new users
+            whose ``fold_in`` ratings are folded in.
+        checkpoint_dir, resume, callbacks
+            As for the other neural models.
+
+        Returns
+        -------
+        self
+        """
+        if isinstance(data, Interactions) and not data.has_ratings:
+            raise DataError(f"{type(self).__name__} trains on explicit ratings, but this Interactions has no rating "
+                            "column (has_ratings=False, e.g. built without rating= or binarized); build it with "
+                            "Interactions.from_pandas(df, user=..., item=..., rating='<rating column>')")
+        self._check_common()
+        return super().fit(data, valid=valid, **fit_kwargs)
+
+    # ------------------------------------------------------------------ training
+    def _prepare(self, X) -> None:
+        check_ratings(X, self._declared_range())
+        self.n_users_ = X.shape[0]
+        self.user_count_, self.user_mean_ = _row_stats(X)
+        self.item_count_, self.item_mean_ = _row_stats(X.T.tocsr())
+        self.global_mean_ = float(X.data.mean())
+        declared = self._declared_range()
+        self.rating_range_ = declared or (float(X.data.min()), float(X.data.max()))
+
+    def _training_rows(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        return X
+
+    def _fit(self, X, valid=None, *, checkpoint_dir=None, resume=False, callbacks=()):
+        self._entropy_seed = None
+        self._prepare(X)
+        rows = self._training_rows(X)
+        self.n_observed_ = int(rows.nnz)
+        self.module_ = self._seeded_build(X.shape[1])
+        generator = torch.Generator(device=self.device_)
+        generator.manual_seed(self._seed() + 1)
+        self.generator_ = generator
+        ctx = training.TrainState(self.module_, self._configure_optimizers(self.module_),
+                                  RatingRows(rows, self.device_), generator, self.device_, self._fingerprint(X),
+                                  higher_is_better=False)
+        self._ctx = ctx
+        try:
+            training.run(self, ctx, valid, epochs=int(self.epochs), patience=self.patience, metric=self.valid_metric,
+                         show_progress=self.show_progress, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                         resume=resume)
+        finally:
+            self._ctx = None
+        self.history_ = ctx.history
+        self.best_epoch_ = ctx.best_epoch if ctx.best_epoch > 0 else ctx.epoch
+        self.generator_ = None
+        self._refresh()
+
+    def _make_optimizer(self, params) -> torch.optim.Optimizer:
+        # any L2 term is the model's (_loss or _weight_decay_groups), never the optimizer's default
+        kwargs = {"foreach": True} if self.optimizer in ("adam", "adamw", "sgd", "rmsprop") else {}
+        return OPTIMIZERS[self.optimizer](params, lr=self.lr, **kwargs)
+
+    def _validation_score(self, valid, metric: str) -> float:
+        fold_in, target = valid
+        if target.nnz == 0:
+            raise DataError("the validation target holds no ratings")
+        self._refresh()
+        coo = target.tocoo()
+        if fold_in.shape[0] == self.n_users_:
+            pred = self._predict_index(coo.row.astype(np.int64), coo.col.astype(np.int64))
+        else:  # new users: fold their ratings in
+            users, where = np.unique(coo.row, return_inverse=True)
+            pred = self._clip(self.score(fold_in[users]))[where, coo.col]
+        err = pred.astype(np.float64) - coo.data
+        return float(np.sqrt(np.mean(err ** 2)) if metric == "rmse" else np.mean(np.abs(err)))
+
+    # ------------------------------------------------------------------ to implement
+    def _refresh(self) -> None:
+        """Recompute caches derived from the weights and the training data."""
+
+    def _pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _user_scores(self, rows: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _fold_in_scores(self, X: sp.csr_matrix) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _item_vectors(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ prediction
+    def _clip(self, values):
+        low, high = self.rating_range_
+        return np.clip(values, low, high)
+
+    def _fallback(self, user_mean: np.ndarray | None, n_rows: int) -> torch.Tensor:
+        """Fallback scores ``(n_rows, n_items)``: each row's mean, else each item's mean, else global."""
+        item = torch.as_tensor(np.where(self.item_count_ > 0, self.item_mean_, self.global_mean_), dtype=torch.float32,
+                               device=self.device_)
+        out = item.expand(n_rows, -1).clone()
+        if user_mean is not None:
+            has = np.flatnonzero(np.isfinite(user_mean))
+            if len(has):
+                mean = torch.as_tensor(user_mean[has], dtype=torch.float32, device=self.device_)
+                out[torch.as_tensor(has, device=self.device_)] = mean.unsqueeze(1).expand(-1, self.n_items_)
+        return out
+
+    def _with_fallback(self, scores: torch.Tensor, row_count: np.ndarray, row_mean: np.ndarray) -> torch.Tensor:
+        """Replace what the model cannot know: rows without ratings, items without training ratings."""
+        no_row = row_count == 0
+        no_item = self.item_count_ == 0
+        if not no_row.any() and not no_item.any():
+            return scores
+        # a row without ratings gets item means; an item without ratings gets the row's mean
+        fallback = self._fallback(np.where(no_row, np.nan, row_mean), scores.shape[0])
+        scores = scores.clone()
+        if no_item.any():
+            cols = torch.as_tensor(np.flatnonzero(no_item), device=scores.device)
+            scores[:, cols] = fallback[:, cols]
+        if no_row.any():
+            r = torch.as_tensor(np.flatnonzero(no_row), device=scores.device)
+            scores[r] = fallback[r]
+        return scores
+
+    @torch.no_grad()
+    def _score_users(self, rows):
+        self.module_.eval()
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._with_fallback(self._user_scores(rows).float(), self.user_count_[rows], self.user_mean_[rows])
+
+    @torch.no_grad()
+    def _score_rows(self, X):
+        self.module_.eval()
+        counts, means = _row_stats(X)
+        return self._with_fallback(self._fold_in_scores(X).float(), counts, means)
+
+    @torch.no_grad()
+    def _item_similarity(self, cols, onehot):
+        # a one-item history would read as "rated 1 star"; compare item representations instead
+        v = self._item_vectors().float()
+        v = v - v.mean(dim=0)  # sigmoid codes are all positive; centring lets cosines tell items apart
+        unit = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
+
+    @torch.no_grad()
+    def _predict_index(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Clipped predictions for user/item positions (``-1``: unknown), float32 of shape (n,)."""
+        self.module_.eval()
+        ok_u = np.zeros(len(users), bool)
+        ok_i = np.zeros(len(items), bool)
+        ok_u[users >= 0] = self.user_count_[users[users >= 0]] > 0
+        ok_i[items >= 0] = self.item_count_[items[items >= 0]] > 0
+        out = np.full(len(users), self.global_mean_, dtype=np.float64)
+        only_u, only_i, both = ok_u & ~ok_i, ok_i & ~ok_u, ok_u & ok_i
+        out[only_u] = self.user_mean_[users[only_u]]
+        out[only_i] = self.item_mean_[items[only_i]]
+        idx = np.flatnonzero(both)
+        for start in range(0, len(idx), _PAIR_CHUNK):
+            part = idx[start:start + _PAIR_CHUNK]
+            u = torch.as_tensor(users[part], device=self.device_)
+            i = torch.as_tensor(items[part], device=self.device_)
+            out[part] = self._pair_scores(u, i).float().cpu().numpy()
+        return self._clip(out).astype(np.float32)
+
+    def predict(self, user_ids, item_ids) -> np.ndarray:
+        """Predicted ratings for (user, item) pairs of raw ids, clipped to ``rating_range_``.
+
+        Pairs the model cannot predict fall back, never raise: a user without training
+        ratings (or unknown) with a known item → the item's mean training rating; a known
+        user with an item without training ratings (or unknown) → the user's mean; neither
+        known → the global mean.
+
+        Parameters
+        ----------
+        user_ids, item_ids : raw id or array-like of shape (n,)
+            Paired element-wise; a single id is repeated to the other's length.
+
+        Returns
+        -------
+        float for one pair, else ndarray of float32 of shape (n,)
+        """
+        self._check_fitted()
+        single = _is_scalar(user_ids, "user ids") and _is_scalar(item_ids, "item ids")
+        users = self._ids("user").lookup(user_ids, unknown="ignore")
+        items = self._ids("item").lookup(item_ids, unknown="ignore")
+        if len(users) != len(items):
+            if len(users) == 1:
+                users = np.repeat(users, len(items))
+            elif len(items) == 1:
+                items = np.repeat(items, len(users))
+            else:
+                raise ShapeError(f"user_ids and item_ids are paired element-wise and must have the same length "
+                                 f"(or one of them a single id); got {len(users)} and {len(items)}")
+        pred = self._predict_index(users, items)
+        return float(pred[0]) if single else pred
+
+    # ------------------------------------------------------------------ histories
+    def _history_rows(self, history, unknown: str):
+        if isinstance(history, (list, tuple, np.ndarray, set)) or np.isscalar(history):
+            raise DataError(f"{type(self).__name__} folds in ratings, not bare item ids; pass a dict item→rating "
+                            f"(or an Interactions/sparse matrix of ratings); got a {type(history).__name__}")
+        X, single = super()._history_rows(history, unknown)
+        check_ratings(X, self._declared_range(), what="history")
+        return X, single
+
+    # ------------------------------------------------------------------ persistence
+    def _explicit_state(self) -> dict[str, torch.Tensor]:
+        f64 = torch.float64
+        return {"extra.user_count": torch.as_tensor(self.user_count_), "extra.user_mean": torch.as_tensor(self.user_mean_, dtype=f64),
+                "extra.item_count": torch.as_tensor(self.item_count_), "extra.item_mean": torch.as_tensor(self.item_mean_, dtype=f64),
+                "extra.stats": torch.tensor([self.global_mean_, *self.rating_range_, self.n_observed_], dtype=f64)}
+
+    def _get_state(self):
+        return {**dict(self.module_.state_dict()), **self._explicit_state()}
+
+    def _prepare_from_state(self, tensors) -> None:
+        self.user_count_ = tensors["extra.user_count"].cpu().numpy()
+        self.user_mean_ = tensors["extra.user_mean"].cpu().numpy()
+        self.item_count_ = tensors["extra.item_count"].cpu().numpy()
+        self.item_mean_ = tensors["extra.item_mean"].cpu().numpy()
+        g, low, high, n_obs = tensors["extra.stats"].cpu().tolist()
+        self.global_mean_, self.rating_range_, self.n_observed_ = g, (low, high), int(n_obs)
+        self.n_users_ = len(self.user_count_)
+
+    def _set_state(self, tensors):
+        super()._set_state(tensors)
+        self._refresh()
