@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from . import anomaly, metrics
+from . import anomaly, distributed, metrics
 from .data import (HoldoutSplit, Interactions, StrongSplit, holdout_split, strong_generalization_split,
                    temporal_split)
 from .evaluate import evaluate
@@ -19,7 +19,7 @@ from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EA
 
 __all__ = [
     "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
-    "temporal_split", "evaluate", "metrics", "anomaly", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
+    "temporal_split", "evaluate", "metrics", "anomaly", "distributed", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
     "RecaeError", "ConversionWarning", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",
     "MemoryBudgetError", "DatasetNotFoundError", "TrainingError",
 ]

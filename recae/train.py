@@ -114,9 +114,11 @@ class TrainState:
     ``loader`` is anything with ``batches(batch_size, shuffle, generator)`` yielding row
     indices and ``gather(rows)`` returning the dense batch on the device (e.g. ``DeviceCSR``).
     ``higher_is_better`` orients the validation metric (False for errors such as RMSE).
+    ``dist`` (a :class:`recae.distributed.DistContext`) makes the loop data-parallel.
     """
 
-    def __init__(self, module, optimizers, loader, generator, device, params_fingerprint, higher_is_better=True):
+    def __init__(self, module, optimizers, loader, generator, device, params_fingerprint, higher_is_better=True,
+                 dist=None):
         self.module = module
         self.optimizers = optimizers
         self.loader = loader
@@ -131,6 +133,13 @@ class TrainState:
         self.best_state = None
         self.bad_epochs = 0
         self.history: list[dict] = []
+        self.dist = dist
+        self.batch_slice = None  # set per batch when data-parallel
+
+    @property
+    def noise(self):
+        """Where a loss draws its random noise: the generator, or this rank's slice of the global batch's."""
+        return self.generator if self.batch_slice is None else self.batch_slice
 
 
 def run_batches(model, ctx: TrainState, optimizers, loss_fn) -> float:
@@ -139,6 +148,8 @@ def run_batches(model, ctx: TrainState, optimizers, loss_fn) -> float:
     ``model`` supplies ``batch_size``, ``device_``, ``_amp_enabled()`` and ``_penalty(module)``;
     ``loss_fn(ctx, x, rows)`` returns the batch loss.
     """
+    if ctx.dist is not None:
+        return _run_batches_distributed(model, ctx, optimizers, loss_fn)
     total = torch.zeros((), device=model.device_)
     n = 0
     for rows in ctx.loader.batches(model.batch_size, shuffle=True, generator=ctx.generator):
@@ -156,12 +167,58 @@ def run_batches(model, ctx: TrainState, optimizers, loss_fn) -> float:
     return float(total) / max(n, 1)
 
 
+def _weighted_step(model, ctx: TrainState, loss_fn, x, rows, weight: float):
+    # runs inside DDP's forward so its reducer sees the whole graph (loss and penalty)
+    with torch.autocast(model.device_.type, dtype=torch.bfloat16, enabled=model._amp_enabled()):
+        loss = loss_fn(ctx, x, rows)
+    return loss, loss * weight + model._penalty(ctx.module)
+
+
+def _run_batches_distributed(model, ctx: TrainState, optimizers, loss_fn) -> float:
+    """``run_batches`` across ranks: same global batches, each rank gathers only its part."""
+    d = ctx.dist
+    total = torch.zeros((), dtype=torch.float64, device=model.device_)
+    n = 0
+    for rows in ctx.loader.batches(model.batch_size, shuffle=True, generator=ctx.generator):
+        if d.local_data:  # rows are already this rank's own, equally many on every rank
+            local, weight = rows, 1.0
+        else:
+            local, start = d.local_rows(rows)
+            weight = len(local) * d.world / len(rows)
+            if len(local) == 0:  # a last batch smaller than the world: join the all-reduce with a zero-weight row
+                local, start, weight = rows[:1], 0, 0.0
+            ctx.batch_slice = _slice(ctx.generator, len(rows), start)
+        x = ctx.loader.gather(local)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        try:
+            loss, weighted = d.ddp(_weighted_step, model, ctx, loss_fn, x, local, weight)
+        finally:
+            ctx.batch_slice = None
+        weighted.backward()
+        for opt in optimizers:
+            opt.step()
+        ctx.step += 1
+        total += loss.detach().double() * (weight / d.world)  # this rank's share of the global batch mean
+        n += 1
+    total, = d.all_reduce_sum([float(total)])
+    return total / max(n, 1)
+
+
+def _slice(generator, global_rows: int, start: int):
+    from .distributed import BatchSlice
+
+    return BatchSlice(generator, global_rows, start)
+
+
 def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, metric: str, show_progress: bool,
         callbacks=(), checkpoint_dir=None, resume: bool = False) -> None:
     """Train ``model`` for up to ``epochs`` epochs.
 
     ``model`` implements ``_train_epoch(ctx) -> mean loss`` and, when ``valid`` is given,
     ``_validation_score(valid, metric) -> float`` (oriented by ``ctx.higher_is_better``).
+    With ``ctx.dist`` set, rank 0 alone validates and writes checkpoints; its score and its
+    callbacks' stop request are broadcast, so every rank takes the same decisions.
     """
     path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
     if path is not None:
@@ -171,7 +228,10 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
         if resume and os.path.exists(path):
             load_checkpoint(path, ctx)
             logger.info("resuming from %s after epoch %d", path, ctx.epoch)
-    bar = tqdm(total=epochs, initial=ctx.epoch, desc=type(model).__name__, disable=not show_progress, leave=False)
+    d = ctx.dist
+    main = d is None or d.is_main
+    bar = tqdm(total=epochs, initial=ctx.epoch, desc=type(model).__name__, disable=not (show_progress and main),
+               leave=False)
     try:
         while ctx.epoch < epochs and not (patience is not None and valid is not None and ctx.bad_epochs >= patience):
             t0 = time.perf_counter()
@@ -186,7 +246,10 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
             logs = {"epoch": ctx.epoch, "loss": loss}
             if valid is not None:
                 ctx.module.eval()
-                score = model._validation_score(valid, metric)
+                # rank 0 validates; every rank gets its score and so takes the same decisions
+                score = model._validation_score(valid, metric) if main else None
+                if d is not None:
+                    score = d.broadcast_float(score)
                 logs[metric] = score
                 if score > ctx.best_score if ctx.higher_is_better else score < ctx.best_score:
                     ctx.best_score, ctx.best_epoch, ctx.bad_epochs = score, ctx.epoch, 0
@@ -195,12 +258,15 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
                     ctx.bad_epochs += 1
             logs["seconds"] = time.perf_counter() - t0
             ctx.history.append(logs)
-            if path is not None:
+            if path is not None and main:
                 save_checkpoint(path, ctx)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")})
             logger.debug("epoch %s", logs)
-            if any(cb(model, ctx.epoch, logs) for cb in callbacks):
+            stop = any(cb(model, ctx.epoch, logs) for cb in callbacks)
+            if d is not None:
+                stop = bool(d.broadcast_float(float(stop)))  # rank 0's callbacks decide for all
+            if stop:
                 break
     finally:
         bar.close()

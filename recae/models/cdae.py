@@ -38,11 +38,21 @@ class CDAE(NeuralRecommender):
     epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE`.
+    sampled_softmax : None, float in (0, 1) or int, default None
+        Only with ``loss="multinomial"``. None trains with the full softmax over all items. A share (or count) of the catalogue
+        makes each batch estimate the softmax normaliser from that many uniformly drawn items
+        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
+        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+
+    Under torchrun every rank holds all user vectors (an ``nn.Embedding`` of n_users × hidden)
+    and DDP all-reduces its whole (mostly zero) gradient each step: exact, but that all-reduce
+    grows with the number of users, so at 10⁸ users it dominates a step (see docs/scaling.md).
     """
 
     def __init__(self, hidden_dim=200, dropout=0.5, activation="tanh", loss="multinomial", user_l2=1e-4, epochs=100,
                  batch_size=256, lr=1e-3, optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20,
-                 valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False):
+                 valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False,
+                 sampled_softmax=None):
         self.hidden_dim = hidden_dim
         self.dropout = dropout
         self.activation = activation
@@ -60,10 +70,16 @@ class CDAE(NeuralRecommender):
         self.device = device
         self.random_state = random_state
         self.show_progress = show_progress
+        self.sampled_softmax = sampled_softmax
+
+    _local_rows_ok = False  # the user vectors are indexed by global training row
 
     def _prepare(self, X):
         if self.loss not in LOSSES:
             raise DataError(f"loss must be one of {LOSSES}; got {self.loss!r}")
+        if self.sampled_softmax is not None and self.loss != "multinomial":
+            raise DataError(f"sampled_softmax approximates the multinomial loss; got loss={self.loss!r} "
+                            "(use loss='multinomial' or sampled_softmax=None)")
         self.n_users_ = X.shape[0]
 
     def _prepare_from_state(self, tensors):
@@ -78,14 +94,20 @@ class CDAE(NeuralRecommender):
         module.act = activation(self.activation)
         return module
 
-    def _logits(self, x, user_vec, generator=None):
+    def _hidden(self, x, user_vec, generator=None):
         x = l2_normalize(x) if self.loss == "multinomial" else x
-        h = self.module_.act(self.module_["encoder"](dropout(x, self.dropout, generator)) + user_vec)
-        return self.module_["decoder"](h)
+        return self.module_.act(self.module_["encoder"](dropout(x, self.dropout, generator)) + user_vec)
+
+    def _logits(self, x, user_vec, generator=None):
+        return self.module_["decoder"](self._hidden(x, user_vec, generator))
 
     def _loss(self, ctx, x, rows):
         user_vec = self.module_["user_nodes"](rows.to(x.device))
-        logits = self._logits(x, user_vec, ctx.generator)
+        if self.sampled_softmax is not None:
+            h = self._hidden(x, user_vec, ctx.noise)
+            data = self._output_nll(h, self.module_["decoder"], x, ctx.noise)
+            return data + self.user_l2 * user_vec.pow(2).sum(dim=1).mean()
+        logits = self._logits(x, user_vec, ctx.noise)
         if self.loss == "multinomial":
             data = multinomial_nll(logits, x)
         elif self.loss == "bce":
@@ -97,6 +119,9 @@ class CDAE(NeuralRecommender):
     def _forward_scores(self, x):
         return self._logits(x, self.module_["user_nodes"].weight.mean(dim=0))
 
+    def _decoder_input(self, x):
+        return self._hidden(x, self.module_["user_nodes"].weight.mean(dim=0)), self.module_["decoder"]
+
     @torch.no_grad()
     def _score_users(self, rows):
         from ..data.batching import densify_rows
@@ -105,4 +130,8 @@ class CDAE(NeuralRecommender):
         self.module_.eval()
         x = densify_rows(take_rows(self.user_items_, rows), self.device_)
         user_vec = self.module_["user_nodes"](torch.as_tensor(rows, device=self.device_))
+        if getattr(self, "_lazy_scores", False):  # a huge catalogue ranked in item chunks
+            from .neural import LazyScores
+
+            return LazyScores(self._hidden(x, user_vec), self.module_["decoder"])
         return self._logits(x, user_vec).float()

@@ -49,11 +49,16 @@ class MultDAE(NeuralRecommender):
     amp : {"auto", True, False}
         bfloat16 autocast on CUDA.
     device, random_state, show_progress
+    sampled_softmax : None, float in (0, 1) or int, default None
+        None trains with the full softmax over all items. A share (or count) of the catalogue
+        makes each batch estimate the softmax normaliser from that many uniformly drawn items
+        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
+        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
     """
 
     def __init__(self, hidden_dims=(200,), dropout=0.5, activation="tanh", epochs=200, batch_size=256, lr=1e-3,
                  optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20, valid_metric="ndcg@100", amp="auto",
-                 device="auto", random_state=0, show_progress=False):
+                 device="auto", random_state=0, show_progress=False, sampled_softmax=None):
         self.hidden_dims = hidden_dims
         self.dropout = dropout
         self.activation = activation
@@ -69,6 +74,7 @@ class MultDAE(NeuralRecommender):
         self.device = device
         self.random_state = random_state
         self.show_progress = show_progress
+        self.sampled_softmax = sampled_softmax
 
     def _build(self, n_items):
         dims = [n_items, *self.hidden_dims]
@@ -82,7 +88,14 @@ class MultDAE(NeuralRecommender):
         return self.module_["decoder"](self.module_["encoder"](h))
 
     def _loss(self, ctx, x, rows):
-        return multinomial_nll(self._logits(x, ctx.generator), x)
+        if self.sampled_softmax is None:
+            return multinomial_nll(self._logits(x, ctx.noise), x)
+        h = self.module_["encoder"](dropout(l2_normalize(x), self.dropout, ctx.noise))
+        return self._output_nll(self.module_["decoder"][:-1](h), self.module_["decoder"][-1], x, ctx.noise)
+
+    def _decoder_input(self, x):
+        h = self.module_["decoder"][:-1](self.module_["encoder"](l2_normalize(x)))
+        return h, self.module_["decoder"][-1]
 
     def _forward_scores(self, x):
         return self._logits(x)

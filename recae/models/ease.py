@@ -86,7 +86,8 @@ class EASE(Recommender):
                 f"EASE on {n} items needs about {_gib(need)} GiB (3 × {n}² × {nbytes} bytes) "
                 f"but memory_budget_gb={self.memory_budget_gb} ({_gib(budget)} GiB); raise the budget, {hint}"
                 "drop rare items with Interactions.filter(min_item=...), or use a neural model (MultVAE/MultDAE) "
-                "whose memory grows linearly in the number of items"
+                "whose memory grows linearly in the number of items (with sampled_softmax=0.1 when the catalogue "
+                "makes the full softmax too slow; docs/scaling.md)"
             )
         logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)
         G = self._gram(X, dtype)

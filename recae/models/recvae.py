@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..exceptions import DataError
-from .neural import NeuralRecommender, SparseInputLinear, dropout, l2_normalize
+from .neural import NeuralRecommender, SparseInputLinear, dropout, gaussian_like, l2_normalize
 
 
 def log_normal(x, mu, logvar):
@@ -62,12 +62,21 @@ class RecVAE(NeuralRecommender):
     epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE` (one epoch = all the passes above).
+    sampled_softmax : None, float in (0, 1) or int, default None
+        None trains with the full softmax over all items. A share (or count) of the catalogue
+        makes each batch estimate the softmax normaliser from that many uniformly drawn items
+        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
+        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+
+    Under torchrun the decoder phase leaves the encoder out of the graph, so DDP runs with
+    ``find_unused_parameters=True``; the encoder phase also all-reduces the decoder's
+    (unused) gradients, a cost of h·I floats per step.
     """
 
     def __init__(self, hidden_dim=600, latent_dim=200, dropout=0.5, gamma=0.005, mixture_weights=(0.15, 0.75, 0.1),
                  n_enc_epochs=3, n_dec_epochs=1, epochs=100, batch_size=500, lr=5e-4, optimizer="adam", weight_decay=0.0,
                  l1=0.0, patience=10, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0,
-                 show_progress=False):
+                 show_progress=False, sampled_softmax=None):
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
         self.dropout = dropout
@@ -87,6 +96,7 @@ class RecVAE(NeuralRecommender):
         self.device = device
         self.random_state = random_state
         self.show_progress = show_progress
+        self.sampled_softmax = sampled_softmax
 
     def _build(self, n_items):
         enc = RecVAEEncoder(n_items, self.hidden_dim, self.latent_dim)
@@ -113,18 +123,27 @@ class RecVAE(NeuralRecommender):
         weighted = [p + math.log(w) for p, w in zip(parts, self.mixture_weights)]
         return torch.logsumexp(torch.stack(weighted, dim=-1), dim=-1)
 
+    _ddp_find_unused = True
+
     def _encoder_loss(self, ctx, x, rows):
-        mu, logvar = self.module_["encoder"](x, self.dropout, ctx.generator)
-        z = mu + torch.randn(mu.shape, generator=ctx.generator, device=mu.device) * (0.5 * logvar).exp()
-        mll = (torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1)
+        mu, logvar = self.module_["encoder"](x, self.dropout, ctx.noise)
+        z = mu + gaussian_like(mu, ctx.noise) * (0.5 * logvar).exp()
+        if self.sampled_softmax is None:
+            mll = (torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1)
+            kl = (log_normal(z, mu, logvar) - self._log_prior(x, z)).sum(dim=1)
+            return -(mll - self.gamma * x.sum(dim=1) * kl).mean()
+        # the mean of −mll is the (sampled) NLL; the KL term is unchanged
         kl = (log_normal(z, mu, logvar) - self._log_prior(x, z)).sum(dim=1)
-        return -(mll - self.gamma * x.sum(dim=1) * kl).mean()
+        nll = self._output_nll(z, self.module_["decoder"], x, ctx.noise)
+        return nll + (self.gamma * x.sum(dim=1) * kl).mean()
 
     def _decoder_loss(self, ctx, x, rows):
         # the encoder is not updated in this phase, so its graph is not needed
         with torch.no_grad():
             mu, logvar = self.module_["encoder"](x)
-            z = mu + torch.randn(mu.shape, generator=ctx.generator, device=mu.device) * (0.5 * logvar).exp()
+            z = mu + gaussian_like(mu, ctx.noise) * (0.5 * logvar).exp()
+        if self.sampled_softmax is not None:
+            return self._output_nll(z, self.module_["decoder"], x, ctx.noise)
         return -(torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1).mean()
 
     def _train_epoch(self, ctx):
@@ -139,3 +158,7 @@ class RecVAE(NeuralRecommender):
     def _forward_scores(self, x):
         mu, _ = self.module_["encoder"](x)
         return self.module_["decoder"](mu)
+
+    def _decoder_input(self, x):
+        mu, _ = self.module_["encoder"](x)
+        return mu, self.module_["decoder"]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .dae import init_weights, mlp
-from .neural import NeuralRecommender, dropout, l2_normalize, multinomial_nll
+from .neural import NeuralRecommender, dropout, gaussian_like, l2_normalize, multinomial_nll
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -37,11 +37,17 @@ class MultVAE(NeuralRecommender):
     epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE`.
+    sampled_softmax : None, float in (0, 1) or int, default None
+        None trains with the full softmax over all items. A share (or count) of the catalogue
+        makes each batch estimate the softmax normaliser from that many uniformly drawn items
+        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
+        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
     """
 
     def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.7, activation="tanh", beta_cap=0.2,
                  anneal_steps=20000, epochs=200, batch_size=500, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
-                 patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False):
+                 patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False,
+                 sampled_softmax=None):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.dropout = dropout
@@ -60,6 +66,7 @@ class MultVAE(NeuralRecommender):
         self.device = device
         self.random_state = random_state
         self.show_progress = show_progress
+        self.sampled_softmax = sampled_softmax
 
     def _build(self, n_items):
         enc = [n_items, *self.hidden_dims]
@@ -83,10 +90,18 @@ class MultVAE(NeuralRecommender):
         return min(float(self.beta_cap), step / float(self.anneal_steps))
 
     def _loss(self, ctx, x, rows):
-        mu, logvar = self._encode(x, ctx.generator)
-        z = mu + torch.randn(mu.shape, generator=ctx.generator, device=mu.device) * (0.5 * logvar).exp()
-        logits = self.module_["decoder"](z)
-        return multinomial_nll(logits, x) + self.beta(ctx.step) * gaussian_kl(mu.float(), logvar.float())
+        mu, logvar = self._encode(x, ctx.noise)
+        z = mu + gaussian_like(mu, ctx.noise) * (0.5 * logvar).exp()
+        if self.sampled_softmax is None:
+            nll = multinomial_nll(self.module_["decoder"](z), x)
+        else:
+            decoder = self.module_["decoder"]
+            nll = self._output_nll(decoder[:-1](z), decoder[-1], x, ctx.noise)
+        return nll + self.beta(ctx.step) * gaussian_kl(mu.float(), logvar.float())
+
+    def _decoder_input(self, x):
+        mu, _ = self._encode(x)
+        return self.module_["decoder"][:-1](mu), self.module_["decoder"][-1]
 
     def _forward_scores(self, x):
         mu, _ = self._encode(x)
