@@ -28,7 +28,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .. import train as training
 from ..data.batching import DeviceCSR
 from ..data.interactions import Interactions
 from ..data.sparse import entry_rows
@@ -178,17 +177,7 @@ class ExplicitRecommender(NeuralRecommender):
     def _check_common(self) -> None:
         if self.valid_metric not in VALID_METRICS:
             raise DataError(f"valid_metric must be one of {VALID_METRICS}; got {self.valid_metric!r}")
-        if self.patience is not None and (isinstance(self.patience, bool)
-                                          or not isinstance(self.patience, (int, np.integer)) or self.patience < 1):
-            raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise DataError(f"{name} must be a positive integer; got {value!r}")
-        if not self.lr > 0:
-            raise DataError(f"lr must be > 0; got {self.lr!r}")
+        self._check_training_settings()
         if not (isinstance(self.l2, (int, float, np.integer, np.floating)) and self.l2 >= 0):
             raise DataError(f"l2 must be a number >= 0; got {self.l2!r}")
         self._declared_range()
@@ -245,28 +234,16 @@ class ExplicitRecommender(NeuralRecommender):
     def _training_rows(self, X: sp.csr_matrix) -> sp.csr_matrix:
         return X
 
-    def _fit(self, X, valid=None, *, checkpoint_dir=None, resume=False, callbacks=()):
-        self._entropy_seed = None
-        self._prepare(X)
+    _higher_is_better = False  # validation RMSE / MAE
+    _distributed_ok = False  # the rank-sliced batches assume implicit rows; not wired for (values, mask)
+
+    def _make_loader(self, X):
         rows = self._training_rows(X)
         self.n_observed_ = int(rows.nnz)
-        self.module_ = self._seeded_build(X.shape[1])
-        generator = torch.Generator(device=self.device_)
-        generator.manual_seed(self._seed() + 1)
-        self.generator_ = generator
-        ctx = training.TrainState(self.module_, self._configure_optimizers(self.module_),
-                                  RatingRows(rows, self.device_), generator, self.device_, self._fingerprint(X),
-                                  higher_is_better=False)
-        self._ctx = ctx
-        try:
-            training.run(self, ctx, valid, epochs=int(self.epochs), patience=self.patience, metric=self.valid_metric,
-                         show_progress=self.show_progress, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
-                         resume=resume)
-        finally:
-            self._ctx = None
-        self.history_ = ctx.history
-        self.best_epoch_ = ctx.best_epoch if ctx.best_epoch > 0 else ctx.epoch
-        self.generator_ = None
+        return RatingRows(rows, self.device_)
+
+    def _fit(self, X, valid=None, **fit_kwargs):
+        super()._fit(X, valid, **fit_kwargs)
         self._refresh()
 
     def _make_optimizer(self, params) -> torch.optim.Optimizer:

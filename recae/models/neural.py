@@ -217,6 +217,10 @@ class NeuralRecommender(Recommender):
         if name not in RANKING_METRICS or not (k == "" or k.isdigit() and int(k) > 0):
             raise DataError(f"valid_metric must look like 'ndcg@100' with a metric from {sorted(RANKING_METRICS)}; "
                             f"got {self.valid_metric!r}")
+        self._check_training_settings()
+
+    def _check_training_settings(self) -> None:
+        """Patience, optimizer, epochs, batch size and lr: shared by every model on the training loop."""
         if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer))
                                           or self.patience < 1):
             raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
@@ -311,9 +315,11 @@ class NeuralRecommender(Recommender):
         # rank-local shards each draw their own order and noise; otherwise all ranks replay one stream
         generator.manual_seed(self._seed() + 1 + (distributed.rank() if local_rows else 0))
         self.generator_ = generator
-        loader = DeviceCSR(X, self.device_)
+        loader = self._make_loader(X)
         fingerprint = self._fingerprint(X)
         dist_ctx = None
+        if distributed.is_distributed() and not self._distributed_ok:
+            raise TrainingError(f"{type(self).__name__} trains in one process; run it outside torchrun")
         if distributed.is_distributed():
             dist_ctx = distributed.DistContext(self.module_, self.device_, self._ddp_find_unused)
             if local_rows:
@@ -325,7 +331,7 @@ class NeuralRecommender(Recommender):
             logger.info("%s: data-parallel on rank %d of %d (%s)", type(self).__name__, dist_ctx.rank,
                         dist_ctx.world, self.device_)
         ctx = training.TrainState(self.module_, self._configure_optimizers(self.module_), loader, generator,
-                                  self.device_, fingerprint, dist=dist_ctx)
+                                  self.device_, fingerprint, higher_is_better=self._higher_is_better, dist=dist_ctx)
         self._ctx = ctx
         try:
             training.run(self, ctx, valid, epochs=int(self.epochs), patience=self.patience, metric=self.valid_metric,
@@ -339,6 +345,15 @@ class NeuralRecommender(Recommender):
 
     def _prepare(self, X) -> None:
         """Hook for models that learn statistics of X before building the module."""
+
+    #: Orientation of ``valid_metric`` (False for errors such as RMSE).
+    _higher_is_better = True
+    #: Whether the model may train data-parallel under torchrun.
+    _distributed_ok = True
+
+    def _make_loader(self, X):
+        """The training rows on the device: anything with ``batches`` and ``gather`` (see recae.train)."""
+        return DeviceCSR(X, self.device_)
 
     #: Whether some steps leave parameters out of the graph (DDP must then look for them).
     _ddp_find_unused = False
