@@ -154,8 +154,11 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import torch
         import recae
         from test_conformance import checkerboard
+        # the same thread count as this process: float sums split across threads round differently
+        torch.set_num_threads({torch.get_num_threads()})
         board = checkerboard(60)
         slow = lambda model, epoch, logs: time.sleep(0.2)
         recae.RecVAE(hidden_dim=16, latent_dim=4, epochs=25, batch_size=20, random_state=0).fit(
