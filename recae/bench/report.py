@@ -107,8 +107,9 @@ def plot(result: BenchResult, path) -> None:
         err = 0.0 if np.isnan(s["ndcg@100_split_std"]) else s["ndcg@100_split_std"]
         ax.errorbar(max(s["fit_seconds"], 1e-2), s["ndcg@100"], yerr=err, fmt="o",
                     color="tab:red" if s["model"] in ("als", "bpr") else "tab:blue", capsize=3)
-        ax.annotate(s["label"], (max(s["fit_seconds"], 1e-2), s["ndcg@100"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)
+        # short names: a long label would squeeze the axes to make room for itself
+        ax.annotate(s["label"].split(" (")[0], (max(s["fit_seconds"], 1e-2), s["ndcg@100"]),
+                    textcoords="offset points", xytext=(5, 4), fontsize=8, annotation_clip=False)
     ax.set_xscale("log")
     ax.set_xlabel("fit time of the chosen setting (s, log scale)")
     ax.set_ylabel("test NDCG@100")
