@@ -30,6 +30,19 @@ def row_chunks(n_rows: int, n_cols: int, max_elements: int = 1 << 25):
         yield start, min(start + step, n_rows)
 
 
+def row_batches(n_rows: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
+    """Row-index tensors covering ``range(n_rows)`` once, in a seeded permutation when shuffling.
+
+    The batch order every training loader uses (sparse rows, rating rows, dense images).
+    """
+    if shuffle:
+        order = torch.randperm(n_rows, generator=generator, device=generator.device if generator else "cpu")
+    else:
+        order = torch.arange(n_rows)
+    for start in range(0, n_rows, batch_size):
+        yield order[start:start + batch_size]
+
+
 class DeviceCSR:
     """A CSR matrix whose three arrays live on a device (or in pinned host memory).
 
@@ -81,9 +94,4 @@ class DeviceCSR:
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
         """Yield row-index tensors covering every row once (a seeded permutation when shuffling)."""
-        if shuffle:
-            order = torch.randperm(self.n_rows, generator=generator, device=generator.device if generator else "cpu")
-        else:
-            order = torch.arange(self.n_rows)
-        for start in range(0, self.n_rows, batch_size):
-            yield order[start:start + batch_size]
+        return row_batches(self.n_rows, batch_size, shuffle=shuffle, generator=generator)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.batching import row_batches
 from ..exceptions import DataError, ShapeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -138,12 +139,7 @@ class DenseLoader:
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
         """Row-index tensors covering every row once (a seeded permutation when shuffling)."""
-        if shuffle:
-            order = torch.randperm(self.n_rows, generator=generator, device=generator.device if generator else "cpu")
-        else:
-            order = torch.arange(self.n_rows)
-        for start in range(0, self.n_rows, batch_size):
-            yield order[start:start + batch_size]
+        return row_batches(self.n_rows, batch_size, shuffle=shuffle, generator=generator)
 
 
 def load_images(source, *, size=None, grayscale: bool = True, return_paths: bool = False):
