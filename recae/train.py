@@ -58,6 +58,11 @@ def _flatten_optimizer(i: int, opt: torch.optim.Optimizer, tensors: dict, meta: 
         for key, value in state.items():
             if torch.is_tensor(value):
                 tensors[f"opt{i}.{pid}.{key}"] = value.detach().cpu().contiguous()
+            elif isinstance(value, list):  # L-BFGS keeps its curvature history in lists (with None slots)
+                scalars[f"{pid}.{key}"] = {"list": len(value), "none": [j for j, v in enumerate(value) if v is None]}
+                for j, v in enumerate(value):
+                    if v is not None:
+                        tensors[f"opt{i}.{pid}.{key}@{j}"] = v.detach().cpu().contiguous()
             else:
                 scalars[f"{pid}.{key}"] = value
     meta[f"opt{i}"] = {"param_groups": sd["param_groups"], "scalars": scalars}
@@ -70,9 +75,15 @@ def _restore_optimizer(i: int, opt: torch.optim.Optimizer, tensors: dict, meta: 
         if name.startswith(prefix):
             pid, key = name[len(prefix):].split(".", 1)
             state.setdefault(int(pid), {})[key] = value
+    lists = {}
     for name, value in meta[f"opt{i}"]["scalars"].items():
         pid, key = name.split(".", 1)
+        if isinstance(value, dict) and "list" in value:
+            value = lists[(int(pid), key)] = [None] * int(value["list"])
         state.setdefault(int(pid), {})[key] = value
+    for (pid, key), items in lists.items():
+        for j in range(len(items)):
+            items[j] = state[pid].pop(f"{key}@{j}", None)
     opt.load_state_dict({"state": state, "param_groups": meta[f"opt{i}"]["param_groups"]})
 
 
@@ -175,7 +186,11 @@ def _weighted_step(model, ctx: TrainState, loss_fn, x, rows, weight: float):
 
 
 def _run_batches_distributed(model, ctx: TrainState, optimizers, loss_fn) -> float:
-    """``run_batches`` across ranks: same global batches, each rank gathers only its part."""
+    """``run_batches`` across ranks: same global batches, each rank gathers only its part.
+
+    Each rank's loss is weighted by ``world × its share`` of the batch (``model._batch_weight``:
+    rows by default), so DDP's gradient average is the gradient of the global batch's loss.
+    """
     d = ctx.dist
     total = torch.zeros((), dtype=torch.float64, device=model.device_)
     n = 0
@@ -184,7 +199,9 @@ def _run_batches_distributed(model, ctx: TrainState, optimizers, loss_fn) -> flo
             local, weight = rows, 1.0
         else:
             local, start = d.local_rows(rows)
-            weight = len(local) * d.world / len(rows)
+            # the rank's share of what the batch loss is normalised by (rows, or ratings)
+            whole = model._batch_weight(ctx, rows)
+            weight = model._batch_weight(ctx, local) * d.world / whole if whole > 0 else 0.0
             if len(local) == 0:  # a last batch smaller than the world: join the all-reduce with a zero-weight row
                 local, start, weight = rows[:1], 0, 0.0
             ctx.batch_slice = _slice(ctx.generator, len(rows), start)

@@ -249,6 +249,71 @@ def test_save_load_roundtrip(make, log, tmp_path):
     np.testing.assert_array_equal(model.recommend_new(history, n=4)[0], loaded.recommend_new(history, n=4)[0])
 
 
+# ---------------------------------------------------------------------- L-BFGS
+def _objective(model, rows) -> float:
+    """The full-batch training objective, computed by hand: masked SSE/n_observed + penalty."""
+    with torch.no_grad():
+        recon = model._forward(torch.as_tensor(rows.toarray())).numpy()
+    coo = rows.tocoo()
+    sq = sum(float(model.module_[k].weight.detach().pow(2).sum()) for k in ("encoder", "decoder"))
+    return float(np.sum((recon[coo.row, coo.col] - coo.data) ** 2)) / rows.nnz + 0.5 * model.l2 / rows.nnz * sq
+
+
+def test_lbfgs_minimises_the_full_batch_objective(log):
+    rows = AutoRec()._training_rows(log.matrix)
+    one = AutoRec(**dict(TINY, optimizer="lbfgs", lr=1.0, l2=1.0, epochs=1)).fit(log)
+    many = AutoRec(**dict(TINY, optimizer="lbfgs", lr=1.0, l2=1.0, epochs=6)).fit(log)
+    adam = AutoRec(**dict(TINY, l2=1.0, epochs=6)).fit(log)
+    start = one.history_[0]["loss"]  # the objective at the initial weights
+    assert _objective(one, rows) < start
+    assert _objective(many, rows) < _objective(one, rows)
+    assert _objective(many, rows) < _objective(adam, rows)
+    # the batch size only bounds the dense block held at once: the objective is the same
+    small = AutoRec(**dict(TINY, optimizer="lbfgs", lr=1.0, l2=1.0, epochs=1, batch_size=2)).fit(log)
+    assert small.history_[0]["loss"] == pytest.approx(start, rel=1e-5)
+    assert _objective(small, rows) == pytest.approx(_objective(one, rows), rel=1e-3)
+
+
+def test_lbfgs_history_loss_is_the_objective(log):
+    model = AutoRec(**dict(TINY, optimizer="lbfgs", lr=1.0, l2=3.0, epochs=3)).fit(log)
+    rows = model._training_rows(log.matrix)
+    # each epoch reports the objective where it started, so epoch 3's is that after epoch 2's
+    after_two = AutoRec(**dict(TINY, optimizer="lbfgs", lr=1.0, l2=3.0, epochs=2)).fit(log)
+    assert model.history_[2]["loss"] == pytest.approx(_objective(after_two, rows), rel=1e-4)
+
+
+def test_lbfgs_biased_mf_trains(log):
+    model = BiasedMF(factors=3, optimizer="lbfgs", lr=1.0, epochs=5, device="cpu").fit(log)
+    losses = [h["loss"] for h in model.history_]
+    assert losses[-1] < losses[0]
+    coo = log.matrix.tocoo()
+    assert np.all(np.isfinite(model.predict(log.user_ids[coo.row], log.item_ids[coo.col])))
+
+
+def test_lbfgs_resume_continues_with_the_curvature_history(log, tmp_path):
+    from recae.atomic import read_tensors
+    from recae.train import CHECKPOINT
+
+    params = dict(TINY, optimizer="lbfgs", lr=1.0, l2=1.0)
+    full = AutoRec(**dict(params, epochs=4)).fit(log)
+    AutoRec(**dict(params, epochs=2)).fit(log, checkpoint_dir=tmp_path)
+    _, tensors = read_tensors(tmp_path / CHECKPOINT)
+    assert {"opt0.0.old_dirs@0", "opt0.0.old_stps@0", "opt0.0.prev_flat_grad"} <= set(tensors)
+    resumed = AutoRec(**dict(params, epochs=4)).fit(log, checkpoint_dir=tmp_path, resume=True)
+    # the checkpoint's epochs, and the objective after them, exactly
+    assert [h["loss"] for h in resumed.history_[:3]] == [h["loss"] for h in full.history_[:3]]
+    # L-BFGS amplifies float rounding (the same weights, freshly allocated, can round a
+    # matrix product differently), so "the same result" holds to rounding here, not bitwise
+    np.testing.assert_allclose([h["loss"] for h in resumed.history_], [h["loss"] for h in full.history_], rtol=1e-5)
+    for key, value in full.module_.state_dict().items():
+        torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=1e-3, atol=1e-3)
+
+
+def test_lbfgs_is_only_for_explicit_models(log):
+    with pytest.raises(DataError, match="optimizer must be one of"):
+        recae.MultDAE(optimizer="lbfgs").fit(log.binarize(3))
+
+
 # ---------------------------------------------------------------------- real data
 def test_ml100k_u1_quality_floor(data_dir):
     """I-AutoRec on the official u1 split, briefly trained (~3 s): measured RMSE 0.911, item means 1.031."""

@@ -47,6 +47,30 @@ WORKER = textwrap.dedent('''
         result[cls.__name__] = {"ndcg": [h["ndcg@100"] for h in m.history_], "loss": [h["loss"] for h in m.history_],
                                 "weights": w.double().sum().item(), "top": top.tolist()}
         m.save(os.path.join(out_dir, f"{cls.__name__}-w{distributed.world_size()}-r{distributed.rank()}"))
+    # explicit ratings: masked MSE, normalised per row (AutoRec) or per rating (BiasedMF)
+    import numpy as np, pandas as pd
+    rng = np.random.default_rng(5)
+    u, i = np.nonzero(rng.random((300, 90)) < 0.2)
+    taste = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 90))
+    ratings = recae.Interactions.from_pandas(pd.DataFrame(
+        {"user": u, "item": i, "rating": np.clip(np.round(3 + taste[u, i]), 1, 5)}), rating="rating")
+    held = np.arange(ratings.nnz) % 10 == 0
+    rsplit = recae.HoldoutSplit(ratings.filter_entries(~held), ratings.filter_entries(held), ratings.filter_entries(held))
+    # 90 items in batches of 31 (31 + 31 + 28, odd halves); 300 users in batches of 49 (a 6-row last batch)
+    for name, cls, kw in [("I-AutoRec", recae.AutoRec, dict(hidden=16, batch_size=31, lr=3e-2, l2=10.0)),
+                          ("U-AutoRec", recae.AutoRec, dict(orient="user", hidden=16, batch_size=49, lr=1e-2, l2=1.0)),
+                          ("BiasedMF", recae.BiasedMF, dict(factors=4, batch_size=49, lr=1e-2))]:
+        m = cls(epochs=5, random_state=0, patience=None, device=device, **kw).fit(rsplit.train, valid=rsplit)
+        w = torch.cat([p.detach().flatten().cpu() for p in m.module_.parameters()])
+        coo = rsplit.valid.matrix.tocoo()
+        pred = m.predict(rsplit.valid.user_ids[coo.row[:50]], rsplit.valid.item_ids[coo.col[:50]])
+        result[name] = {"rmse": [h["rmse"] for h in m.history_], "loss": [h["loss"] for h in m.history_],
+                        "weights": w.double().sum().item(), "pred": pred.tolist()}
+    try:
+        recae.AutoRec(optimizer="lbfgs", lr=1.0, epochs=1, device=device).fit(rsplit.train)
+        result["lbfgs"] = "trained"
+    except recae.exceptions.TrainingError as exc:
+        result["lbfgs"] = str(exc)
     # rank-local rows: each rank reads only its Parquet row groups (the 1-process run reads all)
     shard = distributed.read_parquet_shard(os.path.join(out_dir, "train.parquet"), split.train.item_ids)
     m = recae.MultDAE(hidden_dims=(32,), batch_size=50, lr=3e-3, epochs=5, random_state=0, patience=None,
@@ -127,6 +151,23 @@ def test_two_gloo_processes_match_one_process(gloo_runs):
         # both ranks end with the same model, history and rankings
         assert two[1][name]["ndcg"] == b["ndcg"] and two[1][name]["top"] == b["top"], name
         assert two[1][name]["weights"] == b["weights"], name
+
+
+def test_explicit_models_two_gloo_processes_match_one_process(gloo_runs):
+    one = _read(gloo_runs, 1, 0)
+    two = [_read(gloo_runs, 2, r) for r in (0, 1)]
+    for name in ("I-AutoRec", "U-AutoRec", "BiasedMF"):
+        a, b = one[name], two[0][name]
+        # the per-rank weights make DDP's average the global batch's gradient: only float summation differs
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4, err_msg=name)
+        np.testing.assert_allclose(a["rmse"], b["rmse"], rtol=1e-4, err_msg=name)
+        assert b["weights"] == pytest.approx(a["weights"], rel=1e-4), name
+        np.testing.assert_allclose(a["pred"], b["pred"], atol=1e-3, err_msg=name)
+        # it learns: the training objective falls and so does the validation error
+        assert b["loss"][-1] < b["loss"][0] and b["rmse"][-1] < b["rmse"][0], (name, b["loss"], b["rmse"])
+        assert two[1][name]["rmse"] == b["rmse"] and two[1][name]["pred"] == b["pred"], name
+    assert one["lbfgs"] == "trained"
+    assert "trains in one process" in two[0]["lbfgs"] and "lbfgs" in two[0]["lbfgs"]
 
 
 def test_rank_local_parquet_shards(gloo_runs):

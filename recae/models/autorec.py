@@ -11,6 +11,7 @@ users' vectors over items. The objective is the paper's:
 (unobserved ratings add nothing to the loss or to any gradient), minimised by Adam over
 mini-batches of vectors (the paper used L-BFGS/Rprop) and scaled by 1/number of observed
 ratings, so the reported loss is a per-rating mean squared error; ``l2`` is the paper's λ.
+``optimizer="lbfgs"`` minimises the same objective over the whole matrix with L-BFGS.
 Training early-stops on validation RMSE when ``fit(valid=...)`` is given.
 
 New users (``recommend_new``/``score``): U-AutoRec encodes the new user's rating vector
@@ -55,7 +56,11 @@ class AutoRec(ExplicitRecommender):
     batch_size : int, default 256
         Vectors (items for I-AutoRec) per update.
     lr : float, default 1e-3
-    optimizer : str, default "adam"
+        Step size; with ``optimizer="lbfgs"`` the line search's first trial step (use 1.0).
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "lbfgs"}, default "adam"
+        ``"lbfgs"`` minimises the full-batch objective (the paper's optimizer); an epoch is
+        then ``recae.models.explicit.LBFGS_ITERATIONS`` (10) L-BFGS iterations, and
+        ``batch_size`` only bounds the dense block held at once.
     patience : int or None, default 8
         Early stopping on ``valid_metric`` (needs ``fit(valid=...)``).
     valid_metric : {"rmse", "mae"}, default "rmse"
@@ -140,6 +145,8 @@ class AutoRec(ExplicitRecommender):
         return sse * (ctx.loader.n_rows / len(rows)) / max(ctx.loader.nnz, 1)
 
     def _configure_optimizers(self, module):
+        if self.optimizer == "lbfgs":  # one parameter group; the L2 term is in _penalty
+            return [self._make_optimizer(list(module.parameters()))]
         # (λ/2)‖W‖² over the objective's 1/n_observed scale has the gradient (λ/n_observed)·W:
         # coupled weight decay on the two weight matrices (not the biases) is that gradient
         weights = [module["encoder"].weight, module["decoder"].weight]
@@ -149,7 +156,11 @@ class AutoRec(ExplicitRecommender):
         return [opt]
 
     def _penalty(self, module):
-        return 0.0  # applied as weight decay, see _configure_optimizers
+        if self.optimizer != "lbfgs":
+            return 0.0  # applied as weight decay, see _configure_optimizers
+        # L-BFGS needs the objective's value, not only its gradient
+        squares = module["encoder"].weight.pow(2).sum() + module["decoder"].weight.pow(2).sum()
+        return 0.5 * float(self.l2) / max(self.n_observed_, 1) * squares
 
     # ------------------------------------------------------------------ caches
     @torch.no_grad()

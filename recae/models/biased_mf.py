@@ -107,6 +107,9 @@ class BiasedMF(ExplicitRecommender):
     def _penalty(self, module):
         return 0.0  # the per-rating penalty is part of _loss
 
+    def _batch_weight(self, ctx, rows):
+        return float(ctx.loader.count(rows))  # _loss is a mean over the batch's observed ratings
+
     # ------------------------------------------------------------------ prediction
     def _pair_scores(self, users, items):
         m = self.module_

@@ -31,7 +31,7 @@ import torch
 from ..data.batching import DeviceCSR
 from ..data.interactions import Interactions
 from ..data.sparse import entry_rows
-from ..exceptions import DataError, ShapeError
+from ..exceptions import DataError, ShapeError, TrainingError
 from .base import _is_scalar
 from .neural import OPTIMIZERS, NeuralRecommender
 
@@ -41,6 +41,10 @@ VALID_METRICS = ("rmse", "mae")
 
 #: Pairs predicted per chunk (each holds a ``(chunk, dim)`` gather of codes and weights).
 _PAIR_CHUNK = 1 << 14
+
+#: ``optimizer="lbfgs"``: L-BFGS iterations per epoch, and the curvature pairs it remembers.
+LBFGS_ITERATIONS = 10
+LBFGS_HISTORY = 20
 
 
 def masked_sse(pred: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -85,6 +89,12 @@ class RatingRows:
 
     def gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.values.gather(rows), self.mask.gather(rows)
+
+    def count(self, rows: torch.Tensor) -> int:
+        """Observed ratings in ``rows``."""
+        indptr = self.values.indptr
+        rows = rows.to(indptr.device)
+        return int((indptr[rows + 1] - indptr[rows]).sum())
 
 
 def _row_stats(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +245,11 @@ class ExplicitRecommender(NeuralRecommender):
         return X
 
     _higher_is_better = False  # validation RMSE / MAE
-    _distributed_ok = False  # the rank-sliced batches assume implicit rows; not wired for (values, mask)
+    #: First-order optimizers plus full-batch L-BFGS (the AutoRec paper's optimizer).
+    _optimizers = {**OPTIMIZERS, "lbfgs": torch.optim.LBFGS}
+    # data-parallel: every rank holds the whole matrix and gathers its slice of each global batch
+    _local_rows_ok = False
+    _local_rows_why = "its training vectors need the whole log (and BiasedMF has per-user parameters)"
 
     def _make_loader(self, X):
         rows = self._training_rows(X)
@@ -248,8 +262,54 @@ class ExplicitRecommender(NeuralRecommender):
 
     def _make_optimizer(self, params) -> torch.optim.Optimizer:
         # any L2 term is the model's (_loss or _weight_decay_groups), never the optimizer's default
-        kwargs = {"foreach": True} if self.optimizer in ("adam", "adamw", "sgd", "rmsprop") else {}
-        return OPTIMIZERS[self.optimizer](params, lr=self.lr, **kwargs)
+        if self.optimizer == "lbfgs":
+            # lr is the first trial step of the strong-Wolfe line search (1.0 is the usual choice)
+            return torch.optim.LBFGS(params, lr=self.lr, max_iter=LBFGS_ITERATIONS, history_size=LBFGS_HISTORY,
+                                     line_search_fn="strong_wolfe")
+        return OPTIMIZERS[self.optimizer](params, lr=self.lr, foreach=True)
+
+    def _check_training_settings(self) -> None:
+        super()._check_training_settings()
+        if self.optimizer == "lbfgs" and self.amp is True:
+            raise DataError("optimizer='lbfgs' runs in float32; set amp=False")
+
+    def _train_epoch(self, ctx) -> float:
+        if self.optimizer != "lbfgs":
+            return super()._train_epoch(ctx)
+        if ctx.dist is not None:
+            raise TrainingError(f"{type(self).__name__}(optimizer='lbfgs') trains in one process (full-batch line "
+                                "searches are not data-parallel here); use a first-order optimizer under torchrun")
+        return self._lbfgs_epoch(ctx)
+
+    def _lbfgs_epoch(self, ctx) -> float:
+        """``LBFGS_ITERATIONS`` full-batch L-BFGS iterations; the objective at the epoch's start.
+
+        The closure sums the batch losses (each weighted by its share of the objective) and
+        the model's penalty, back-propagating batch by batch so only one dense batch is ever
+        held; the rows are visited in a fixed order, so the objective is deterministic.
+        """
+        opt, = ctx.optimizers
+        batches = list(ctx.loader.batches(self.batch_size, shuffle=False))
+        # a batch loss is a mean over rows (or ratings); weighting by its share sums them to the objective
+        weights = [self._batch_weight(ctx, rows) for rows in batches]
+        shares = [w / max(sum(weights), 1e-12) for w in weights]
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for rows, share in zip(batches, shares):
+                loss = self._loss(ctx, ctx.loader.gather(rows), rows) * share
+                loss.backward()
+                total += float(loss.detach())
+            penalty = self._penalty(ctx.module)
+            if torch.is_tensor(penalty):
+                penalty.backward()
+                total += float(penalty.detach())
+            return torch.tensor(total)
+
+        loss = float(opt.step(closure))
+        ctx.step += 1
+        return loss
 
     def _validation_score(self, valid, metric: str) -> float:
         fold_in, target = valid

@@ -206,6 +206,8 @@ class NeuralRecommender(Recommender):
     """Base class of the neural autoencoders (see the module docstring)."""
 
     _abstract = True  # not a model itself: kept out of MODEL_REGISTRY
+    #: The ``optimizer=`` names this model accepts.
+    _optimizers = OPTIMIZERS
 
     #: Hyper-parameters every neural model takes (subclasses list them in ``__init__``).
     _fit_options = ("checkpoint_dir", "resume", "callbacks", "local_rows")
@@ -224,8 +226,8 @@ class NeuralRecommender(Recommender):
         if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer))
                                           or self.patience < 1):
             raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
+        if self.optimizer not in self._optimizers:
+            raise DataError(f"optimizer must be one of {sorted(self._optimizers)}; got {self.optimizer!r}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -308,8 +310,8 @@ class NeuralRecommender(Recommender):
             self.device_ = distributed.local_device(self.device_)
         local_rows = bool(local_rows) and distributed.is_distributed()
         if local_rows and not self._local_rows_ok:
-            raise TrainingError(f"{type(self).__name__} cannot train on rank-local rows (its per-user parameters "
-                                "need every user on every rank); pass the whole log to fit on every rank")
+            raise TrainingError(f"{type(self).__name__} cannot train on rank-local rows ({self._local_rows_why}); "
+                                "pass the whole log to fit on every rank")
         self.module_ = self._seeded_build(X.shape[1])
         generator = torch.Generator(device=self.device_)
         # rank-local shards each draw their own order and noise; otherwise all ranks replay one stream
@@ -355,10 +357,15 @@ class NeuralRecommender(Recommender):
         """The training rows on the device: anything with ``batches`` and ``gather`` (see recae.train)."""
         return DeviceCSR(X, self.device_)
 
+    def _batch_weight(self, ctx, rows) -> float:
+        """What a batch loss is a mean over, counted for ``rows`` (rows here; ratings for some models)."""
+        return float(len(rows))
+
     #: Whether some steps leave parameters out of the graph (DDP must then look for them).
     _ddp_find_unused = False
     #: Whether ``fit(..., local_rows=True)`` is possible (no per-user parameters).
     _local_rows_ok = True
+    _local_rows_why = "its per-user parameters need every user on every rank"
 
     def save(self, path) -> None:
         """Save the fitted model (see :meth:`Recommender.save`); under torchrun only rank 0 writes."""
