@@ -143,6 +143,63 @@ def test_resume_equals_uninterrupted(board_split, tmp_path):
         torch.testing.assert_close(resumed.module_.state_dict()[k], v, rtol=0, atol=0)
 
 
+def test_weight_average_is_the_moving_average_of_the_iterates():
+    from recae.train import WeightAverage
+
+    torch.manual_seed(0)
+    module = torch.nn.Linear(3, 2)
+    average = WeightAverage(module, 0.5)
+    iterates, shares = [], [0.5, 0.5, 0.25, 0.75]  # two passes over the data
+    for share in shares:
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(torch.randn_like(p))
+        average.update(share)
+        iterates.append([p.detach().clone() for p in module.parameters()])
+    # by hand: the iterate after step s weighs (1 − d^f_s)·Π_{later} d^f, the zero start is divided out
+    d = [0.5 ** f for f in shares]
+    weights = [(1 - d[s]) * float(np.prod(d[s + 1:])) for s in range(4)]
+    assert average.remaining == pytest.approx(float(np.prod(d)))  # 0.25: two passes at decay 0.5
+    raw = [p.detach().clone() for p in module.parameters()]
+    average.swap_in()
+    for i, p in enumerate(module.parameters()):
+        expected = sum(w * it[i] for w, it in zip(weights, iterates)) / sum(weights)
+        torch.testing.assert_close(p.detach(), expected)
+    average.swap_out()
+    for p, r in zip(module.parameters(), raw):
+        assert torch.equal(p.detach(), r)
+
+
+def test_weight_averaging_fit_keeps_the_average(board_split):
+    seen = []
+
+    def record(model, epoch, logs):  # called between epochs, while the module holds the raw weights
+        w = model._ctx.average
+        seen.append(([a / (1 - w.remaining) for a in w.avg], [p.detach().clone() for p in model.module_.parameters()]))
+
+    m = recae.MultVAE(**dict(SMALL, epochs=3, latent_dim=4, weight_averaging=0.6)).fit(board_split.train,
+                                                                                     callbacks=[record])
+    avg, raw = seen[-1]
+    for p, a, r in zip(m.module_.parameters(), avg, raw):
+        torch.testing.assert_close(p.detach(), a, rtol=0, atol=0)  # without validation: the final average
+    assert any(not torch.equal(a, r) for a, r in zip(avg, raw))
+    # with validation: the kept state is the average at the best epoch, and it scores what the history says
+    v = recae.MultVAE(**dict(SMALL, epochs=6, latent_dim=4, weight_averaging=0.6)).fit(board_split.train,
+                                                                                     valid=board_split)
+    from recae.train import validation_score
+
+    best = max(h["ndcg@100"] for h in v.history_)
+    assert validation_score(v, v._coerce_valid(board_split), "ndcg@100") == pytest.approx(best, abs=1e-6)
+    # 0 (and None) train the last iterate, bit for bit
+    zero = recae.MultVAE(**dict(SMALL, epochs=2, latent_dim=4, weight_averaging=0)).fit(board_split.train)
+    none = recae.MultVAE(**dict(SMALL, epochs=2, latent_dim=4, weight_averaging=None)).fit(board_split.train)
+    for a, b in zip(zero.module_.parameters(), none.module_.parameters()):
+        assert torch.equal(a, b)
+    for bad in (1.0, -0.1, "0.9", True):
+        with pytest.raises(DataError, match="weight_averaging"):
+            recae.MultVAE(weight_averaging=bad).fit(board_split.train)
+
+
 def test_resume_refuses_other_settings(board_split, tmp_path):
     recae.MultDAE(**dict(SMALL, epochs=1)).fit(board_split.train, checkpoint_dir=tmp_path)
     with pytest.raises(TrainingError, match="other hyper-parameters"):

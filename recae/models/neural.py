@@ -234,6 +234,10 @@ class NeuralRecommender(Recommender):
                 raise DataError(f"{name} must be a positive integer; got {value!r}")
         if not self.lr > 0:
             raise DataError(f"lr must be > 0; got {self.lr!r}")
+        decay = getattr(self, "weight_averaging", None)
+        if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float, np.integer, np.floating))
+                                  or not 0.0 <= decay < 1.0):
+            raise DataError(f"weight_averaging must be None or a decay in [0, 1), e.g. 0.98; got {decay!r}")
 
     # ------------------------------------------------------------------ to implement
     def _build(self, n_items: int) -> nn.Module:
@@ -332,8 +336,11 @@ class NeuralRecommender(Recommender):
             dist_ctx.check_same(fingerprint, "data or hyper-parameters")
             logger.info("%s: data-parallel on rank %d of %d (%s)", type(self).__name__, dist_ctx.rank,
                         dist_ctx.world, self.device_)
+        decay = getattr(self, "weight_averaging", None)
+        average = training.WeightAverage(self.module_, decay) if decay else None
         ctx = training.TrainState(self.module_, self._configure_optimizers(self.module_), loader, generator,
-                                  self.device_, fingerprint, higher_is_better=self._higher_is_better, dist=dist_ctx)
+                                  self.device_, fingerprint, higher_is_better=self._higher_is_better, dist=dist_ctx,
+                                  average=average)
         self._ctx = ctx
         try:
             training.run(self, ctx, valid, epochs=int(self.epochs), patience=self.patience, metric=self.valid_metric,

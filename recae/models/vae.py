@@ -27,14 +27,17 @@ class MultVAE(NeuralRecommender):
     ----------
     hidden_dims : tuple of int, default (600,)
     latent_dim : int, default 200
-    dropout : float, default 0.7
-        Input dropout; 0.7 beat the paper's 0.5 on ML-1M validation (small data overfits).
+    dropout : float, default 0.8
+        Input dropout; 0.8 beat the paper's 0.5 (and 0.7, 0.85, 0.9) on ML-1M validation:
+        small data overfits.
     activation : str, default "tanh"
     beta_cap : float, default 0.2
         Largest KL weight.
     anneal_steps : int, default 20000
         Optimizer updates over which β rises linearly from 0 to ``beta_cap`` (0: constant cap).
-    epochs, batch_size, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
+    batch_size : int, default 128
+        Users per update (the paper's 500 scored lower on ML-1M validation with weight averaging).
+    epochs, lr, optimizer, weight_decay, l1, patience, valid_metric, amp, device,
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE`.
     sampled_softmax : None, float in (0, 1) or int, default None
@@ -42,12 +45,18 @@ class MultVAE(NeuralRecommender):
         makes each batch estimate the softmax normaliser from that many uniformly drawn items
         (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
         huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+    weight_averaging : float in [0, 1) or None, default 0.9
+        Decay, per pass over the training users, of a moving average of the weights updated
+        after every step (:class:`recae.train.WeightAverage`; 0.9 ≈ the last 10 passes).
+        Validation, early stopping and the fitted model use the average. None or 0 uses the
+        last iterate. On ML-1M validation (two user splits, dropout 0.8, batch 128) averaging
+        added 0.005–0.008 NDCG@100; per-pass decays 0.83 and 0.93 tied (0.4197, 0.4198).
     """
 
-    def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.7, activation="tanh", beta_cap=0.2,
-                 anneal_steps=20000, epochs=200, batch_size=500, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
+    def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.8, activation="tanh", beta_cap=0.2,
+                 anneal_steps=20000, epochs=200, batch_size=128, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
                  patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False,
-                 sampled_softmax=None):
+                 sampled_softmax=None, weight_averaging=0.9):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.dropout = dropout
@@ -67,6 +76,7 @@ class MultVAE(NeuralRecommender):
         self.random_state = random_state
         self.show_progress = show_progress
         self.sampled_softmax = sampled_softmax
+        self.weight_averaging = weight_averaging
 
     def _build(self, n_items):
         enc = [n_items, *self.hidden_dims]
