@@ -6,7 +6,7 @@
 set -euo pipefail
 out=benchmarks/results
 recae bench --dataset ml-100k --threads 1 --out "$out" -q                                   # ~7 min
-recae bench --dataset ml-1m --protocol strong --seeds 3 --budget 2 --threads 1 --out "$out" -q  # ~90 min
+recae bench --dataset ml-1m --protocol strong --seeds 3 --budget 2 --threads 1 --out "$out" -q  # ~45-90 min
 recae bench --dataset ml-1m --protocol temporal --budget 1 --threads 1 --out "$out" -q        # ~26 min
 recae bench --dataset synthetic-ml20m --binarize 0 --models popularity ease als multdae \
     --seeds 1 --budget 1 --max-epochs 2 --threads 1 --out "$out" -q                         # bounded memory
