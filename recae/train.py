@@ -283,7 +283,9 @@ def _run_batches_distributed(model, ctx: TrainState, optimizers, loss_fn) -> flo
             opt.step()
         ctx.step += 1
         if ctx.average is not None:
-            ctx.average.update(len(rows) / ctx.loader.n_rows)
+            # rank-local shards differ in size; every rank steps ceil(largest / part) times a pass
+            pass_rows = ctx.loader.largest if d.local_data else ctx.loader.n_rows
+            ctx.average.update(len(rows) / pass_rows)
         total += loss.detach().double() * (weight / d.world)  # this rank's share of the global batch mean
         n += 1
     total, = d.all_reduce_sum([float(total)])
@@ -296,6 +298,23 @@ def _slice(generator, global_rows: int, start: int):
     return BatchSlice(generator, global_rows, start)
 
 
+def _validate(model, ctx: TrainState, valid, metric: str, logs: dict, main: bool) -> None:
+    """Score the module on ``valid`` (rank 0; broadcast), log it and keep the best state."""
+    if valid is None:
+        return
+    ctx.module.eval()
+    # rank 0 validates; every rank gets its score and so takes the same decisions
+    score = model._validation_score(valid, metric) if main else None
+    if ctx.dist is not None:
+        score = ctx.dist.broadcast_float(score)
+    logs[metric] = score
+    if score > ctx.best_score if ctx.higher_is_better else score < ctx.best_score:
+        ctx.best_score, ctx.best_epoch, ctx.bad_epochs = score, ctx.epoch, 0
+        ctx.best_state = {k: v.detach().clone() for k, v in ctx.module.state_dict().items()}
+    else:
+        ctx.bad_epochs += 1
+
+
 def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, metric: str, show_progress: bool,
         callbacks=(), checkpoint_dir=None, resume: bool = False) -> None:
     """Train ``model`` for up to ``epochs`` epochs.
@@ -303,7 +322,9 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
     ``model`` implements ``_train_epoch(ctx) -> mean loss`` and, when ``valid`` is given,
     ``_validation_score(valid, metric) -> float`` (oriented by ``ctx.higher_is_better``).
     With ``ctx.dist`` set, rank 0 alone validates and writes checkpoints; its score and its
-    callbacks' stop request are broadcast, so every rank takes the same decisions.
+    callbacks' stop request are broadcast, so every rank takes the same decisions. With
+    ``ctx.average``, validation and the kept best state use the averaged weights; callbacks
+    and checkpoints see the raw weights the optimizer steps (``ctx.average`` holds the average).
     """
     path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
     if path is not None:
@@ -331,20 +352,11 @@ def run(model, ctx: TrainState, valid, *, epochs: int, patience: int | None, met
             logs = {"epoch": ctx.epoch, "loss": loss}
             if ctx.average is not None:
                 ctx.average.swap_in()  # validate and keep the averaged weights
-            if valid is not None:
-                ctx.module.eval()
-                # rank 0 validates; every rank gets its score and so takes the same decisions
-                score = model._validation_score(valid, metric) if main else None
-                if d is not None:
-                    score = d.broadcast_float(score)
-                logs[metric] = score
-                if score > ctx.best_score if ctx.higher_is_better else score < ctx.best_score:
-                    ctx.best_score, ctx.best_epoch, ctx.bad_epochs = score, ctx.epoch, 0
-                    ctx.best_state = {k: v.detach().clone() for k, v in ctx.module.state_dict().items()}
-                else:
-                    ctx.bad_epochs += 1
-            if ctx.average is not None:
-                ctx.average.swap_out()  # the optimizer goes on from the raw weights
+            try:
+                _validate(model, ctx, valid, metric, logs, main)
+            finally:
+                if ctx.average is not None:
+                    ctx.average.swap_out()  # the optimizer goes on from the raw weights
             logs["seconds"] = time.perf_counter() - t0
             ctx.history.append(logs)
             if path is not None and main:

@@ -77,6 +77,11 @@ WORKER = textwrap.dedent('''
                       device=device).fit(shard, valid=split, local_rows=True)
     result["local"] = {"ndcg": [h["ndcg@100"] for h in m.history_], "loss": [h["loss"] for h in m.history_],
                        "users": shard.n_users}
+    # weight averaging over unequal shards: every rank must still end with the same averaged model
+    v = recae.MultVAE(hidden_dims=(32,), latent_dim=8, batch_size=50, lr=3e-3, epochs=3, random_state=0,
+                      patience=None, device=device, weight_averaging=0.5).fit(shard, valid=split, local_rows=True)
+    result["local_vae"] = {"weights": torch.cat([p.detach().flatten().cpu() for p in v.module_.parameters()]).double().sum().item(),
+                           "ndcg": [h["ndcg@100"] for h in v.history_]}
     # fit joined torchrun's process group itself (the script never initialises it)
     result.update(world=distributed.world_size(), rank=distributed.rank())
     with open(os.path.join(out_dir, f"result-w{distributed.world_size()}-r{distributed.rank()}.json"), "w") as f:
@@ -94,7 +99,7 @@ def _env():
 
 
 def _write_parquet(tmp_path) -> int:
-    """The worker's training log as Parquet, sorted by user, 4 row groups on user boundaries."""
+    """The worker's training log as Parquet, sorted by user, 4 unequal row groups on user boundaries."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -102,7 +107,9 @@ def _write_parquet(tmp_path) -> int:
     train = recae.strong_generalization_split(log, 0.15, random_state=0).train
     coo = train.matrix.tocoo()
     users, items = train.user_ids[coo.row], train.item_ids[coo.col]
-    bounds = np.searchsorted(coo.row, np.linspace(0, train.n_users, 5).astype(int))
+    # unequal groups (1/7, 1/4, 9/28, 2/7 of the users): the two ranks get shards of different sizes
+    cuts = np.round(np.array([0, 40, 110, 200, 280]) * train.n_users / 280).astype(int)
+    bounds = np.searchsorted(coo.row, cuts)
     with pq.ParquetWriter(tmp_path / "train.parquet", pa.schema([("user", pa.int64()), ("item", pa.int64())])) as w:
         for a, b in zip(bounds[:-1], bounds[1:]):
             w.write_table(pa.table({"user": users[a:b].astype(np.int64), "item": items[a:b].astype(np.int64)}))
@@ -174,12 +181,15 @@ def test_rank_local_parquet_shards(gloo_runs):
     one, two = _read(gloo_runs, 1, 0), [_read(gloo_runs, 2, r) for r in (0, 1)]
     # each rank read two of the four row groups: disjoint shards that cover the training users
     assert two[0]["local"]["users"] + two[1]["local"]["users"] == one["local"]["users"] == 280
-    assert 0 < two[1]["local"]["users"] < 280
+    assert 0 < two[1]["local"]["users"] < 280 and two[0]["local"]["users"] != two[1]["local"]["users"]
     a, b = one["local"]["ndcg"], two[0]["local"]["ndcg"]
     assert two[1]["local"]["ndcg"] == b  # rank 0's score, broadcast
     # other batches than one process (each rank shuffles its own shard), so close but not equal
     assert b[-1] > b[0] + 0.05 and abs(a[-1] - b[-1]) <= 0.03, (a, b)
     assert abs(one["MultDAE"]["ndcg"][-1] - a[-1]) <= 0.03  # a Parquet-read log trains like the in-memory one
+    # shards of different sizes, one averaged model on both ranks
+    assert two[0]["local_vae"]["weights"] == two[1]["local_vae"]["weights"]
+    assert two[0]["local_vae"]["ndcg"] == two[1]["local_vae"]["ndcg"]
 
 
 def test_rank_zero_alone_checkpoints_and_saves(gloo_runs):

@@ -59,8 +59,10 @@ class AutoRec(ExplicitRecommender):
         Step size; with ``optimizer="lbfgs"`` the line search's first trial step (use 1.0).
     optimizer : {"adam", "adamw", "sgd", "rmsprop", "lbfgs"}, default "adam"
         ``"lbfgs"`` minimises the full-batch objective (the paper's optimizer); an epoch is
-        then ``recae.models.explicit.LBFGS_ITERATIONS`` (10) L-BFGS iterations, and
-        ``batch_size`` only bounds the dense block held at once.
+        then at most ``recae.models.explicit.LBFGS_ITERATIONS`` (10) L-BFGS iterations and
+        12 objective evaluations (fewer iterations when the line search needs more
+        evaluations, e.g. with a small ``lr``), and ``batch_size`` only bounds the dense
+        block held at once.
     patience : int or None, default 8
         Early stopping on ``valid_metric`` (needs ``fit(valid=...)``).
     valid_metric : {"rmse", "mae"}, default "rmse"

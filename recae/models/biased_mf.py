@@ -107,6 +107,8 @@ class BiasedMF(ExplicitRecommender):
     def _penalty(self, module):
         return 0.0  # the per-rating penalty is part of _loss
 
+    _local_rows_why = "its per-user parameters need every user on every rank"
+
     def _batch_weight(self, ctx, rows):
         return float(ctx.loader.count(rows))  # _loss is a mean over the batch's observed ratings
 

@@ -42,7 +42,8 @@ VALID_METRICS = ("rmse", "mae")
 #: Pairs predicted per chunk (each holds a ``(chunk, dim)`` gather of codes and weights).
 _PAIR_CHUNK = 1 << 14
 
-#: ``optimizer="lbfgs"``: L-BFGS iterations per epoch, and the curvature pairs it remembers.
+#: ``optimizer="lbfgs"``: at most this many L-BFGS iterations per epoch (and torch's default of
+#: 1.25× as many objective evaluations, which the line search shares), and the curvature pairs kept.
 LBFGS_ITERATIONS = 10
 LBFGS_HISTORY = 20
 
@@ -249,7 +250,7 @@ class ExplicitRecommender(NeuralRecommender):
     _optimizers = {**OPTIMIZERS, "lbfgs": torch.optim.LBFGS}
     # data-parallel: every rank holds the whole matrix and gathers its slice of each global batch
     _local_rows_ok = False
-    _local_rows_why = "its training vectors need the whole log (and BiasedMF has per-user parameters)"
+    _local_rows_why = "its training vectors need the whole log"
 
     def _make_loader(self, X):
         rows = self._training_rows(X)
@@ -282,7 +283,7 @@ class ExplicitRecommender(NeuralRecommender):
         return self._lbfgs_epoch(ctx)
 
     def _lbfgs_epoch(self, ctx) -> float:
-        """``LBFGS_ITERATIONS`` full-batch L-BFGS iterations; the objective at the epoch's start.
+        """Up to ``LBFGS_ITERATIONS`` full-batch L-BFGS iterations; the objective at the epoch's start.
 
         The closure sums the batch losses (each weighted by its share of the objective) and
         the model's penalty, back-propagating batch by batch so only one dense batch is ever
@@ -309,6 +310,8 @@ class ExplicitRecommender(NeuralRecommender):
 
         loss = float(opt.step(closure))
         ctx.step += 1
+        if not all(bool(torch.isfinite(p).all()) for p in ctx.module.parameters()):
+            return math.nan  # the loop stops before this epoch's weights reach a checkpoint
         return loss
 
     def _validation_score(self, valid, metric: str) -> float:
