@@ -262,7 +262,7 @@ class ExplicitRecommender(NeuralRecommender):
         self._refresh()
 
     def _make_optimizer(self, params) -> torch.optim.Optimizer:
-        # any L2 term is the model's (_loss or _weight_decay_groups), never the optimizer's default
+        # any L2 term is the model's (_loss, _penalty or _configure_optimizers groups), never the optimizer's default
         if self.optimizer == "lbfgs":
             # lr is the first trial step of the strong-Wolfe line search (1.0 is the usual choice)
             return torch.optim.LBFGS(params, lr=self.lr, max_iter=LBFGS_ITERATIONS, history_size=LBFGS_HISTORY,
