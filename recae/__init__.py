@@ -15,11 +15,11 @@ from .exceptions import (ConversionWarning, DataError, DatasetNotFoundError, Mem
                          RecaeError, ShapeError, TrainingError, UnknownIdError)
 from .image import ImageAutoencoder
 from .io import load_model as load
-from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EASE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
+from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EASE, LinearAE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
 
 __all__ = [
     "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
-    "temporal_split", "evaluate", "metrics", "anomaly", "distributed", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
+    "temporal_split", "evaluate", "metrics", "anomaly", "distributed", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
     "RecaeError", "ConversionWarning", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",
     "MemoryBudgetError", "DatasetNotFoundError", "TrainingError",
 ]

@@ -39,6 +39,9 @@ MODELS = {
     "Popularity": (lambda device: recae.Popularity(device=device), False),
     "EASE": (lambda device: recae.EASE(l2=1.0, device=device), True),
     "EASE64": (lambda device: recae.EASE(l2=1.0, dtype="float64", device=device), True),
+    # the checkerboard (minus its diagonal) has rank-2 structure; further eigenvalues are all 1, so
+    # a larger rank would pick arbitrary directions out of that degenerate eigenspace
+    "LinearAE": (lambda device: recae.LinearAE(rank=2, l2=1.0, device=device), True),
     "MultDAE": (lambda device: recae.MultDAE(hidden_dims=(16,), device=device, **FAST), True),
     "MultVAE": (lambda device: recae.MultVAE(hidden_dims=(32,), latent_dim=8, anneal_steps=100, device=device, **FAST), True),
     "CDAE": (lambda device: recae.CDAE(hidden_dim=16, device=device, **FAST), True),

@@ -85,7 +85,7 @@ def load_result(path) -> tuple[BenchResult, dict]:
 
 def _label(name: str, params: dict) -> str:
     return {"popularity": "Popularity", "als": "implicit ALS", "bpr": "implicit BPR", "ease": "EASE",
-            "edlae": "EDLAE (EASE + dropout)", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
+            "edlae": "EDLAE (EASE + dropout)", "linearae": "LinearAE (low-rank)", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
             "recvae": "RecVAE"}.get(name, name)
 
 
@@ -213,9 +213,10 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
 
 
 def _blend_row(Blend, fitted, valids, split, ks, seed, result, on_row) -> None:
-    """The recae hybrid: the better linear member on validation plus every neural member."""
+    """The recae hybrid: the better full-rank linear member on validation, the low-rank one, every neural one."""
     linear = [m for m in ("edlae", "ease") if m in fitted]
-    members = ([max(linear, key=valids.get)] if linear else []) + [m for m in fitted if SPACES[m].neural]
+    members = ([max(linear, key=valids.get)] if linear else []) + [m for m in ("linearae",) if m in fitted] \
+        + [m for m in fitted if SPACES[m].neural]
     if len(members) < 2:
         logger.warning("blend needs two members among %s; skipped", list(BLEND_MEMBERS))
         return

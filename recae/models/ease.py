@@ -38,6 +38,38 @@ def _gib(nbytes: float) -> str:
     return f"{gib:.1f}" if gib >= 1 else f"{gib:.3g}"
 
 
+def check_memory(model: str, n: int, dtype: torch.dtype, copies: int, budget_gb, dtype_name: str) -> None:
+    """Refuse a closed-form fit whose ``copies`` items×items matrices exceed the memory budget."""
+    if not _is_real(budget_gb) or not budget_gb > 0:
+        raise DataError(f"memory_budget_gb must be a positive number; got {budget_gb!r}")
+    nbytes = torch.finfo(dtype).bits // 8
+    need = copies * n * n * nbytes
+    budget = budget_gb * 2**30
+    if need > budget:
+        hint = "use dtype='float32', " if dtype_name != "float32" else ""
+        raise MemoryBudgetError(
+            f"{model} on {n} items needs about {_gib(need)} GiB ({copies} × {n}² × {nbytes} bytes) "
+            f"but memory_budget_gb={budget_gb} ({_gib(budget)} GiB); raise the budget, {hint}"
+            "drop rare items with Interactions.filter(min_item=...), or use a neural model (MultVAE/MultDAE) "
+            "whose memory grows linearly in the number of items (with sampled_softmax=0.1 when the catalogue "
+            "makes the full softmax too slow; docs/scaling.md)"
+        )
+
+
+def gram(X, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """XᵀX as a dense items×items tensor on ``device``; X itself is never densified whole."""
+    if device.type == "cpu":
+        # a sparse product costs O(Σ_u |x_u|²), far below the dense O(users·items²) on a CPU
+        Xd = X.astype(np.float64 if dtype == torch.float64 else np.float32)
+        return torch.as_tensor((Xd.T @ Xd).toarray())
+    G = torch.zeros((X.shape[1], X.shape[1]), dtype=dtype, device=device)
+    step = max(1, (1 << 24) // max(X.shape[1], 1))  # dense row batches feed the GPU's GEMM
+    for start in range(0, X.shape[0], step):
+        xb = densify_rows(X[start:start + step], device, dtype)
+        G.addmm_(xb.T, xb)
+    return G
+
+
 class EASE(Recommender):
     """Embarrassingly Shallow Autoencoder (closed form, no training loop).
 
@@ -73,24 +105,11 @@ class EASE(Recommender):
             raise DataError(f"l2 must be a finite number >= 0; got {self.l2!r}")
         if not _is_real(self.dropout) or not 0 <= self.dropout < 1:
             raise DataError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
-        if not _is_real(self.memory_budget_gb) or not self.memory_budget_gb > 0:
-            raise DataError(f"memory_budget_gb must be a positive number; got {self.memory_budget_gb!r}")
         dtype = _DTYPES[self.dtype]
+        check_memory("EASE", X.shape[1], dtype, 3, self.memory_budget_gb, self.dtype)
         n = X.shape[1]
-        nbytes = torch.finfo(dtype).bits // 8
-        need = 3 * n * n * nbytes
-        budget = self.memory_budget_gb * 2**30
-        if need > budget:
-            hint = "use dtype='float32', " if self.dtype != "float32" else ""
-            raise MemoryBudgetError(
-                f"EASE on {n} items needs about {_gib(need)} GiB (3 × {n}² × {nbytes} bytes) "
-                f"but memory_budget_gb={self.memory_budget_gb} ({_gib(budget)} GiB); raise the budget, {hint}"
-                "drop rare items with Interactions.filter(min_item=...), or use a neural model (MultVAE/MultDAE) "
-                "whose memory grows linearly in the number of items (with sampled_softmax=0.1 when the catalogue "
-                "makes the full softmax too slow; docs/scaling.md)"
-            )
         logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)
-        G = self._gram(X, dtype)
+        G = gram(X, self.device_, dtype)
         p = float(self.dropout)
         G.diagonal().mul_(1.0 + p / (1.0 - p)).add_(float(self.l2))
         # Cholesky of a singular matrix can "succeed" through rounding with a pivot of the order of
@@ -118,19 +137,6 @@ class EASE(Recommender):
         B = P / (-torch.diagonal(P))
         B.diagonal().zero_()
         self.B_ = B.to(torch.float32)
-
-    def _gram(self, X, dtype) -> torch.Tensor:
-        """XᵀX as a dense items×items tensor; X itself is never densified whole."""
-        if self.device_.type == "cpu":
-            # a sparse product costs O(Σ_u |x_u|²), far below the dense O(users·items²) on a CPU
-            Xd = X.astype(np.float64 if dtype == torch.float64 else np.float32)
-            return torch.as_tensor((Xd.T @ Xd).toarray())
-        G = torch.zeros((X.shape[1], X.shape[1]), dtype=dtype, device=self.device_)
-        step = max(1, (1 << 24) // max(X.shape[1], 1))  # dense row batches feed the GPU's GEMM
-        for start in range(0, X.shape[0], step):
-            xb = densify_rows(X[start:start + step], self.device_, dtype)
-            G.addmm_(xb.T, xb)
-        return G
 
     def _score_rows(self, X):
         return densify_rows(X, self.device_) @ self.B_

@@ -1,0 +1,92 @@
+"""LinearAE: the low-rank linear autoencoder in closed form (reduced-rank ridge regression).
+
+A user's scores are x·B with B = V_r·diag(s/(s+λ))·V_rᵀ, where V_r holds the top-r
+eigenvectors of the Gram matrix G = XᵀX and s their eigenvalues. This B is the exact
+minimiser of ‖X − XB‖² + λ‖B‖² over rank-r matrices (reduced-rank ridge regression with
+the input as its own target): the ridge fit's leading right singular vectors are those of
+X, so truncating it to rank r keeps V_r. With λ = 0 it is PureSVD (Cremonesi et al.,
+RecSys 2010); Steck, "Autoencoders that don't overfit towards the Identity" (NeurIPS 2020)
+studies the same low-rank family. The rank bottleneck, not a zero diagonal as in EASE,
+keeps it from learning the identity.
+
+Alone it ranks below EASE; its use is as a :class:`~recae.models.blend.Blend` member, where
+its low-rank, factor-like scores add what the full-rank EASE and the non-linear models miss.
+Its defaults (rank 1024, λ 200) were chosen for that role on the Blend's validation NDCG@100
+on ML-1M (benchmarks/blend_members.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from ..data.batching import densify_rows
+from ..exceptions import DataError
+from .base import Recommender
+from .ease import _DTYPES, _is_real, check_memory, gram
+
+logger = logging.getLogger(__name__)
+
+
+class LinearAE(Recommender):
+    """Low-rank linear autoencoder (closed form, no training loop).
+
+    Parameters
+    ----------
+    rank : int, default 1024
+        Bottleneck size r; capped at the number of items (then it is full-rank ridge).
+    l2 : float, default 200.0
+        Ridge penalty λ; each kept component is shrunk by s / (s + λ).
+    dtype : {"float32", "float64"}, default "float32"
+        Precision of the Gram matrix and its eigendecomposition.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    memory_budget_gb : float, default 8.0
+        Refuse to fit when the estimated memory (about 3 items² matrices) exceeds this.
+
+    Attributes
+    ----------
+    item_factors_ : torch.Tensor of shape (n_items, rank_)
+        V_r·diag(√(s/(s+λ))), so that B = item_factors_ · item_factors_ᵀ.
+    rank_ : int
+        The rank used.
+    """
+
+    def __init__(self, rank=1024, l2=200.0, dtype="float32", device="auto", memory_budget_gb=8.0):
+        self.rank = rank
+        self.l2 = l2
+        self.dtype = dtype
+        self.device = device
+        self.memory_budget_gb = memory_budget_gb
+
+    def _fit(self, X, valid=None):
+        if self.dtype not in _DTYPES:
+            raise DataError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            raise DataError(f"rank must be a positive integer; got {self.rank!r}")
+        if not _is_real(self.l2) or not self.l2 >= 0 or not math.isfinite(self.l2):
+            raise DataError(f"l2 must be a finite number >= 0; got {self.l2!r}")
+        dtype = _DTYPES[self.dtype]
+        n = X.shape[1]
+        check_memory("LinearAE", n, dtype, 3, self.memory_budget_gb, self.dtype)
+        self.rank_ = min(int(self.rank), n)
+        logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s, rank %d", n, n, self.dtype,
+                    self.device_, self.rank_)
+        evals, evecs = torch.linalg.eigh(gram(X, self.device_, dtype))  # ascending order
+        evals, evecs = evals[-self.rank_:].clamp_min(0), evecs[:, -self.rank_:]
+        shrink = evals / (evals + float(self.l2))
+        if self.l2 == 0:
+            shrink = torch.where(evals > 0, 1.0, 0.0).to(dtype)  # PureSVD; a null direction carries nothing
+        self.item_factors_ = (evecs * shrink.sqrt()).flip(1).to(torch.float32).contiguous()
+
+    def _score_rows(self, X):
+        V = self.item_factors_
+        return (densify_rows(X, self.device_) @ V) @ V.T
+
+    def _get_state(self):
+        return {"item_factors": self.item_factors_}
+
+    def _set_state(self, tensors):
+        self.item_factors_ = tensors["item_factors"]
+        self.rank_ = int(self.item_factors_.shape[1])
