@@ -38,6 +38,15 @@ def _gib(nbytes: float) -> str:
     return f"{gib:.1f}" if gib >= 1 else f"{gib:.3g}"
 
 
+def check_dtype_l2(dtype: str, l2) -> torch.dtype:
+    """The torch dtype named by ``dtype``, after checking it and the ridge penalty ``l2``."""
+    if dtype not in _DTYPES:
+        raise DataError(f"dtype must be one of {list(_DTYPES)}; got {dtype!r}")
+    if not _is_real(l2) or not l2 >= 0 or not math.isfinite(l2):
+        raise DataError(f"l2 must be a finite number >= 0; got {l2!r}")
+    return _DTYPES[dtype]
+
+
 def check_memory(model: str, n: int, dtype: torch.dtype, copies: int, budget_gb, dtype_name: str) -> None:
     """Refuse a closed-form fit whose ``copies`` items×items matrices exceed the memory budget."""
     if not _is_real(budget_gb) or not budget_gb > 0:
@@ -99,13 +108,9 @@ class EASE(Recommender):
         self.memory_budget_gb = memory_budget_gb
 
     def _fit(self, X, valid=None):
-        if self.dtype not in _DTYPES:
-            raise DataError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
-        if not _is_real(self.l2) or not self.l2 >= 0 or not math.isfinite(self.l2):
-            raise DataError(f"l2 must be a finite number >= 0; got {self.l2!r}")
+        dtype = check_dtype_l2(self.dtype, self.l2)
         if not _is_real(self.dropout) or not 0 <= self.dropout < 1:
             raise DataError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
-        dtype = _DTYPES[self.dtype]
         check_memory("EASE", X.shape[1], dtype, 3, self.memory_budget_gb, self.dtype)
         n = X.shape[1]
         logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)

@@ -18,14 +18,13 @@ on ML-1M (benchmarks/blend_members.py).
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 
 from ..data.batching import densify_rows
 from ..exceptions import DataError
 from .base import Recommender
-from .ease import _DTYPES, _is_real, check_memory, gram
+from .ease import check_dtype_l2, check_memory, gram
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +60,9 @@ class LinearAE(Recommender):
         self.memory_budget_gb = memory_budget_gb
 
     def _fit(self, X, valid=None):
-        if self.dtype not in _DTYPES:
-            raise DataError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
+        dtype = check_dtype_l2(self.dtype, self.l2)
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
-        if not _is_real(self.l2) or not self.l2 >= 0 or not math.isfinite(self.l2):
-            raise DataError(f"l2 must be a finite number >= 0; got {self.l2!r}")
-        dtype = _DTYPES[self.dtype]
         n = X.shape[1]
         check_memory("LinearAE", n, dtype, 3, self.memory_budget_gb, self.dtype)
         self.rank_ = min(int(self.rank), n)
