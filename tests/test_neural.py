@@ -271,6 +271,13 @@ def test_blend_learns_weights_on_validation(board_split):
         recae.Blend(members=members, weights=[1.0]).fit(board_split.train)
 
 
+def test_blend_default_members_have_their_tuned_weights():
+    blend = recae.Blend()
+    assert [type(m).__name__ for m in blend._new_members()] == ["EASE", "LinearAE", "RecVAE"]
+    np.testing.assert_allclose(blend._default_weights(3), [0.1, 0.1, 0.8])  # benchmarks/results/blend_members_ml1m.md
+    assert blend._new_members()[0].l2 == 500.0
+
+
 @pytest.fixture(scope="module")
 def ml100k_split(ml100k):
     data = ml100k.binarize(3.5).filter(min_user=5)

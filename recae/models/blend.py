@@ -51,10 +51,12 @@ class Blend(Recommender):
     Parameters
     ----------
     members : sequence of Recommender or (class name, params) pairs, optional
-        Unfitted models to combine. Default: ``EASE(l2=500)`` and ``RecVAE()``.
+        Unfitted models to combine. Default: ``EASE(l2=500)``, ``LinearAE()`` and ``RecVAE()``.
     weights : sequence of float, optional
-        Used when ``fit`` gets no validation data. Default: the weights tuned on ML-1M
-        for the default members, else equal weights.
+        Used when ``fit`` gets no validation data. Default for the default members:
+        (0.1, 0.1, 0.8), the best shared weights on the mean validation NDCG@100 of three ML-1M
+        strong splits (0.4472; EASE and RecVAE alone at their best, (0.15, 0.85): 0.4466).
+        Otherwise equal weights.
     grid_step : float, default 0.05
         Resolution of the weight search.
     valid_metric : str, default "ndcg@100"
@@ -69,8 +71,8 @@ class Blend(Recommender):
         Validation metric of the chosen weights.
     """
 
-    DEFAULT_MEMBERS = (("EASE", {"l2": 500.0}), ("RecVAE", {}))
-    DEFAULT_WEIGHTS = (0.5, 0.5)
+    DEFAULT_MEMBERS = (("EASE", {"l2": 500.0}), ("LinearAE", {}), ("RecVAE", {}))
+    DEFAULT_WEIGHTS = (0.1, 0.1, 0.8)
 
     def __init__(self, members=None, weights=None, grid_step=0.05, valid_metric="ndcg@100", device="auto"):
         self.members = members
