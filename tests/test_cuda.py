@@ -64,3 +64,14 @@ def test_ease_on_gpu_matches_cpu():
     g = recae.EASE(l2=1.0, device="cuda").fit(board)
     c = recae.EASE(l2=1.0, device="cpu").fit(board)
     np.testing.assert_allclose(g.B_.cpu().numpy(), c.B_.numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_linear_ae_on_gpu_matches_cpu():
+    import scipy.sparse as sp
+    from test_ease import random_matrix
+
+    X = sp.csr_matrix(random_matrix())  # a spectrum without ties, so the rank-5 subspace is unique
+    g = recae.LinearAE(rank=5, l2=2.0, device="cuda").fit(X)
+    c = recae.LinearAE(rank=5, l2=2.0, device="cpu").fit(X)
+    V, W = g.item_factors_.cpu().double(), c.item_factors_.double()
+    np.testing.assert_allclose((V @ V.T).numpy(), (W @ W.T).numpy(), rtol=0, atol=1e-4)  # B, not sign-ambiguous factors
