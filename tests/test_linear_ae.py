@@ -43,7 +43,7 @@ def test_B_matches_svd_reference(dtype, atol, rank, l2):
 
 def test_full_rank_is_ridge_regression_of_X_on_itself():
     X = random_matrix(seed=2)
-    model = LinearAE(rank=10**6, l2=3.0, dtype="float64", device="cpu").fit(sp.csr_matrix(X))
+    model = LinearAE(rank=np.int64(10**6), l2=3.0, dtype="float64", device="cpu").fit(sp.csr_matrix(X))
     assert model.rank_ == 12  # capped at the number of items
     ridge = np.linalg.solve(X.T @ X + 3.0 * np.eye(12), X.T @ X)
     np.testing.assert_allclose(weights(model), ridge, rtol=0, atol=1e-6)  # factors are stored in float32

@@ -20,6 +20,7 @@ scores add what the full-rank EASE and the non-linear models miss. Its defaults 
 from __future__ import annotations
 
 import logging
+from numbers import Integral
 
 import torch
 
@@ -63,7 +64,7 @@ class LinearAE(Recommender):
 
     def _fit(self, X, valid=None):
         dtype = check_dtype_l2(self.dtype, self.l2)
-        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+        if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
         n = X.shape[1]
         check_memory("LinearAE", n, dtype, 3, self.memory_budget_gb, self.dtype)
