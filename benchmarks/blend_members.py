@@ -6,6 +6,8 @@ LinearAE of each (rank, l2) of a grid and runs the Blend's weight search (per-us
 coordinate ascent from equal weights, step 0.05, as :class:`recae.Blend` does) on the cached
 validation scores. Prints validation and test NDCG@100 per split and their means as JSON
 lines. The setting is chosen on the mean validation NDCG@100; test is printed for the record.
+Also prints each cached model's NDCG@100 alone, and the shared weights that ``Blend()`` uses
+without validation data (an exhaustive simplex grid on the mean validation of the splits).
 One thread; about 20 minutes per split for the neural members, seconds per LinearAE.
 
     python benchmarks/blend_members.py --seeds 98765 1 2
@@ -29,8 +31,10 @@ from recae.models.blend import _standardize
 from recae.train import scored_rows
 
 BASE = {"edlae": lambda: recae.EASE(dropout=0.33), "multdae": recae.MultDAE, "multvae": recae.MultVAE,
-        "cdae": recae.CDAE, "recvae": recae.RecVAE}
-GRID = [(rank, l2) for rank in (256, 512, 1024) for l2 in (200.0, 500.0, 1000.0)]
+        "cdae": recae.CDAE, "recvae": recae.RecVAE, "ease": recae.EASE}
+GRID = [(rank, l2) for rank in (256, 512, 1024) for l2 in (200.0, 500.0, 1000.0, 2000.0)]
+#: Blend() without validation data: one weight vector for all splits, for these member sets
+DEFAULT_SETS = [["ease", "recvae"], ["ease", "linearae_1024_200", "recvae"]]
 
 
 def cache_scores(seed: int, split, name: str, model, cache: str) -> None:
@@ -67,6 +71,13 @@ def search(Z, seen, target, step=0.05):
     return w, best
 
 
+def simplex(n: int, step: float = 0.05):
+    ticks = int(round(1 / step))
+    for combo in itertools.product(range(ticks + 1), repeat=n - 1):
+        if sum(combo) <= ticks:
+            yield np.array([*combo, ticks - sum(combo)], dtype=np.float64) / ticks
+
+
 def load_part(seed: int, names: list[str], part: str, cache: str):
     fold_in = sp.load_npz(f"{cache}/{seed}/{part}_fold_in.npz")
     target = sp.load_npz(f"{cache}/{seed}/{part}_target.npz").tocsr()
@@ -94,6 +105,11 @@ def main() -> None:
             name = f"linearae_{rank}_{int(l2)}"
             if not os.path.exists(f"{args.cache}/{seed}/{name}_test.npy"):
                 cache_scores(seed, split, name, recae.LinearAE(rank=rank, l2=l2).fit(split.train), args.cache)
+    for name in [n for n in BASE] + [f"linearae_{r}_{int(l2)}" for r, l2 in GRID]:
+        alone = {part: [ndcg(*load_part(seed, [name], part, args.cache), [1.0]) for seed in args.seeds]
+                 for part in ("valid", "test")}
+        print(json.dumps({"alone": name, "mean_valid": round(float(np.mean(alone["valid"])), 4),
+                          "mean_test": round(float(np.mean(alone["test"])), 4)}), flush=True)
     # the bench's member order: the linear member, the low-rank one, then the neural ones
     variants = [("base", ["edlae", "multdae", "multvae", "cdae", "recvae"])] + [
         (f"+ LinearAE(rank={r}, l2={l2:g})", ["edlae", f"linearae_{r}_{int(l2)}", "multdae", "multvae", "cdae", "recvae"])
@@ -108,8 +124,17 @@ def main() -> None:
             test.append(ndcg(Zt, seen_t, target_t, w))
             print(json.dumps({"blend": label, "seed": seed, "valid": round(v, 4), "test": round(test[-1], 4),
                               "weights": np.round(w, 3).tolist()}), flush=True)
-        print(json.dumps({"blend": label, "mean_valid": round(float(np.mean(valid)), 4),
-                          "mean_test": round(float(np.mean(test)), 4)}), flush=True)
+        print(json.dumps({"blend": label, "mean_valid": round(float(np.mean(valid)), 5),
+                          "mean_test": round(float(np.mean(test)), 5)}), flush=True)
+    for names in DEFAULT_SETS:
+        parts = [(load_part(seed, names, "valid", args.cache), load_part(seed, names, "test", args.cache))
+                 for seed in args.seeds]
+        candidates = list(simplex(len(names)))
+        means = [np.mean([ndcg(*v, w) for v, _ in parts]) for w in candidates]
+        for label, w in (("best", candidates[int(np.argmax(means))]), ("equal", np.full(len(names), 1 / len(names)))):
+            print(json.dumps({"default_weights": names, "which": label, "weights": np.round(w, 3).tolist(),
+                              "mean_valid": round(float(np.mean([ndcg(*v, w) for v, _ in parts])), 4),
+                              "mean_test": round(float(np.mean([ndcg(*t, w) for _, t in parts])), 4)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ Its use is as a :class:`~recae.models.blend.Blend` member, where its low-rank, f
 scores add what the full-rank EASE and the non-linear models miss. Its defaults (rank 1024,
 λ 200) were chosen for that role on the Blend's validation NDCG@100 on ML-1M
 (``benchmarks/blend_members.py``). Alone, those defaults rank poorly on ML-1M (test NDCG@100
-0.352 against EASE's 0.416 on one split) though close to EASE on ML-100K (0.457 against
-0.459); on its own, use a stronger penalty (rank 512, λ 2000: 0.414 on that ML-1M split).
+0.351 against EASE's 0.420 in ``recae bench``) though close to EASE on ML-100K (0.457 against
+0.459). On its own use ``l2=1000``: on ML-1M it then scores 0.423, level with EDLAE
+(``benchmarks/results/blend_members_ml1m.md`` lists each setting alone and in the Blend).
 """
 
 from __future__ import annotations
@@ -45,14 +46,21 @@ class LinearAE(Recommender):
         Precision of the Gram matrix and its eigendecomposition.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     memory_budget_gb : float, default 8.0
-        Refuse to fit when the estimated memory (about 3 items² matrices) exceeds this.
+        Refuse to fit when the estimated memory (about 4 items² matrices) exceeds this.
 
     Attributes
     ----------
     item_factors_ : torch.Tensor of shape (n_items, rank_)
         V_r·diag(√(s/(s+λ))), so that B = item_factors_ · item_factors_ᵀ.
     rank_ : int
-        The rank used.
+        The rank used: ``rank``, or fewer when XᵀX has fewer eigenvalues above rounding noise
+        (fewer users than items, empty items); directions X does not span are left out.
+
+    Notes
+    -----
+    The fit is a full eigendecomposition, O(items³) whatever the rank: seconds for a few
+    thousand items, far longer at 20,000. ``similar_items`` decodes a one-item history (the
+    row of B), as for EASE, rather than taking the cosine of the factors.
     """
 
     def __init__(self, rank=1024, l2=200.0, dtype="float32", device="auto", memory_budget_gb=8.0):
@@ -67,15 +75,18 @@ class LinearAE(Recommender):
         if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
         n = X.shape[1]
-        check_memory("LinearAE", n, dtype, 3, self.memory_budget_gb, self.dtype)
-        self.rank_ = min(int(self.rank), n)
-        logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s, rank %d", n, n, self.dtype,
-                    self.device_, self.rank_)
+        # the eigendecomposition holds G, its eigenvectors and about 2n² of LAPACK workspace
+        check_memory("LinearAE", n, dtype, 4, self.memory_budget_gb, self.dtype)
+        logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s", n, n, self.dtype, self.device_)
         evals, evecs = torch.linalg.eigh(gram(X, self.device_, dtype))  # ascending order
-        evals, evecs = evals[-self.rank_:].clamp_min(0), evecs[:, -self.rank_:]
+        # numpy.linalg.matrix_rank's tolerance: below it an eigenvalue is rounding noise, and
+        # its eigenvector an arbitrary direction that X does not span (users < items, empty items)
+        tol = float(evals[-1]) * n * torch.finfo(dtype).eps
+        self.rank_ = min(int(self.rank), int((evals > tol).sum()))
+        if self.rank_ == 0:
+            raise DataError("the Gram matrix XᵀX is zero to working precision; the data has no interactions to fit")
+        evals, evecs = evals[-self.rank_:], evecs[:, -self.rank_:]
         shrink = evals / (evals + float(self.l2))
-        if self.l2 == 0:
-            shrink = torch.where(evals > 0, 1.0, 0.0).to(dtype)  # PureSVD; a null direction carries nothing
         self.item_factors_ = (evecs * shrink.sqrt()).flip(1).to(torch.float32).contiguous()
 
     def _score_rows(self, X):
