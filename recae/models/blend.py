@@ -10,7 +10,7 @@ exhaustive simplex grid for up to three members, coordinate ascent beyond. Witho
 ``weights`` hyper-parameter is used (its default was tuned on ML-1M).
 
 ``recae bench`` blends the better of EASE and EDLAE, a low-rank :class:`~recae.LinearAE`, and
-every neural autoencoder. The low-rank member is weak alone but adds factor-like scores that
+every neural autoencoder. The low-rank member (``LinearAE(l2=200)``) is weak alone but adds factor-like scores that
 the full-rank linear model and the non-linear ones miss (on ML-1M, +0.003
 validation NDCG@100 on each of three splits; ``benchmarks/results/blend_members_ml1m.md``).
 
@@ -51,7 +51,7 @@ class Blend(Recommender):
     Parameters
     ----------
     members : sequence of Recommender or (class name, params) pairs, optional
-        Unfitted models to combine. Default: ``EASE(l2=500)``, ``LinearAE()`` and ``RecVAE()``.
+        Unfitted models to combine. Default: ``EASE(l2=500)``, ``LinearAE(l2=200)`` and ``RecVAE()``.
     weights : sequence of float, optional
         Used when ``fit`` gets no validation data. Default for the default members:
         (0.1, 0.1, 0.8), the best shared weights on the mean validation NDCG@100 of three ML-1M
@@ -71,7 +71,7 @@ class Blend(Recommender):
         Validation metric of the chosen weights.
     """
 
-    DEFAULT_MEMBERS = (("EASE", {"l2": 500.0}), ("LinearAE", {}), ("RecVAE", {}))
+    DEFAULT_MEMBERS = (("EASE", {"l2": 500.0}), ("LinearAE", {"l2": 200.0}), ("RecVAE", {}))
     DEFAULT_WEIGHTS = (0.1, 0.1, 0.8)
 
     def __init__(self, members=None, weights=None, grid_step=0.05, valid_metric="ndcg@100", device="auto"):

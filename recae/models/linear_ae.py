@@ -9,13 +9,12 @@ RecSys 2010); Steck, "Autoencoders that don't overfit towards the Identity" (Neu
 studies the same low-rank family. The rank bottleneck, not a zero diagonal as in EASE,
 keeps it from learning the identity.
 
-Its use is as a :class:`~recae.models.blend.Blend` member, where its low-rank, factor-like
-scores add what the full-rank EASE and the non-linear models miss. Its defaults (rank 1024,
-λ 200) were chosen for that role on the Blend's validation NDCG@100 on ML-1M
-(``benchmarks/blend_members.py``). Alone, those defaults rank poorly on ML-1M (test NDCG@100
-0.351 against EASE's 0.420 in ``recae bench``) though close to EASE on ML-100K (0.457 against
-0.459). On its own use ``l2=1000``: on ML-1M it then scores 0.423, level with EDLAE
-(``benchmarks/results/blend_members_ml1m.md`` lists each setting alone and in the Blend).
+Alone, the default penalty λ 1000 with rank 1024 is the best of a 12-point grid on ML-1M
+validation (test NDCG@100 0.423, level with EDLAE and above EASE's 0.420). As a
+:class:`~recae.models.blend.Blend` member it does most with a weaker penalty, λ 200, where it
+is poor alone (0.351) but adds low-rank, factor-like scores that the full-rank EASE and the
+non-linear models miss; ``recae bench`` and ``Blend()`` use that setting
+(``benchmarks/blend_members.py``, ``benchmarks/results/blend_members_ml1m.md``).
 """
 
 from __future__ import annotations
@@ -40,8 +39,9 @@ class LinearAE(Recommender):
     ----------
     rank : int, default 1024
         Bottleneck size r; capped at the number of items (then it is full-rank ridge).
-    l2 : float, default 200.0
-        Ridge penalty λ; each kept component is shrunk by s / (s + λ).
+    l2 : float, default 1000.0
+        Ridge penalty λ; each kept component is shrunk by s / (s + λ). A Blend member does best
+        with a weaker one (200 on ML-1M).
     dtype : {"float32", "float64"}, default "float32"
         Precision of the Gram matrix and its eigendecomposition.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
@@ -63,7 +63,7 @@ class LinearAE(Recommender):
     row of B), as for EASE, rather than taking the cosine of the factors.
     """
 
-    def __init__(self, rank=1024, l2=200.0, dtype="float32", device="auto", memory_budget_gb=8.0):
+    def __init__(self, rank=1024, l2=1000.0, dtype="float32", device="auto", memory_budget_gb=8.0):
         self.rank = rank
         self.l2 = l2
         self.dtype = dtype
