@@ -42,7 +42,7 @@ SPACES: dict[str, Space] = {
     "edlae": Space("EASE", {"l2": [50.0, 150.0, 300.0, 500.0], "dropout": [0.25, 0.33, 0.5, 0.67]}, {"dropout": 0.33}),
     # a Blend member, with the penalty chosen on the Blend's validation score; tuned alone it
     # would move to LinearAE's default l2=1000 and add less to the Blend, so the bench fixes it
-    "linearae": Space("LinearAE", fixed={"l2": 200.0}),
+    "linearae": Space("LinearAE", {"l2": [200.0]}, {"l2": 200.0}),
     "als": Space("ImplicitALS", {"factors": [64, 128, 256, 512], "regularization": [1.0, 10.0, 50.0, 100.0, 200.0],
                                  "alpha": [1.0, 2.0, 5.0, 10.0, 20.0], "iterations": [15, 30]}),
     "bpr": Space("ImplicitBPR", {"factors": [64, 128, 256], "learning_rate": [0.01, 0.02, 0.05, 0.1],
