@@ -215,7 +215,7 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
 def _blend_row(Blend, fitted, valids, split, ks, seed, result, on_row) -> None:
     """The recae hybrid: the better full-rank linear member on validation, the low-rank one, every neural one."""
     linear = [m for m in ("edlae", "ease") if m in fitted]
-    members = ([max(linear, key=valids.get)] if linear else []) + [m for m in ("linearae",) if m in fitted] \
+    members = ([max(linear, key=valids.get)] if linear else []) + (["linearae"] if "linearae" in fitted else []) \
         + [m for m in fitted if SPACES[m].neural]
     if len(members) < 2:
         logger.warning("blend needs two members among %s; skipped", list(BLEND_MEMBERS))

@@ -47,7 +47,7 @@ def check_dtype_l2(dtype: str, l2) -> torch.dtype:
     return _DTYPES[dtype]
 
 
-def check_memory(model: str, n: int, dtype: torch.dtype, copies: int, budget_gb, dtype_name: str) -> None:
+def check_memory(model: str, n: int, dtype: torch.dtype, copies: int, budget_gb) -> None:
     """Refuse a closed-form fit whose ``copies`` items×items matrices exceed the memory budget."""
     if not _is_real(budget_gb) or not budget_gb > 0:
         raise DataError(f"memory_budget_gb must be a positive number; got {budget_gb!r}")
@@ -55,7 +55,7 @@ def check_memory(model: str, n: int, dtype: torch.dtype, copies: int, budget_gb,
     need = copies * n * n * nbytes
     budget = budget_gb * 2**30
     if need > budget:
-        hint = "use dtype='float32', " if dtype_name != "float32" else ""
+        hint = "use dtype='float32', " if dtype != torch.float32 else ""
         raise MemoryBudgetError(
             f"{model} on {n} items needs about {_gib(need)} GiB ({copies} × {n}² × {nbytes} bytes) "
             f"but memory_budget_gb={budget_gb} ({_gib(budget)} GiB); raise the budget, {hint}"
@@ -111,7 +111,7 @@ class EASE(Recommender):
         dtype = check_dtype_l2(self.dtype, self.l2)
         if not _is_real(self.dropout) or not 0 <= self.dropout < 1:
             raise DataError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
-        check_memory("EASE", X.shape[1], dtype, 3, self.memory_budget_gb, self.dtype)
+        check_memory("EASE", X.shape[1], dtype, 3, self.memory_budget_gb)
         n = X.shape[1]
         logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)
         G = gram(X, self.device_, dtype)

@@ -76,7 +76,7 @@ class LinearAE(Recommender):
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
         n = X.shape[1]
         # the eigendecomposition holds G, its eigenvectors and about 2n² of LAPACK workspace
-        check_memory("LinearAE", n, dtype, 4, self.memory_budget_gb, self.dtype)
+        check_memory("LinearAE", n, dtype, 4, self.memory_budget_gb)
         logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s", n, n, self.dtype, self.device_)
         evals, evecs = torch.linalg.eigh(gram(X, self.device_, dtype))  # ascending order
         # numpy.linalg.matrix_rank's tolerance: below it an eigenvalue is rounding noise, and
