@@ -5,7 +5,7 @@
 >>> ids, scores = model.recommend(user_id, n=10)
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from . import anomaly, distributed, metrics
 from .data import (HoldoutSplit, Interactions, StrongSplit, holdout_split, strong_generalization_split,
@@ -14,7 +14,7 @@ from .evaluate import evaluate
 from .exceptions import (ConversionWarning, DataError, DatasetNotFoundError, MemoryBudgetError, ModelFileError, NotFittedError,
                          RecaeError, ShapeError, TrainingError, UnknownIdError)
 from .image import ImageAutoencoder
-from .io import load_model as load
+from .models.params import load
 from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EASE, LinearAE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
 
 __all__ = [

@@ -38,7 +38,8 @@ import numpy as np
 import scipy.stats
 import torch
 
-from .exceptions import DataError, ShapeError
+from .data.batching import csr_coords, row_chunks
+from .exceptions import DataError, NotFittedError, ShapeError
 
 
 def auroc(scores, labels) -> float:
@@ -137,16 +138,15 @@ def user_anomaly_scores(model, data, method: str = "nll") -> np.ndarray:
     ndarray of float32, shape (n_users,)
         Higher is more unusual; NaN for users with no items.
     """
-    from .data.batching import csr_coords, row_chunks
-
     if method not in ("nll", "rank"):
         raise DataError(f"method must be 'nll' or 'rank'; got {method!r}")
-    model._check_fitted()
-    X, _ = model._history_rows(data, "raise")
+    if not model.is_fitted:
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(data) (or recae.load) first")
+    X, _ = model.history_rows(data, "raise")
     out = np.full(X.shape[0], np.nan, dtype=np.float32)
     for start, stop in row_chunks(X.shape[0], X.shape[1]):
         rows = X[start:stop]
-        scores = model._score_rows(rows).float()
+        scores = model.score_rows(rows).float()
         own = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
         own[csr_coords(rows, scores.device)] = True  # every stored entry is one of the user's items
         count = own.sum(dim=1)

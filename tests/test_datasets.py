@@ -27,7 +27,7 @@ from recae.datasets import (
     load_parquet,
     movielens_official_split,
 )
-from recae.datasets import movielens as ml
+from recae.datasets.movielens import source as ml_source  # where the download URL is built
 from recae.datasets.download import download_and_extract, parse_md5_file, safe_extract, verify_checksum
 from recae.exceptions import DataError, DatasetNotFoundError
 
@@ -364,7 +364,7 @@ def test_load_movielens_downloads_into_first_candidate(isolated, monkeypatch):
     archive = _zip(mirror / "ml-latest-small.zip", {"ml-latest-small/ratings.csv": SMALL_CSV})
     (mirror / "ml-latest-small.zip.md5").write_text(
         f"MD5 (ml-latest-small.zip) = {hashlib.md5(archive.read_bytes()).hexdigest()}\n")
-    monkeypatch.setattr(ml, "BASE_URL", mirror.as_uri())
+    monkeypatch.setattr(ml_source, "BASE_URL", mirror.as_uri())
     env = isolated / "env"
     monkeypatch.setenv(DATA_ENV, str(env))
     inter = load_movielens("latest-small", download=True, show_progress=False)
@@ -378,14 +378,14 @@ def test_load_movielens_download_checksum_mismatch_raises(isolated, monkeypatch)
     mirror.mkdir()
     _zip(mirror / "ml-latest-small.zip", {"ml-latest-small/ratings.csv": SMALL_CSV})
     (mirror / "ml-latest-small.zip.md5").write_text("MD5 (ml-latest-small.zip) = " + "c" * 32)
-    monkeypatch.setattr(ml, "BASE_URL", mirror.as_uri())
+    monkeypatch.setattr(ml_source, "BASE_URL", mirror.as_uri())
     with pytest.raises(DataError, match="checksum mismatch"):
         load_movielens("latest-small", data_dir=isolated / "data", show_progress=False)
     assert not (isolated / "data" / "ml-latest-small").exists()
 
 
 def test_load_movielens_failed_download_is_not_found(isolated, monkeypatch):
-    monkeypatch.setattr(ml, "BASE_URL", (isolated / "no-mirror").as_uri())
+    monkeypatch.setattr(ml_source, "BASE_URL", (isolated / "no-mirror").as_uri())
     with pytest.raises(DatasetNotFoundError, match="Download failed"):
         load_movielens("latest-small", data_dir=isolated / "data", show_progress=False)
 

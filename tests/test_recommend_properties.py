@@ -1,14 +1,22 @@
-"""Property-based checks of the recommend API on random logs and random requests."""
+"""Property-based checks of the recommend API on random logs and random requests.
+
+Every generated case has one documented outcome and the test asserts it: ``n <= 0`` is a
+DataError naming ``n``; a request naming an id the model does not know is an
+UnknownIdError naming that id; anything else is an answer of the documented shape.
+"""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recae
-from recae.exceptions import RecaeError
+from recae.exceptions import DataError, UnknownIdError
 
 ids = st.one_of(st.integers(-5, 40), st.text(alphabet="abcxyz", min_size=1, max_size=3))
 
@@ -28,37 +36,98 @@ def logs(draw):
 MODELS = [lambda: recae.Popularity(device="cpu"), lambda: recae.EASE(l2=1.0, device="cpu")]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(df=logs(), which=st.sampled_from([0, 1]), n=st.integers(-2, 25),
-       asked=st.lists(ids, min_size=1, max_size=4), seed=st.integers(0, 2**16))
-def test_recommend_properties(df, which, n, asked, seed):
+def seen_items(data, user) -> set:
+    return set(data.item_ids[data.matrix[data.user_index(user)[0]].indices].tolist())
+
+
+def check_row(ids_row, scores_row, allowed: set, n_expected: int, pad) -> None:
+    """One ranked row: ``n_expected`` distinct allowed ids best first, then ``pad`` / -inf padding."""
+    valid = np.isfinite(scores_row)
+    got = ids_row[valid].tolist()
+    assert not np.isnan(scores_row).any()
+    assert len(got) == n_expected, (got, allowed)
+    assert len(set(got)) == len(got)  # unique
+    assert set(got) <= allowed
+    assert np.all(np.diff(scores_row[valid]) <= 1e-6)  # sorted
+    assert np.all(scores_row[~valid] == -np.inf) and all(i == pad for i in ids_row[~valid].tolist())
+    assert np.all(valid[:n_expected]) and not np.any(valid[n_expected:])  # padding only at the end
+
+
+def assert_unknown(call, kind: str, unknown: list) -> None:
+    """``call()`` raises an UnknownIdError about ``kind`` ids whose message names every id in ``unknown``."""
+    with pytest.raises(UnknownIdError, match=f"unknown {kind} id") as info:
+        call()
+    message = str(info.value)
+    missing = [u for u in unknown if repr(u) not in message]
+    assert not missing, f"message does not name {missing}: {message!r}"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(df=logs(), which=st.sampled_from([0, 1]), n=st.integers(-2, 25), draw=st.data(), seed=st.integers(0, 2**16))
+def test_recommend_properties(df, which, n, draw, seed):
     data = recae.Interactions.from_pandas(df)
+    # requested ids: the log's own ids (so the answering branch is reached) mixed with arbitrary ones
+    known_users = st.sampled_from(sorted(set(df["user"].tolist())))
+    known_items = st.sampled_from(sorted(set(df["item"].tolist())))
+    asked = draw.draw(st.lists(known_users, min_size=1, max_size=3)
+                      | st.lists(st.one_of(known_users, ids), min_size=1, max_size=4), label="asked")
+    candidates = draw.draw(st.lists(known_items, min_size=1, max_size=4)
+                           | st.lists(st.one_of(known_items, ids), min_size=1, max_size=4), label="items")
+    excluded = draw.draw(st.lists(st.one_of(known_items, ids), max_size=2), label="exclude")
+    history_ids = draw.draw(st.lists(st.one_of(known_items, ids), max_size=4), label="history")
     model = MODELS[which]().fit(data)
-    users = [u for u in data.user_ids[:3]]
-    try:
+    users = list(data.user_ids[:3])
+    item_set = set(data.item_ids.tolist())
+    pad = None if data.item_ids.dtype == object else -1
+
+    # ---- known users: n <= 0 is the only reason to refuse them
+    if n <= 0:
+        with pytest.raises(DataError, match=re.escape(f"n must be a positive integer; got {n}")):
+            model.recommend(users, n=n)
+    else:
         ids_, scores = model.recommend(users, n=n)
-    except RecaeError:
-        assert n <= 0  # the only reason to refuse known users
-        return
-    assert ids_.shape == scores.shape and ids_.shape[0] == len(users)
-    for row, user in enumerate(users):
-        valid = np.isfinite(scores[row])
-        got = ids_[row][valid]
-        assert len(set(got.tolist())) == len(got)  # unique
-        seen = set(data.item_ids[data.matrix[data.user_index(user)[0]].indices].tolist())
-        assert not seen & set(got.tolist())  # seen items excluded
-        assert np.all(np.diff(scores[row][valid]) <= 1e-6)  # sorted
-        assert not np.isnan(scores[row]).any()
-    # the same log in another row order gives the same recommendations
-    shuffled = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    again = MODELS[which]().fit(recae.Interactions.from_pandas(shuffled)).recommend(users, n=n)
-    np.testing.assert_array_equal(again[0], ids_)
-    # arbitrary requested ids: either an answer or a documented error, never a raw exception
-    try:
-        model.recommend(asked, n=max(n, 1), items=asked[:2], exclude=asked[-1:])
-    except RecaeError:
-        pass
-    try:
-        model.recommend_new(asked, n=max(n, 1), unknown="ignore")
-    except RecaeError:
-        pass
+        assert ids_.shape == scores.shape == (len(users), min(n, data.n_items))
+        for row, user in enumerate(users):
+            unseen = item_set - seen_items(data, user)
+            check_row(ids_[row], scores[row], unseen, min(n, len(unseen)), pad)
+        # the same log in another row order gives the same recommendations
+        shuffled = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        again = MODELS[which]().fit(recae.Interactions.from_pandas(shuffled)).recommend(users, n=n)
+        np.testing.assert_array_equal(again[0], ids_)
+
+    # ---- arbitrary requested ids: an UnknownIdError naming the unknown ids, or a well-formed answer
+    k = max(n, 1)
+    user_set = set(data.user_ids.tolist())
+    unknown_users = [a for a in asked if a not in user_set]
+    call = lambda: model.recommend(asked, n=k, items=candidates, exclude=excluded)  # noqa: E731
+    if unknown_users:  # users are looked up first
+        assert_unknown(call, "user", unknown_users)
+    elif [a for a in candidates if a not in item_set]:
+        assert_unknown(call, "item", [a for a in candidates if a not in item_set])
+    elif [a for a in excluded if a not in item_set]:
+        assert_unknown(call, "item", [a for a in excluded if a not in item_set])
+    else:
+        allowed = set(candidates) - set(excluded)
+        got_ids, got_scores = call()
+        assert got_ids.shape == got_scores.shape == (len(asked), min(k, len(allowed)))
+        for row, user in enumerate(asked):
+            left = allowed - seen_items(data, user)
+            check_row(got_ids[row], got_scores[row], left, min(k, len(left)), pad)
+
+    # ---- a new user's history with unknown="ignore": always an answer, unknown ids dropped
+    new_ids, new_scores = model.recommend_new(history_ids, n=k, unknown="ignore")
+    assert new_ids.ndim == 1 and new_ids.shape == new_scores.shape
+    assert np.all(np.isfinite(new_scores)) and np.all(np.diff(new_scores) <= 1e-6)
+    got = new_ids.tolist()
+    assert len(set(got)) == len(got) and set(got) <= item_set
+    history = {a for a in history_ids if a in item_set}
+    if len({type(a) for a in history_ids}) <= 1 or pad is None:
+        # one id type, or a string-id model: the known ids form the history and are excluded as seen
+        assert not history & set(got)
+        assert len(got) == min(k, data.n_items - len(history))
+    else:
+        # mixed int/str history on an integer-id model: NumPy turns the list into strings, so the known
+        # ints are dropped with the unknown strings (current recae behaviour, neither frozen nor
+        # asserted against here): only the length bounds hold either way
+        assert min(k, data.n_items - len(history)) <= len(got) <= min(k, data.n_items)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recae.datasets import synthetic
-from recae.datasets.synthetic import _top_columns
+from recae.datasets.synthetic import top_columns
 
 
 def _top_share(inter, frac=0.1) -> float:
@@ -174,11 +174,11 @@ def test_invalid_arguments():
 def test_top_columns_handles_ties():
     keys = np.zeros((3, 10), dtype=np.float32)
     keys[1, 7] = 1.0
-    top = _top_columns(keys, 4)
+    top = top_columns(keys, 4)
     assert top.shape == (3, 4)
     assert all(len(set(row)) == 4 for row in top.tolist())
     assert 7 in top[1]
     rng = np.random.default_rng(0)
     keys = rng.standard_normal((5, 50)).astype(np.float32)
-    top = _top_columns(keys, 6)
+    top = top_columns(keys, 6)
     np.testing.assert_array_equal(np.sort(top, 1), np.sort(np.argsort(-keys, 1)[:, :6], 1))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 
 from ..data import Interactions, holdout_split, strong_generalization_split, temporal_split
+from ..datasets import registry
+from ..datasets.registry import DATASET_NAMES, SYNTHETIC_ML20M
 from ..exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -25,9 +27,11 @@ logger = logging.getLogger(__name__)
 PROTOCOLS = ("strong", "holdout", "temporal")
 #: The first seed is the reference protocol's; more seeds count up from 1.
 FIRST_SEED = 98765
-#: Named datasets; anything else is read as a CSV/Parquet log path.
-DATASETS = ("ml-100k", "ml-1m", "ml-20m", "synthetic-ml20m", "synthetic")
-SYNTHETIC_ML20M = {"n_users": 136_677, "n_items": 20_108, "n_interactions": 10_000_000}
+#: Named datasets (see :mod:`recae.datasets.registry`); anything else is read as a log file's path.
+DATASETS = DATASET_NAMES
+
+__all__ = ["PROTOCOLS", "FIRST_SEED", "DATASETS", "SYNTHETIC_ML20M", "seed_list", "split_seeds", "positives",
+           "load_dataset", "make_split"]
 
 
 def seed_list(seeds) -> list[int]:
@@ -41,37 +45,42 @@ def seed_list(seeds) -> list[int]:
     return [FIRST_SEED, *range(1, seeds)]
 
 
+def split_seeds(protocol: str, seeds: list) -> list:
+    """The seeds that give distinct splits: all of them, but only the first for ``temporal``."""
+    return list(seeds[:1]) if protocol == "temporal" else list(seeds)
+
+
+def positives(data: Interactions, threshold: float | None = 3.5, min_user: int = 5, min_item: int = 1) -> Interactions:
+    """Ratings above ``threshold`` as positives (when ``data`` has ratings), then the k-core filter."""
+    if data.has_ratings and threshold is not None:
+        data = data.binarize(threshold)
+    return data.filter(min_user=min_user, min_item=min_item)
+
+
 def load_dataset(name: str, data_dir=None, *, threshold: float = 3.5, min_user: int = 5,
                  show_progress: bool = False) -> Interactions:
     """Positives (rating > ``threshold``) of users with at least ``min_user`` of them.
 
-    ``name`` is one of :data:`DATASETS` or the path of a CSV/Parquet log with columns
-    ``user``, ``item`` and optionally ``rating`` and ``timestamp``.
+    ``name`` is one of :data:`DATASETS` (the synthetic ones with seed 0; MovieLens is never
+    downloaded here) or the path of a CSV/TSV/Parquet log with columns ``user``, ``item``
+    and optionally ``rating`` and ``timestamp``.
     """
-    from ..datasets import load_csv, load_movielens, load_parquet, synthetic
-
-    if name.startswith("ml-"):
-        data = load_movielens(name[3:], data_dir=data_dir, download=False, show_progress=show_progress)
-    elif name == "synthetic-ml20m":
-        return synthetic(**SYNTHETIC_ML20M, random_state=0)
-    elif name == "synthetic":
-        return synthetic(n_users=2000, n_items=500, random_state=0)
-    elif name.endswith((".parquet", ".pq")):
-        data = load_parquet(name)
-    elif name.endswith((".csv", ".tsv", ".txt", ".dat")):
-        data = load_csv(name)
-    else:
-        raise DataError(f"dataset must be one of {list(DATASETS)} or a .csv/.parquet log; got {name!r}")
-    if data.has_ratings:
-        data = data.binarize(threshold)
-    return data.filter(min_user=min_user)
+    data, _ = registry.load(name, data_dir=data_dir, download=False, show_progress=show_progress)
+    return positives(data, threshold, min_user)
 
 
-def make_split(data: Interactions, protocol: str, seed: int):
+def make_split(data: Interactions, protocol: str, seed: int, *, heldout: float | int = 0.1, test_size: float = 0.2,
+               valid_size: float = 0.1, valid_k: int = 1):
+    """The split of ``protocol`` for ``seed``, with the parts above as its defaults.
+
+    ``heldout``: users per held-out part of ``strong``; ``test_size``/``valid_size``: each
+    user's fractions for ``holdout``; ``valid_k``: validation items per user for ``temporal``
+    (its test is each user's last item). ``valid_size=0``/``valid_k=0`` leave validation out.
+    """
     if protocol == "strong":
-        return strong_generalization_split(data, 0.1, random_state=seed)
+        return strong_generalization_split(data, heldout, random_state=seed)
     if protocol == "holdout":
-        return holdout_split(data, test_size=0.2, valid_size=0.1, random_state=seed)
+        return holdout_split(data, test_size=test_size, valid_size=valid_size, random_state=seed)
     if protocol == "temporal":
-        return temporal_split(data, k=1, valid_k=1)
+        return temporal_split(data, k=1, valid_k=valid_k)
     raise DataError(f"protocol must be one of {list(PROTOCOLS)}; got {protocol!r}")

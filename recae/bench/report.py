@@ -2,41 +2,55 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import platform
 from pathlib import Path
 
 import numpy as np
+import pandas
+import scipy
+import torch
 
+from ..version import __version__
 from .runner import BenchResult
 
 
-def environment(command: str) -> dict:
-    """Command, date, machine and library versions, recorded in every results file."""
-    import datetime as dt
-    import platform
-
-    import pandas
-    import scipy
-    import torch
-
-    from .. import __version__
-
+def machine() -> str:
+    """CPU model, core count and GPU of this machine, in one line."""
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or "unknown"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    versions = {"python": platform.python_version(), "recae": __version__, "torch": torch.__version__,
-                "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__}
-    try:
-        import implicit
+    return f"{cpu}, {os.cpu_count()} cores, GPU: {gpu}"
 
-        versions["implicit"] = implicit.__version__
+
+def versions() -> dict:
+    """Versions of Python, recae and the libraries it runs on (implicit when installed)."""
+    out = {"python": platform.python_version(), "recae": __version__, "torch": torch.__version__,
+           "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__}
+    try:
+        import implicit  # lazy: an optional dependency (the `bench` extra)
+
+        out["implicit"] = implicit.__version__
     except ImportError:
         pass
+    return out
+
+
+def environment(command: str) -> dict:
+    """Command, date, machine and library versions, recorded in every results file."""
     return {"command": command, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{cpu}, {os.cpu_count()} cores, GPU: {gpu}", "versions": versions}
+            "machine": machine(), "versions": versions()}
+
+
+def environment_lines(env: dict) -> list[str]:
+    """The Markdown list items of an :func:`environment`: command, date, machine, versions."""
+    v = ", ".join(f"{k} {x}" for k, x in env["versions"].items())
+    return [f"- command: `{env['command']}`", f"- date: {env['date']}", f"- machine: {env['machine']}",
+            f"- versions: {v}"]
 
 
 def _cells(s: dict, ks) -> list[str]:
@@ -64,10 +78,8 @@ def console_table(result: BenchResult) -> str:
 
 def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> str:
     info, ks = result.info, result.info["k"]
-    v = ", ".join(f"{k} {x}" for k, x in env["versions"].items())
     out = [f"# recae bench: {info.get('dataset', 'data')}, {info['protocol']} protocol\n",
-           f"- command: `{env['command']}`", f"- date: {env['date']}", f"- machine: {env['machine']}",
-           f"- versions: {v}", f"- torch threads: {info['torch_threads']}; implicit: its own OpenMP pool, BLAS pinned to 1",
+           *environment_lines(env), f"- torch threads: {info['torch_threads']}; implicit: its own OpenMP pool, BLAS pinned to 1",
            f"- data: {info['users']} users × {info['items']} items, {info['nnz']} positives",
            f"- seeds: {', '.join(map(str, info['seeds']))}; budget: {info['budget']} trials per model "
            f"(default setting + random grid points), tuned on validation of "
@@ -96,6 +108,7 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
 
 def plot(result: BenchResult, path) -> None:
     """NDCG@100 against fit time (log scale), one point per model, with split std as error bars."""
+    # lazy: matplotlib is optional (the `bench` extra) and slow to import; write() skips the plot without it
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -14,6 +14,7 @@ own; ``threads=`` sets torch's pool (and implicit's) for the whole run.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from tqdm.auto import tqdm
 
 from ..evaluate import evaluate
 from ..exceptions import DataError
+from ..models import Blend
 from .memory import PeakRSS, lifetime_peak_bytes
-from .protocols import make_split, seed_list
+from .protocols import make_split, seed_list, split_seeds
 from .spaces import BLEND, BLEND_MEMBERS, SPACES, check_models, trials
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,6 @@ class BenchResult:
 
 def load_result(path) -> tuple[BenchResult, dict]:
     """A bench run back from its JSON file: ``(result, env)``, e.g. to re-render its tables."""
-    import json
-
     with open(path) as f:
         data = json.load(f)
     return BenchResult(rows=data["rows"], trials=data["trials"], info=data["info"]), data["env"]
@@ -154,12 +154,8 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
     -------
     BenchResult
     """
-    from ..models import Blend
-
     models = check_models(models if models is not None else list(SPACES) + [BLEND])
-    seeds = seed_list(seeds)
-    if protocol == "temporal":
-        seeds = seeds[:1]
+    seeds = split_seeds(protocol, seed_list(seeds))
     if tune not in ("first", "every"):
         raise DataError(f"tune must be 'first' or 'every'; got {tune!r}")
     ks = sorted({int(x) for x in k} | {100})
@@ -207,12 +203,12 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
                     fitted[name], valids[name] = (model, row), valid
                 del model
             if BLEND in models:
-                _blend_row(Blend, fitted, valids, split, ks, seed, result, on_row)
+                _blend_row(fitted, valids, split, ks, seed, result, on_row)
     result.info["lifetime_peak_rss_mib"] = lifetime_peak_bytes() / MIB
     return result
 
 
-def _blend_row(Blend, fitted, valids, split, ks, seed, result, on_row) -> None:
+def _blend_row(fitted, valids, split, ks, seed, result, on_row) -> None:
     """The recae hybrid: the better full-rank linear member on validation, the low-rank one, every neural one."""
     linear = [m for m in ("edlae", "ease") if m in fitted]
     members = ([max(linear, key=valids.get)] if linear else []) + (["linearae"] if "linearae" in fitted else []) \

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import DataError
+from ..models import MODEL_REGISTRY
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ class Space:
     neural: bool = False
 
     def model_class(self):
-        from ..models import MODEL_REGISTRY
-
         return MODEL_REGISTRY[self.cls_name]
 
     def settings(self) -> list[dict]:

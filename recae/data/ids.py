@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataError, UnknownIdError
+from ..exceptions import DataError, ShapeError, UnknownIdError
 from .validate import as_array, check_choice
 
 
@@ -63,6 +63,19 @@ def normalize_id_column(values, name: str) -> np.ndarray:
         f"column {name!r} must hold ids of one type (all integers or all strings); "
         f"got values of kind {kind!r} (dtype {s.dtype}), e.g. {s.iloc[:3].tolist()}{hint}", row=row
     )
+
+
+def id_array(ids, name: str) -> np.ndarray:
+    """Raw ids as given (their dtype kept), refusing ragged input, missing values and mixed types."""
+    arr = as_array(ids, name)
+    if arr.ndim != 1:
+        raise ShapeError(f"{name} must be 1-D; got shape {arr.shape}")
+    if arr.size == 0 or arr.dtype.kind in "iu" or (arr.dtype.kind == "U" and isinstance(ids, np.ndarray)):
+        return arr
+    # np.asarray turns [1, "a"] into two strings: check the values as they were given
+    values = ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else list(ids)
+    normalized = normalize_id_column(pd.Series(values, dtype=object), name)
+    return arr if arr.dtype.kind in "UO" else normalized
 
 
 def plain(value):

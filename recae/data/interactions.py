@@ -1,11 +1,13 @@
-"""The user×item interaction log: raw ids outside, a CSR matrix inside."""
+"""The user×item interaction log: raw ids outside, a CSR matrix inside.
+
+Building one from a DataFrame is in :mod:`recae.data.frames`, reading a log file in
+:mod:`recae.data.logfiles`; this module holds the class and the derived logs (filters,
+binarization, row and column selection).
+"""
 
 from __future__ import annotations
 
-import csv
-import difflib
 import logging
-import os
 import warnings
 
 import numpy as np
@@ -13,153 +15,25 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import ConversionWarning, DataError, ShapeError, UnknownIdError
-from .ids import IdIndex, normalize_id_column, plain
-from .validate import as_array, as_path, as_positions, check_choice, check_int, check_real
+from .frames import check_frame, frame_to_csr
+from .ids import IdIndex, id_array
+from .logfiles import read_csv_frame, read_parquet_frame, rows_as_lines
 from .sparse import build_csr, entry_rows, row_positions, take_rows
+from .validate import as_array, as_path, as_positions, check_choice, check_int, check_real
 
 logger = logging.getLogger(__name__)
 
-_DUPLICATE_RULES = ("last", "sum", "first", "raise")
 
-
-def _column_hint(col, columns: list) -> str:
-    """A likely intended column: a byte-order mark, a case difference or a close spelling."""
-    names = [c for c in columns if isinstance(c, str)]
-    if any(c.startswith("\ufeff") for c in names):
-        return " The first column name starts with a byte-order mark: read the file with encoding='utf-8-sig'."
-    if isinstance(col, str):
-        same_case = [c for c in names if c.lower() == col.lower()]
-        close = same_case or difflib.get_close_matches(col, names, n=1, cutoff=0.6)
-        if close:
-            return f" Did you mean {close[0]!r}?"
-    return ""
-
-
-def _require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
-    for role, col in wanted.items():
-        if col is None and role in ("user", "item"):
-            raise DataError(f"{role} must name the {role} id column; got None (columns: {list(df.columns)})")
-        try:
-            hash(col)
-        except TypeError:
-            raise DataError(f"{role} must be a column name; got {type(col).__name__} {col!r}") from None
-        if col is not None and col not in df.columns:
-            raise DataError(
-                f"column {col!r} (the {role} column) not found; available columns: "
-                f"{list(df.columns)}. Pass {role}=<column name>.{_column_hint(col, list(df.columns))}"
-            )
-        if col is not None and int((df.columns == col).sum()) > 1:
-            raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
-
-
-def _numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(s) and not allow_datetime:
-        raise DataError(f"column {name!r} must be numeric; got dtype {s.dtype} (dates belong in the timestamp column)")
-    if pd.api.types.is_datetime64_any_dtype(s):
-        if s.isna().any():
-            row = int(np.flatnonzero(s.isna().to_numpy())[0])
-            raise DataError(f"column {name!r} has {int(s.isna().sum())} missing timestamp(s); first at row {row}",
-                            row=row)
-        # datetimes become seconds since the epoch (UTC for time-zone aware columns);
-        # the unit of the column does not matter
-        if getattr(s.dt, "tz", None) is not None:
-            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        # through integer microseconds: subtracting a nanosecond Timestamp overflows past 2262
-        micros = s.to_numpy().astype("datetime64[us]").astype(np.int64)
-        return micros.astype(np.float64) / 1e6
-    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-        # an object column may still hold plain numbers (e.g. built from Python lists)
-        is_text = s.map(lambda v: isinstance(v, (str, bytes)), na_action="ignore").fillna(False).astype(bool)
-        try:
-            coerced = pd.to_numeric(s.mask(is_text), errors="coerce")
-        except (TypeError, ValueError):  # containers and other objects pandas cannot coerce
-            coerced = pd.Series(np.nan, index=s.index)
-        bad = ((coerced.isna() & s.notna()) | is_text).to_numpy()
-        if bad.any():
-            # numbers stored as text ("5") are refused too, but point first at values that are
-            # not numbers even as text ("five"): those are why a file's column was read as text
-            try:
-                hopeless = (pd.to_numeric(s, errors="coerce").isna() & s.notna()).to_numpy()
-            except (TypeError, ValueError):
-                hopeless = bad
-            shown = hopeless if hopeless.any() else bad
-            first = s[shown].iloc[:3].tolist()
-            row = int(np.flatnonzero(shown)[0])
-            raise DataError(
-                f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first} "
-                f"(first at row {row})", row=row
-            )
-        s = coerced
-    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"column {name!r} has {int(bad.sum())} NaN or infinite value(s); first at row {i} "
-            f"(value {arr[i]}). Drop or fill them before building Interactions.", row=i
-        )
-    return arr
-
-
-def _parser_message(path: str, exc: Exception, kwargs: dict) -> str:
-    """pandas' parser message, with the line number when the engine did not give one.
-
-    The C and python engines name the line; pyarrow only quotes the row, so re-parse with the
-    C engine (on the error path only) to find it.
-    """
-    msg = str(exc).strip()
-    if "line" in msg.lower() or kwargs.get("engine") != "pyarrow":
-        return msg
-    try:
-        pd.read_csv(path, **{**kwargs, "engine": "c"})
-    except pd.errors.ParserError as exc2:
-        return f"{msg} ({str(exc2).strip()})"
-    except Exception:
-        pass
-    return msg
-
-
-def _id_array(ids, name: str) -> np.ndarray:
-    """Raw ids as given (their dtype kept), refusing ragged input, missing values and mixed types."""
-    arr = as_array(ids, name)
-    if arr.ndim != 1:
-        raise ShapeError(f"{name} must be 1-D; got shape {arr.shape}")
-    if arr.size == 0 or arr.dtype.kind in "iu" or (arr.dtype.kind == "U" and isinstance(ids, np.ndarray)):
-        return arr
-    # np.asarray turns [1, "a"] into two strings: check the values as they were given
-    values = ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else list(ids)
-    normalized = normalize_id_column(pd.Series(values, dtype=object), name)
-    return arr if arr.dtype.kind in "UO" else normalized
-
-
-#: read_csv options under which data row ``i`` can be traced back to a line of the file.
-_TRACEABLE_OPTIONS = {"sep", "delimiter", "encoding", "dtype", "usecols", "engine", "quotechar", "header"}
-
-
-def _line_of_row(path: str, row: int, kwargs: dict) -> int | None:
-    """1-based line of the file where data row ``row`` starts, or None when that cannot be known.
-
-    Only for plain files (one header line, single-character separator, no skipped or comment
-    lines): pandas then skips blank lines only, the ``csv`` module follows the same quoting
-    rules and ``line_num`` counts physical lines (quoted fields may span several).
-    """
-    sep = kwargs.get("sep", kwargs.get("delimiter", ","))
-    if set(kwargs) - _TRACEABLE_OPTIONS or not isinstance(sep, str) or len(sep) != 1 \
-            or kwargs.get("header", "infer") not in ("infer", 0):
-        return None
-    try:
-        with open(path, newline="", encoding=kwargs.get("encoding") or "utf-8") as f:
-            reader = csv.reader(f, delimiter=sep, quotechar=kwargs.get("quotechar", '"'))
-            seen = -1  # the header
-            for fields in reader:
-                if not fields:
-                    continue  # blank line, skipped by pandas too
-                if seen == row:
-                    return reader.line_num - "".join(fields).count("\n")
-                seen += 1
-    except (OSError, UnicodeError, LookupError, csv.Error):
-        return None
-    return None
+def check_interactions(data, what: str = "data"):
+    """``data`` when it is an :class:`Interactions`; DataError naming the type otherwise."""
+    if not isinstance(data, Interactions):
+        hint = ""
+        if hasattr(data, "columns"):
+            hint = " (build one with Interactions.from_pandas(df, user=..., item=...))"
+        elif hasattr(data, "tocsr"):
+            hint = " (wrap a sparse matrix with Interactions.from_scipy(matrix))"
+        raise DataError(f"{what} must be an Interactions; got {type(data).__name__}{hint}")
+    return data
 
 
 class Interactions:
@@ -206,8 +80,8 @@ class Interactions:
             m = m.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
             m.sum_duplicates()
         self.matrix = m
-        self.user_ids = np.arange(m.shape[0]) if user_ids is None else _id_array(user_ids, "user_ids")
-        self.item_ids = np.arange(m.shape[1]) if item_ids is None else _id_array(item_ids, "item_ids")
+        self.user_ids = np.arange(m.shape[0]) if user_ids is None else id_array(user_ids, "user_ids")
+        self.item_ids = np.arange(m.shape[1]) if item_ids is None else id_array(item_ids, "item_ids")
         if self.user_ids.shape != (m.shape[0],):
             raise ShapeError(f"user_ids has shape {self.user_ids.shape}; expected ({m.shape[0]},) for a matrix of shape {m.shape}")
         if self.item_ids.shape != (m.shape[1],):
@@ -253,53 +127,9 @@ class Interactions:
         -------
         Interactions
         """
-        if not isinstance(df, pd.DataFrame):
-            raise DataError(f"expected a pandas DataFrame; got {type(df).__name__}")
-        if len(df) == 0:
-            raise DataError(f"the interaction log is empty (0 rows; columns: {list(df.columns)})")
-        _require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
-        if duplicates is None:
-            duplicates = "last" if rating is not None else "sum"
-        duplicates = check_choice(duplicates, "duplicates", _DUPLICATE_RULES)
-        users = normalize_id_column(df[user], user)
-        items = normalize_id_column(df[item], item)
-        values = _numeric_column(df[rating], rating) if rating is not None else np.ones(len(df))
-        ts = _numeric_column(df[timestamp], timestamp, allow_datetime=True) if timestamp is not None else None
-        ucodes, uids = pd.factorize(users, sort=True)
-        icodes, iids = pd.factorize(items, sort=True)
-        ucodes = ucodes.astype(np.int64)
-        icodes = icodes.astype(np.int64)
-        n_users, n_items = len(uids), len(iids)
-        key = ucodes * n_items + icodes
-        rowpos = np.arange(len(df))
-        if duplicates == "sum":
-            ukey, inv = np.unique(key, return_inverse=True)
-            values = np.bincount(inv, weights=values, minlength=len(ukey))
-            if ts is not None:
-                latest = np.full(len(ukey), -np.inf)
-                np.maximum.at(latest, inv, ts)
-                ts = latest
-        else:
-            # order entries by key, then time, then row; keep the last (or first) of each key
-            order = np.lexsort((rowpos, ts if ts is not None else rowpos, key))
-            sk = key[order]
-            boundary = np.ones(len(sk), dtype=bool)
-            if duplicates in ("last", "raise"):
-                boundary[:-1] = sk[1:] != sk[:-1]
-            else:
-                boundary[1:] = sk[1:] != sk[:-1]
-            if duplicates == "raise" and not boundary.all():
-                dup = order[np.flatnonzero(~boundary)[0]]
-                raise DataError(
-                    f"duplicate (user, item) row: user {plain(users[dup])!r}, item {plain(items[dup])!r} "
-                    f"(row {int(dup)}); "
-                    "pass duplicates='last' or 'sum' to resolve repeats", row=int(dup)
-                )
-            keep = order[boundary]
-            ukey, values = key[keep], values[keep]
-            ts = ts[keep] if ts is not None else None
-        m, order = build_csr(ukey // n_items, ukey % n_items, values, (n_users, n_items))
-        return cls(m, np.asarray(uids), np.asarray(iids), None if ts is None else ts[order], has_ratings=rating is not None)
+        check_frame(df, user, item, rating, timestamp)
+        m, uids, iids, ts = frame_to_csr(df, user, item, rating, timestamp, duplicates)
+        return cls(m, uids, iids, ts, has_ratings=rating is not None)
 
     @classmethod
     def from_csv(cls, path, user: str = "user", item: str = "item", rating: str | None = None,
@@ -311,55 +141,16 @@ class Interactions:
         whose values are missing, non-numeric or non-finite.
         """
         path = as_path(path)
-        if not os.path.exists(path):
-            raise DataError(f"no such file: {path!r}")
-        if os.path.isdir(path):
-            raise DataError(f"{path!r} is a directory, not a file")
-        encoding = read_csv_kwargs.get("encoding") or "utf-8"
-        try:
-            df = pd.read_csv(path, **read_csv_kwargs)
-        except pd.errors.EmptyDataError as exc:
-            raise DataError(f"{path!r} holds no data ({exc})") from None
-        except pd.errors.ParserError as exc:
-            raise DataError(f"could not parse {path!r}: {_parser_message(path, exc, read_csv_kwargs)}") from None
-        except UnicodeError as exc:
-            where = f" ({exc.reason} at byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else f" ({exc})"
-            raise DataError(f"{path!r} is not valid {encoding} text{where}; pass encoding='latin-1' or the "
-                            "file's encoding") from None
-        except LookupError as exc:  # an encoding name Python does not know
-            raise DataError(f"unknown encoding {encoding!r} ({exc}); pass a codec name such as 'utf-8' or "
-                            "'latin-1'") from None
-        except OSError as exc:
-            raise DataError(f"could not read {path!r}: {exc}") from None
-        except ValueError as exc:  # e.g. a dtype= option the values do not fit
-            raise DataError(f"could not read {path!r}: {exc}") from None
-        try:
+        df = read_csv_frame(path, read_csv_kwargs)
+        with rows_as_lines(path, read_csv_kwargs):
             return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
-        except DataError as exc:
-            line = None if exc.row is None else _line_of_row(path, exc.row, read_csv_kwargs)
-            if line is None:
-                raise
-            raise DataError(f"{path}, line {line}: {exc}", row=exc.row) from None
 
     @classmethod
     def from_parquet(cls, path, user: str = "user", item: str = "item", rating: str | None = None,
                      timestamp: str | None = None, duplicates: str | None = None) -> "Interactions":
         """Read a Parquet log (needs ``pyarrow``), then :meth:`from_pandas`."""
         path = as_path(path)
-        if not os.path.exists(path):
-            raise DataError(f"no such file: {path!r}")
-        cols = [c for c in (user, item, rating, timestamp) if c is not None]
-        try:
-            df = pd.read_parquet(path, columns=cols)
-        except ImportError:
-            raise
-        except Exception:
-            try:
-                df = pd.read_parquet(path)  # let _require_columns name what is missing
-            except ImportError:
-                raise
-            except Exception as exc:
-                raise DataError(f"could not read {path!r} as Parquet: {exc}") from None
+        df = read_parquet_frame(path, [c for c in (user, item, rating, timestamp) if c is not None])
         return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
 
     @classmethod

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import DataError
-from .interactions import Interactions
+from .interactions import Interactions, check_interactions
 from .sparse import entry_rows
-from .validate import check_int, check_interactions, check_real, make_rng
+from .validate import check_int, check_real, make_rng
 
 
 @dataclass(frozen=True)

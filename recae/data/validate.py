@@ -3,6 +3,10 @@
 Each check turns a wrong-typed or out-of-range argument into a documented recae exception
 whose message names the expected and the actual value, instead of letting it reach NumPy
 or pandas and come back as a bare ``TypeError``/``IndexError`` from deep inside them.
+
+This module imports nothing else from :mod:`recae.data`, so every data module can use it;
+the check that needs the :class:`~recae.data.Interactions` class,
+:func:`~recae.data.interactions.check_interactions`, lives with that class.
 """
 
 from __future__ import annotations
@@ -66,20 +70,6 @@ def check_real(value, name: str, low: float | None = None, high: float | None = 
                     + ("inf" if high is None else f"{high:g}") + (")" if high_open else "]"))
         raise DataError(f"{name} must lie in {interval}; got {value:g}")
     return value
-
-
-def check_interactions(data, what: str = "data"):
-    """``data`` when it is an :class:`~recae.data.Interactions`; DataError naming the type otherwise."""
-    from .interactions import Interactions
-
-    if not isinstance(data, Interactions):
-        hint = ""
-        if hasattr(data, "columns"):
-            hint = " (build one with Interactions.from_pandas(df, user=..., item=...))"
-        elif hasattr(data, "tocsr"):
-            hint = " (wrap a sparse matrix with Interactions.from_scipy(matrix))"
-        raise DataError(f"{what} must be an Interactions; got {type(data).__name__}{hint}")
-    return data
 
 
 def as_array(values, what: str, dtype=None) -> np.ndarray:

@@ -19,6 +19,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from tqdm.auto import tqdm
+
 from ..exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -189,8 +191,6 @@ def fetch(url: str, dest, *, timeout: float = 60.0, show_progress: bool = True) 
     pathlib.Path
         ``dest``.
     """
-    from tqdm.auto import tqdm
-
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)

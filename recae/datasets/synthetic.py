@@ -64,7 +64,7 @@ def _user_counts(rng: np.random.Generator, n_users: int, n_items: int, total: in
     return counts
 
 
-def _top_columns(keys: np.ndarray, k: int) -> np.ndarray:
+def top_columns(keys: np.ndarray, k: int) -> np.ndarray:
     """Column indices (r, k) of each row's k largest keys, in no particular order."""
     r, n = keys.shape
     if k >= n:
@@ -190,7 +190,7 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int | Non
         np.log(noise, out=noise)
         keys -= noise  # log w + Gumbel(0, 1): -log(Exp(1)) is standard Gumbel
         del noise
-        top = _top_columns(keys, k_max)
+        top = top_columns(keys, k_max)
         top_keys = np.take_along_axis(keys, top, axis=1)
         del keys
         # rank the k_max candidates by key, keep each user's first k, then sort by item id

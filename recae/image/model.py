@@ -6,37 +6,31 @@ Science 313, 2006 (deep autoencoders on MNIST); Vincent, Larochelle, Bengio, Man
 corruption). The anomaly score is the per-image reconstruction error: a model trained on
 one kind of image reconstructs other kinds worse.
 
-The model runs on the same training loop as the recommenders (:mod:`recae.train`): one
+The model runs on the same trainer as the recommenders (:class:`recae.train.Trainer`): one
 seeded generator for shuffling and noise, early stopping on validation MSE, progress bars,
-crash-safe checkpoints and ``resume=True``. Helpers that do not depend on rating data are
-borrowed from :class:`~recae.models.neural.NeuralRecommender` rather than forked.
+crash-safe checkpoints and ``resume=True``. It shares the recommenders' parameter contract
+(:class:`~recae.models.params.Params`) and training settings (:class:`~recae.models.trained.Trained`),
+and its files open with ``recae.load``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from torch import nn
 
-from .. import train as training
-from ..atomic import atomic_save_tensors, read_tensors
+from ..device import resolve_device
 from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError, ShapeError
-from ..models.base import Recommender
-from ..models.dae import mlp
-from ..models.neural import OPTIMIZERS, NeuralRecommender, activation
+from ..io import write_model_file
+from ..models.layers import activation, mlp
+from ..models.params import Params, file_params
+from ..models.trained import Trained, positive_int
+from ..train import TrainSpec, seeded_build
 from .data import DenseLoader, as_images, restore_layout
 
 logger = logging.getLogger(__name__)
-
-FORMAT = "recae-image-model"
-FORMAT_VERSION = 1
-HEADER_KEY = "recae_image"
 
 ARCHS = ("mlp", "conv")
 LOSSES = ("mse", "bce")
@@ -47,10 +41,6 @@ ERRORS = ("mse", "bce", "l1")
 CLASSIC_HIDDEN = (128, 64, 12)
 
 _CHUNK = 2048  # images per inference batch
-
-
-def _positive_int(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
 
 
 def per_sample_error(recon: torch.Tensor, x: torch.Tensor, metric: str, logits: torch.Tensor | None = None) -> torch.Tensor:
@@ -65,7 +55,7 @@ def per_sample_error(recon: torch.Tensor, x: torch.Tensor, metric: str, logits: 
     return nn.functional.binary_cross_entropy(recon.clamp(1e-7, 1 - 1e-7), x, reduction="none").mean(dim=dims)
 
 
-class ImageAutoencoder:
+class ImageAutoencoder(Trained, Params):
     """An MLP or convolutional autoencoder for images with pixels in [0, 1].
 
     Parameters
@@ -139,19 +129,11 @@ class ImageAutoencoder:
         self.random_state = random_state
         self.show_progress = show_progress
 
-    # Shared with the recommenders, not forked: parameters, seeding, AMP, the L1 penalty.
-    _param_names = classmethod(Recommender._param_names.__func__)
-    get_params = Recommender.get_params
-    set_params = Recommender.set_params
-    clone = Recommender.clone
-    __repr__ = Recommender.__repr__
-    _seed = NeuralRecommender._seed
-    _seeded_build = NeuralRecommender._seeded_build
-    _amp_enabled = NeuralRecommender._amp_enabled
-    _penalty = NeuralRecommender._penalty
-
-    #: Settings that do not change what is learned, so a resumed run may differ in them.
-    _RESUMABLE = ("epochs", "patience", "show_progress", "device", "amp")
+    # shared with the recommenders, not forked: parameters, seeding, training settings, AMP, the L1 penalty
+    _fitted_attr = "module_"
+    _fit_call = "fit(images)"
+    tuple_params = ("hidden_dims", "channels")
+    fit_options = ("checkpoint_dir", "resume", "callbacks")
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -161,21 +143,15 @@ class ImageAutoencoder:
             raise DataError(f"loss must be one of {LOSSES}; got {self.loss!r}")
         if self.noise_type not in NOISE_TYPES:
             raise DataError(f"noise_type must be one of {NOISE_TYPES}; got {self.noise_type!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise DataError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {self.optimizer!r}")
-        for name in ("latent_dim", "epochs", "batch_size"):
-            if not _positive_int(getattr(self, name)):
-                raise DataError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+        self._check_training_settings()
+        if not positive_int(self.latent_dim):
+            raise DataError(f"latent_dim must be a positive integer; got {self.latent_dim!r}")
         for name in ("hidden_dims", "channels"):
             value = getattr(self, name)
             if value is None and name == "hidden_dims":
                 continue
-            if not isinstance(value, (tuple, list)) or not value or not all(_positive_int(v) for v in value):
+            if not isinstance(value, (tuple, list)) or not value or not all(positive_int(v) for v in value):
                 raise DataError(f"{name} must be a non-empty tuple of positive integers; got {value!r}")
-        if self.patience is not None and not _positive_int(self.patience):
-            raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise DataError(f"lr must be > 0; got {self.lr!r}")
         for name in ("noise", "code_l1", "weight_decay", "l1"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
@@ -191,15 +167,6 @@ class ImageAutoencoder:
         if shape[1] % step or shape[2] % step:
             raise ShapeError(f"the conv architecture with {len(self.channels)} stride-2 layers needs a height and width "
                              f"divisible by {step}; got {shape[1]}×{shape[2]} images (crop or pad them, or use arch='mlp')")
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "module_")
-
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(images) "
-                                 f"(or {type(self).__name__}.load) first")
 
     # ------------------------------------------------------------------ modules
     def _hidden(self) -> tuple[int, ...]:
@@ -252,23 +219,6 @@ class ImageAutoencoder:
             loss = loss + self.code_l1 * z.float().abs().mean()
         return loss
 
-    def _train_epoch(self, ctx) -> float:
-        return training.run_batches(self, ctx, ctx.optimizers, self._loss)
-
-    def _validation_score(self, valid: torch.Tensor, metric: str) -> float:
-        return float(self._errors(valid, "mse").mean())
-
-    def _fingerprint(self, x: np.ndarray) -> str:
-        params = {k: v for k, v in self.get_params().items() if k not in self._RESUMABLE}
-        h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-        h.update(np.asarray(x.shape, dtype=np.int64).tobytes())
-        h.update(np.ascontiguousarray(x).tobytes())
-        return h.hexdigest()
-
-    def _forget(self) -> None:
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)
-
     def fit(self, images, *, valid=None, checkpoint_dir=None, resume=False, callbacks=()) -> "ImageAutoencoder":
         """Train on images.
 
@@ -293,27 +243,21 @@ class ImageAutoencoder:
         self._check_conv_size(x.shape[1:])
         v = as_images(valid, x.shape[1:], "validation images")[0] if valid is not None else None
         self._forget()
-        self._entropy_seed = None
         try:
-            from ..device import resolve_device
-
             self.device_ = resolve_device(self.device)
             self.image_shape_ = tuple(int(s) for s in x.shape[1:])
             self.threshold_ = None
-            self.module_ = self._seeded_build(self.image_shape_)
-            generator = torch.Generator(device=self.device_)
-            generator.manual_seed(self._seed() + 1)
-            loader = DenseLoader(torch.from_numpy(x), self.device_)
-            optimizers = [OPTIMIZERS[self.optimizer](self.module_.parameters(), lr=self.lr,
-                                                     weight_decay=self.weight_decay)]
-            ctx = training.TrainState(self.module_, optimizers, loader, generator, self.device_,
-                                      self._fingerprint(x), higher_is_better=False)
             valid_t = torch.from_numpy(v).to(self.device_) if v is not None else None
-            training.run(self, ctx, valid_t, epochs=int(self.epochs), patience=self.patience, metric="mse",
-                         show_progress=self.show_progress, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
-                         resume=resume)
-            self.history_ = ctx.history
-            self.best_epoch_ = ctx.best_epoch if ctx.best_epoch > 0 else ctx.epoch
+
+            def spec(trainer) -> TrainSpec:
+                return TrainSpec(
+                    module=self.module_, loss=self._loss, loader=DenseLoader(torch.from_numpy(x), self.device_),
+                    optimizers=[self._make_optimizer(self.module_.parameters())],
+                    fingerprint=self._fingerprint(np.asarray(x.shape, dtype=np.int64), x),
+                    validate=(lambda: float(self._errors(valid_t, "mse").mean())) if valid_t is not None else None,
+                    metric="mse", higher_is_better=False, penalty=self._penalty, amp=self._amp_enabled())
+
+            self._train(self.image_shape_, spec, checkpoint_dir=checkpoint_dir, resume=resume, callbacks=callbacks)
         except BaseException:
             self._forget()  # a failed fit leaves no half-fitted model behind
             raise
@@ -439,72 +383,24 @@ class ImageAutoencoder:
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
         """Write weights (safetensors) and JSON metadata to one file; never pickles."""
-        from .. import __version__
-        from ..io import _checksum, _meta_checksum
-
         self._check_fitted()
-        tensors = {f"state.{k}": v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "recae_version": __version__,
-                "class": type(self).__name__, "params": self.get_params(), "image_shape": list(self.image_shape_),
+        meta = {"class": type(self).__name__, "params": self.get_params(), "image_shape": list(self.image_shape_),
                 "threshold": self.threshold_, "threshold_metric": getattr(self, "threshold_metric_", "mse"),
                 "best_epoch": self.best_epoch_, "history": self.history_}
-        meta["sha256"] = _checksum(tensors)
-        try:
-            meta["meta_sha256"] = _meta_checksum(meta)
-            header = {HEADER_KEY: json.dumps(meta)}
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"hyper-parameters of {type(self).__name__} are not JSON-serialisable: {exc}") from None
-        atomic_save_tensors(tensors, path, header)
+        write_model_file(path, meta, {f"state.{k}": v for k, v in self.module_.state_dict().items()}, kind="image")
 
     @classmethod
-    def load(cls, path, device: str | None = None) -> "ImageAutoencoder":
-        """Load a model written by :meth:`save`; refuses files that are not image autoencoders.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-        device : str, optional
-            Overrides the saved ``device`` (e.g. load a GPU-trained model on the CPU).
-        """
-        from ..device import resolve_device
-        from ..io import _checksum, _meta_checksum
-
-        where = os.fspath(path)
-        if not os.path.isfile(where):
-            raise ModelFileError(f"no model file at {where!r}")
+    def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = "") -> "ImageAutoencoder":
+        """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
         try:
-            header, tensors = read_tensors(where)
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{where!r} is not a recae model file (not a readable safetensors file: {exc})") from None
-        if HEADER_KEY not in header:
-            hint = " (it is a recommender model: use recae.load)" if "recae" in header else ""
-            raise ModelFileError(f"{where!r} is not a recae image model{hint}")
-        try:
-            meta = json.loads(header[HEADER_KEY])
-        except json.JSONDecodeError as exc:
-            raise ModelFileError(f"{where!r} has corrupt metadata: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelFileError(f"{where!r} is not a recae image model")
-        if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
-            raise ModelFileError(f"{where!r} has image model format {meta.get('format_version')!r}; this recae reads "
-                                 f"versions up to {FORMAT_VERSION}")
-        if _checksum(tensors) != meta.get("sha256") or _meta_checksum(meta) != meta.get("meta_sha256"):
-            raise ModelFileError(f"{where!r} failed its checksum (corrupt file?)")
-        try:
-            params = dict(meta["params"])
-            for key in ("hidden_dims", "channels"):
-                if isinstance(params.get(key), list):
-                    params[key] = tuple(params[key])
-            if device is not None:
-                params["device"] = device
-            model = cls().set_params(**params)
+            model = cls(**file_params(cls, meta, device, where))
             try:
                 model.device_ = resolve_device(model.device)
             except RecaeError as exc:
                 raise ModelFileError(f"{where!r} was saved for device {model.device!r}, which is not usable here "
                                      f"({exc}); pass device='cpu' to load it") from None
             model.image_shape_ = tuple(int(s) for s in meta["image_shape"])
-            model.module_ = model._seeded_build(model.image_shape_)
+            model.module_ = seeded_build(lambda: model._build(model.image_shape_), model._seed(), model.device_)
             model.module_.load_state_dict({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
                                            if k.startswith("state.")})
             model.module_.eval()

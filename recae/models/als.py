@@ -29,7 +29,7 @@ def _implicit_als():
     return AlternatingLeastSquares
 
 
-def _single_blas_thread():
+def single_blas_thread():
     _implicit_als()  # load implicit's libraries first: a limit only reaches libraries already loaded
     try:
         from threadpoolctl import threadpool_limits
@@ -74,33 +74,33 @@ class ImplicitALS(Recommender):
         return model
 
     def _fit(self, X, valid=None):
-        with _single_blas_thread():  # implicit checks the BLAS pool when the solver is built
+        with single_blas_thread():  # implicit checks the BLAS pool when the solver is built
             model = self._solver()
             model.fit(X, show_progress=False)
         self.user_factors_ = torch.as_tensor(np.asarray(model.user_factors), device=self.device_)
         self.item_factors_ = torch.as_tensor(np.asarray(model.item_factors), device=self.device_)
 
     def _fold_in(self, X) -> torch.Tensor:
-        with _single_blas_thread():
+        with single_blas_thread():
             model = self._solver()
             model.item_factors = self.item_factors_.cpu().numpy()
             model.user_factors = np.zeros((1, model.item_factors.shape[1]), dtype=np.float32)
             factors = model.recalculate_user(np.arange(X.shape[0]), X.astype(np.float32))
         return torch.as_tensor(np.asarray(factors).reshape(X.shape[0], -1), device=self.device_)
 
-    def _score_rows(self, X):
+    def score_rows(self, X):
         return self._fold_in(X) @ self.item_factors_.T
 
-    def _score_users(self, rows):
+    def score_users(self, rows):
         return self.user_factors_[torch.as_tensor(rows, device=self.device_)] @ self.item_factors_.T
 
-    def _item_similarity(self, cols, onehot):
+    def similarity_rows(self, cols):
         # cosine between item factors, as implicit's own similar_items does
         unit = self.item_factors_ / self.item_factors_.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
 
-    def _get_state(self):
+    def get_state(self):
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
-    def _set_state(self, tensors):
+    def set_state(self, tensors):
         self.user_factors_, self.item_factors_ = tensors["user_factors"], tensors["item_factors"]

@@ -30,8 +30,9 @@ from torch import nn
 
 from ..data.batching import densify_rows, row_chunks
 from ..exceptions import DataError
-from .explicit import ExplicitRecommender, masked_sse, ridge_fold_in
-from .neural import SparseInputLinear, activation
+from .explicit import ExplicitRecommender
+from .layers import SparseInputLinear, activation
+from .ratings import masked_sse, ridge_fold_in
 
 ORIENTS = ("item", "user")
 
@@ -109,14 +110,14 @@ class AutoRec(ExplicitRecommender):
         self.random_state = random_state
         self.show_progress = show_progress
 
-    def _check_common(self):
+    def _check_settings(self):
         if self.orient not in ORIENTS:
             raise DataError(f"orient must be one of {ORIENTS}; got {self.orient!r}")
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, (int, np.integer)) or self.hidden < 1:
             raise DataError(f"hidden must be a positive integer; got {self.hidden!r}")
         activation(self.activation)
         activation(self.output)
-        super()._check_common()
+        super()._check_settings()
 
     # ------------------------------------------------------------------ model
     def _training_rows(self, X):
@@ -146,7 +147,7 @@ class AutoRec(ExplicitRecommender):
         # the batch's share of the whole objective, per observed rating
         return sse * (ctx.loader.n_rows / len(rows)) / max(ctx.loader.nnz, 1)
 
-    def _configure_optimizers(self, module):
+    def _optimizers(self, module):
         if self.optimizer == "lbfgs":  # one parameter group; the L2 term is in _penalty
             return [self._make_optimizer(list(module.parameters()))]
         # (λ/2)‖W‖² over the objective's 1/n_observed scale has the gradient (λ/n_observed)·W:
@@ -159,7 +160,7 @@ class AutoRec(ExplicitRecommender):
 
     def _penalty(self, module):
         if self.optimizer != "lbfgs":
-            return 0.0  # applied as weight decay, see _configure_optimizers
+            return 0.0  # applied as weight decay, see _optimizers
         # L-BFGS needs the objective's value, not only its gradient
         squares = module["encoder"].weight.pow(2).sum() + module["decoder"].weight.pow(2).sum()
         return 0.5 * float(self.l2) / max(self.n_observed_, 1) * squares

@@ -5,150 +5,56 @@ ends in ``_``, ``fit`` returns ``self``, ``get_params``/``set_params`` read the 
 signature. The recommend API follows implicit's shape: ``(ids, scores)`` numpy arrays, 1-D
 for one user and 2-D for an array of users.
 
-A subclass implements ``_fit(X, valid)``, ``_score_rows(X)`` (scores for sparse history
-rows, the fold-in path every model has) and ``_get_state``/``_set_state`` (tensors to save).
+A model implements (see ``docs/architecture.md``):
+
+- ``_fit(X, valid)``: learn from the CSR matrix ``X`` (``valid``: a (fold_in, target) pair or None);
+- ``score_rows(X)``: scores ``(rows, items)`` for sparse history rows, the fold-in path;
+- ``get_state()`` / ``set_state(tensors)``: the learned tensors a model file holds.
+
+and may override ``score_users(rows)`` (scores of training users; default: fold in their
+history) and ``similarity_rows(cols)`` (``similar_items``; default: decode a one-item
+history). These protocol methods are public by convention: the Blend, the trainer and the
+evaluation call them on any model.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 import logging
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..data.batching import csr_coords, row_chunks
+from ..data.batching import row_chunks
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
 from ..data.sparse import take_rows
-from ..data.validate import as_array, check_choice
-from ..exceptions import ConversionWarning, DataError, ModelFileError, NotFittedError, ShapeError, TrainingError
+from ..data.validate import check_choice
+from ..device import resolve_device
+from ..exceptions import DataError, ModelFileError, RecaeError
+from ..io import ids_in, ids_out, write_model_file
+from . import ranking
+from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
+from .params import MODEL_REGISTRY, Params, file_params
 
 logger = logging.getLogger(__name__)
 
-#: Models that ``recae.load`` may instantiate, by class name (never by import path).
-MODEL_REGISTRY: dict[str, type] = {}
+__all__ = ["MODEL_REGISTRY", "Recommender"]
 
 
-def _as_csr(X, what: str) -> sp.csr_matrix:
-    if not sp.issparse(X):
-        raise DataError(
-            f"{what} must be an Interactions or a scipy.sparse user×item matrix; got {type(X).__name__}"
-            + (" (wrap a dense array with scipy.sparse.csr_matrix)" if isinstance(X, np.ndarray) else "")
-        )
-    if X.ndim != 2:
-        raise ShapeError(f"{what} must be a 2-D user×item matrix; got shape {X.shape}")
-    if X.format != "csr":
-        warnings.warn(f"{what} is a {X.format.upper()} matrix; converting to CSR (pass a CSR matrix to avoid "
-                      "the copy)", ConversionWarning, stacklevel=3)
-    try:
-        X = sp.csr_matrix(X, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{what} must hold numbers; got dtype {X.dtype} ({exc})") from None
-    if not np.all(np.isfinite(X.data)):
-        raise DataError(f"{what} has {int((~np.isfinite(X.data)).sum())} NaN or infinite value(s)")
-    if not X.has_canonical_format:
-        X = X.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
-        X.sum_duplicates()
-    return X
-
-
-def _check_non_negative(X: sp.csr_matrix, what: str, model) -> None:
-    """Refuse negative entries, which the implicit-feedback losses and normalisations cannot take."""
-    # rating-prediction models (those with ``predict``) take any finite rating scale, e.g. -10..10
-    if getattr(model, "_accepts_negative", False) or callable(getattr(model, "predict", None)) or not X.nnz:
-        return
-    low = float(X.data.min())
-    if low < 0:
-        raise DataError(
-            f"{what} has {int((X.data < 0).sum())} negative value(s) (min {low:g}); {type(model).__name__} "
-            "expects counts, ones or ratings >= 0. Binarize the log (data.binarize(threshold)) or shift the "
-            "ratings so the lowest is 0"
-        )
-
-
-def _is_scalar(ids, what: str) -> bool:
-    """Whether ``ids`` is one id (1-D results) rather than a sequence of them (2-D results)."""
-    if isinstance(ids, (str, bytes)):
-        return True
-    return as_array(ids, what, dtype=object).ndim == 0
-
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise DataError(f"n must be a positive integer; got {n!r}")
-    return int(n)
-
-
-def _check_scores(s: torch.Tensor, model, start: int) -> None:
-    """Scores must be finite or -inf (a mask): a NaN or +inf would rank garbage as if it were real."""
-    bad = torch.isnan(s) | torch.isposinf(s)
-    if bool(bad.any()):
-        row = int(bad.any(dim=1).nonzero()[0, 0]) + start
-        raise TrainingError(
-            f"{type(model).__name__} produced {int(bad.sum())} NaN or +inf score(s) (first in row {row}); "
-            "expected finite scores. Its weights have diverged or the input is degenerate: refit (e.g. with a "
-            "lower lr) and report the input that triggers it"
-        )
-
-
-class Recommender:
+class Recommender(Params):
     """Base class of recae models. See the module docstring for the contract."""
 
+    _abstract = True  # the base itself is no model a file can name
     #: Whether training and history matrices may hold negative values (explicit-rating models).
-    _accepts_negative: bool = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # shared bases (``_abstract = True`` in their own body) are not models a file can name
-        if not cls.__dict__.get("_abstract", False):
-            MODEL_REGISTRY[cls.__name__] = cls
-
-    # ------------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Hyper-parameters as a dict (the ``__init__`` keyword arguments)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params) -> "Recommender":
-        """Set hyper-parameters; unknown names are rejected with the list of valid ones."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise DataError(f"invalid parameter {name!r} for {type(self).__name__}; valid parameters: {valid}")
-            setattr(self, name, value)
-        return self
-
-    def _export_params(self) -> dict:
-        """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
-        return self.get_params()
-
-    def clone(self) -> "Recommender":
-        """An unfitted copy with the same hyper-parameters."""
-        return type(self)(**copy.deepcopy(self.get_params()))
-
-    def __repr__(self) -> str:
-        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
-        return f"{type(self).__name__}({', '.join(changed)})"
+    accepts_negative: bool = False
+    #: Extra keyword arguments ``fit`` accepts (the trained models add checkpointing options).
+    fit_options: tuple[str, ...] = ()
+    #: Catalogues larger than this are ranked in item chunks from ``factored_rows``/``factored_users``
+    #: (models whose scores are one output layer); None ranks dense score blocks at any size.
+    item_chunk: int | None = None
 
     # ------------------------------------------------------------------ fitting
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "item_ids_")
-
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(data) (or recae.load) first")
-
     def fit(self, data, *, valid=None, **fit_kwargs) -> "Recommender":
         """Learn from a user×item log.
 
@@ -162,86 +68,63 @@ class Recommender:
         -------
         self
         """
-        if isinstance(data, Interactions):
-            X, user_ids, item_ids = data.matrix, data.user_ids, data.item_ids
-        else:
-            X = _as_csr(data, "training data")
-            user_ids, item_ids = np.arange(X.shape[0]), np.arange(X.shape[1])
-        if X.nnz == 0 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries; expected at least one "
-                            "user-item interaction")
-        _check_non_negative(X, "training data", self)
-        unsupported = sorted(set(fit_kwargs) - set(self._fit_options))
+        X, user_ids, item_ids = training_matrix(data)
+        check_non_negative(X, "training data", type(self).__name__, self.accepts_negative)
+        unsupported = sorted(set(fit_kwargs) - set(self.fit_options))
         if unsupported:
             raise DataError(f"{type(self).__name__}.fit does not take {unsupported}; it takes data, valid"
-                            + "".join(f", {o}" for o in self._fit_options))
+                            + "".join(f", {o}" for o in self.fit_options))
         self._forget()  # refitting starts from scratch
         try:
-            self.device_ = self._resolve_device()
-            self.user_ids_, self.item_ids_ = np.asarray(user_ids), np.asarray(item_ids)
-            self.n_items_ = X.shape[1]
-            self.user_items_ = X
-            self._fit(X, valid=self._coerce_valid(valid), **fit_kwargs)
+            self.adopt(X, user_ids, item_ids)
+            self._fit(X, valid=validation_pair(valid, self.item_ids_), **fit_kwargs)
         except BaseException:
             self._forget()  # a failed fit must not leave a half-fitted model behind
             raise
         return self
 
-    #: Extra keyword arguments ``fit`` accepts (the neural models add checkpointing options).
-    _fit_options: tuple[str, ...] = ()
+    def adopt(self, X: sp.csr_matrix, user_ids, item_ids, device=None) -> None:
+        """Set the fitted state every model shares: device, ids and the training matrix.
 
-    def _forget(self) -> None:
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)
-        self.__dict__.pop("_id_cache", None)
-
-    def _resolve_device(self) -> torch.device:
-        from ..device import resolve_device
-
-        return resolve_device(getattr(self, "device", "cpu"))
-
-    def _coerce_valid(self, valid):
-        """Validation data as a (fold_in, target) pair of CSR matrices in the model's item index."""
-        if valid is None:
-            return None
-        if hasattr(valid, "valid_fold_in"):
-            pair = (valid.valid_fold_in, valid.valid_target)
-        elif hasattr(valid, "valid") and hasattr(valid, "train"):
-            if valid.valid is None:
-                raise DataError("the HoldoutSplit has no validation part; split with valid_size > 0")
-            pair = (valid.train, valid.valid)
-        elif isinstance(valid, tuple) and len(valid) == 2:
-            pair = valid
-        else:
-            raise DataError(f"valid must be a StrongSplit, HoldoutSplit or (fold_in, target) pair; got {type(valid).__name__}")
-        out = []
-        for part in pair:
-            n = part.n_items if isinstance(part, Interactions) else getattr(part, "shape", (0, 0))[1]
-            if n != self.n_items_:
-                raise ShapeError(f"validation data has {n} items but the training data has {self.n_items_}; "
-                                 "split once and fit on split.train so all parts share the item index")
-            # same size is not enough: columns must mean the same items
-            m = part.align_items(self.item_ids_).matrix if isinstance(part, Interactions) \
-                else _as_csr(part, "validation data")
-            out.append(m)
-        return tuple(out)
+        The one place it is built: ``fit``, loading and the Blend all call it.
+        """
+        self.device_ = device if device is not None else resolve_device(getattr(self, "device", "cpu"))
+        self.user_ids_, self.item_ids_ = np.asarray(user_ids), np.asarray(item_ids)
+        self.n_items_ = X.shape[1]
+        self.user_items_ = X
 
     # ------------------------------------------------------------------ to implement
     def _fit(self, X: sp.csr_matrix, valid=None, **fit_kwargs) -> None:
         raise NotImplementedError
 
-    def _score_rows(self, X: sp.csr_matrix) -> torch.Tensor:
+    def score_rows(self, X: sp.csr_matrix) -> torch.Tensor:
         """Scores ``(n_rows, n_items)`` on ``device_`` for history rows in the model's item index."""
         raise NotImplementedError
 
-    def _score_users(self, rows: np.ndarray) -> torch.Tensor:
+    def score_users(self, rows: np.ndarray) -> torch.Tensor:
         """Scores for training users (row positions); defaults to folding in their history."""
-        return self._score_rows(take_rows(self.user_items_, rows))
+        return self.score_rows(take_rows(self.user_items_, rows))
 
-    def _get_state(self) -> dict[str, torch.Tensor]:
+    def factored_rows(self, X: sp.csr_matrix) -> ranking.FactoredScores:
+        """``score_rows`` kept as ``layer(hidden)``; needed only by models that set ``item_chunk``."""
         raise NotImplementedError
 
-    def _set_state(self, tensors: dict[str, torch.Tensor]) -> None:
+    def factored_users(self, rows: np.ndarray) -> ranking.FactoredScores:
+        """``score_users`` kept as ``layer(hidden)``; defaults to folding in their history."""
+        return self.factored_rows(take_rows(self.user_items_, rows))
+
+    def similarity_rows(self, cols: np.ndarray) -> torch.Tensor:
+        """Similarity of the items ``cols`` to every item; default: fold in a one-item history."""
+        onehot = sp.csr_matrix((np.ones(len(cols), np.float32), (np.arange(len(cols)), cols)),
+                               shape=(len(cols), self.n_items_))
+        return self.score_rows(onehot)
+
+    def get_state(self) -> dict[str, torch.Tensor]:
+        """The learned tensors a model file holds."""
+        raise NotImplementedError
+
+    def set_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`get_state` returned (after :meth:`adopt`)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ inputs
@@ -252,9 +135,6 @@ class Recommender:
         if kind not in cache or cache[kind].ids is not ids:
             cache[kind] = IdIndex(ids, kind)
         return cache[kind]
-
-    def _user_rows(self, user_ids) -> np.ndarray:
-        return self._ids("user").lookup(user_ids)
 
     def _item_mask(self, items, exclude) -> torch.Tensor | None:
         """Boolean ``(n_items,)`` mask of allowed candidates, or None when all are allowed."""
@@ -269,64 +149,23 @@ class Recommender:
             mask[torch.as_tensor(index.lookup(exclude))] = False
         return mask.to(self.device_)
 
-    def _history_rows(self, history, unknown: str) -> tuple[sp.csr_matrix, bool]:
+    def history_rows(self, history, unknown: str = "raise") -> tuple[sp.csr_matrix, bool]:
         """History in any accepted form → (CSR rows in the model's item index, is_single_user)."""
-        if isinstance(history, Interactions):
-            return history.align_items(self.item_ids_, unknown=unknown).matrix, False
-        if sp.issparse(history):
-            X = _as_csr(history, "history")
-            if X.shape[1] != self.n_items_:
-                raise ShapeError(
-                    f"history has shape {X.shape} ({X.shape[1]} columns) but the model was fit on "
-                    f"{self.n_items_} items" + (" (did you pass an item×user matrix?)" if X.shape[0] == self.n_items_ else "")
-                )
-            _check_non_negative(X, "history", self)
-            return X, False
-        if isinstance(history, dict):
-            keys = list(history.keys())
-            try:
-                values = np.asarray(list(history.values()), dtype=np.float64)
-            except (TypeError, ValueError):
-                values = np.full(len(keys), np.nan)
-            if not np.all(np.isfinite(values)):
-                bad = [(k, v) for k, v in history.items()][int(np.flatnonzero(~np.isfinite(values))[0])]
-                raise DataError(f"history values must be finite numbers; got {bad[1]!r} for item {bad[0]!r}")
-        elif isinstance(history, (list, tuple, np.ndarray, set)) or np.isscalar(history):
-            keys = list(np.atleast_1d(as_array(list(history) if isinstance(history, set) else history, "history")))
-            values = np.ones(len(keys))
-        else:
-            raise DataError(f"history must be a list of item ids, a dict item→value, an Interactions or a "
-                            f"sparse matrix; got {type(history).__name__}")
-        cols = self._ids("item").lookup(keys, unknown="ignore") if keys else np.zeros(0, np.int64)
-        if unknown == "raise" and np.any(cols < 0):
-            self._ids("item").lookup(keys)  # raises with the unknown ids named
-        keep = cols >= 0
-        _check_non_negative(sp.csr_matrix(values[keep].reshape(1, -1)), "history", self)
-        X = sp.csr_matrix((values[keep], (np.zeros(keep.sum(), np.int64), cols[keep])), shape=(1, self.n_items_),
-                          dtype=np.float32)
-        X.sum_duplicates()
-        return X, True
+        X, single = history_matrix(history, self._ids("item"), self.n_items_, unknown)
+        if not isinstance(history, Interactions):
+            check_non_negative(X, "history", type(self).__name__, self.accepts_negative)
+        return X, single
 
     # ------------------------------------------------------------------ ranking
-    @torch.no_grad()  # ranking never needs gradients; a model's scorer may forget to turn them off
-    def _rank(self, score_chunk, seen: sp.csr_matrix | None, n_rows: int, n: int, mask) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` over chunks of rows; ``score_chunk(start, stop)`` returns a scores tensor."""
-        n_candidates = self.n_items_ if mask is None else int(mask.sum())
-        k = min(n, n_candidates)
-        ids = np.empty((n_rows, k), dtype=np.int64)
-        scores = np.empty((n_rows, k), dtype=np.float32)
-        for start, stop in row_chunks(n_rows, self.n_items_):
-            s = score_chunk(start, stop).float()
-            _check_scores(s, self, start)
-            if mask is not None:
-                s = s.masked_fill(~mask, -torch.inf)
-            if seen is not None:
-                s[csr_coords(seen[start:stop], s.device)] = -torch.inf
-            top = torch.topk(s, k, dim=1)
-            ids[start:stop] = top.indices.cpu().numpy()
-            scores[start:stop] = top.values.cpu().numpy()
-        ids[~np.isfinite(scores)] = -1
-        return ids, scores
+    def top_k(self, dense, seen, n_rows: int, n: int, mask=None, factored=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` item indices and scores (see :func:`recae.models.ranking.top_k`)."""
+        return ranking.top_k(dense, seen, n_rows, n, mask, n_items=self.n_items_, owner=type(self).__name__,
+                             factored=factored, item_chunk=self.item_chunk)
+
+    def rank_rows(self, X: sp.csr_matrix, n: int, *, exclude_seen: bool = True, mask=None):
+        """Top-``n`` item indices and scores for history rows (what validation ranks)."""
+        return self.top_k(lambda a, b: self.score_rows(X[a:b]), X if exclude_seen else None, X.shape[0], n, mask,
+                         factored=lambda a, b: self.factored_rows(X[a:b]))
 
     def _to_raw(self, ids: np.ndarray, scores: np.ndarray, single: bool):
         # integer ids pad with -1 (unsigned ones widen to int64); strings pad with None
@@ -364,12 +203,12 @@ class Recommender:
         scores : ndarray of float32, same shape, non-increasing along each row.
         """
         self._check_fitted()
-        n = _check_n(n)
-        single = _is_scalar(user_ids, "user ids")
-        rows = self._user_rows(user_ids)
+        n = check_n(n)
+        single = is_scalar(user_ids, "user ids")
+        rows = self._ids("user").lookup(user_ids)
         seen = take_rows(self.user_items_, rows) if exclude_seen else None
-        ids, scores = self._rank(lambda a, b: self._score_users(rows[a:b]), seen, len(rows), n,
-                                 self._item_mask(items, exclude))
+        ids, scores = self.top_k(lambda a, b: self.score_users(rows[a:b]), seen, len(rows), n,
+                                self._item_mask(items, exclude), factored=lambda a, b: self.factored_users(rows[a:b]))
         return self._to_raw(ids, scores, single)
 
     def recommend_new(self, history, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None,
@@ -391,11 +230,10 @@ class Recommender:
         ids, scores : as in :meth:`recommend`.
         """
         self._check_fitted()
-        n = _check_n(n)
+        n = check_n(n)
         check_choice(unknown, "unknown", ("raise", "ignore"))
-        X, single = self._history_rows(history, unknown)
-        ids, scores = self._rank(lambda a, b: self._score_rows(X[a:b]), X if exclude_seen else None,
-                                 X.shape[0], n, self._item_mask(items, exclude))
+        X, single = self.history_rows(history, unknown)
+        ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=self._item_mask(items, exclude))
         return self._to_raw(ids, scores, single)
 
     def score(self, history) -> np.ndarray:
@@ -414,12 +252,12 @@ class Recommender:
         if not (isinstance(history, Interactions) or sp.issparse(history)):
             raise DataError(f"score expects an Interactions or a sparse matrix of shape (n_rows, {self.n_items_}); "
                             f"got {type(history).__name__} (use recommend_new for a list of item ids)")
-        X, _ = self._history_rows(history, "raise")
+        X, _ = self.history_rows(history, "raise")
         out = np.empty(X.shape, dtype=np.float32)
         for start, stop in row_chunks(X.shape[0], self.n_items_):
             with torch.no_grad():
-                s = self._score_rows(X[start:stop]).float()
-            _check_scores(s, self, start)
+                s = self.score_rows(X[start:stop]).float()
+            ranking.check_scores(s, type(self).__name__, start)
             out[start:stop] = s.cpu().numpy()
         return out
 
@@ -433,7 +271,7 @@ class Recommender:
         -------
         ndarray of float64, shape (n_users,)
         """
-        from ..anomaly import user_anomaly_scores
+        from ..anomaly import user_anomaly_scores  # anomaly sits above the models: imported on use
 
         return user_anomaly_scores(self, history, method)
 
@@ -454,32 +292,54 @@ class Recommender:
         ids, scores : ndarrays of shape (n,) or (n_queries, n), the query item itself left out.
         """
         self._check_fitted()
-        n = _check_n(n)
-        single = _is_scalar(item_ids, "item ids")
+        n = check_n(n)
+        single = is_scalar(item_ids, "item ids")
         cols = self._ids("item").lookup(item_ids)
         X = sp.csr_matrix((np.ones(len(cols), np.float32), (np.arange(len(cols)), cols)),
                           shape=(len(cols), self.n_items_))
-        ids, scores = self._rank(lambda a, b: self._item_similarity(cols[a:b], X[a:b]), X, len(cols), n, None)
+        ids, scores = self.top_k(lambda a, b: self.similarity_rows(cols[a:b]), X, len(cols), n)
         return self._to_raw(ids, scores, single)
 
-    def _item_similarity(self, cols: np.ndarray, onehot: sp.csr_matrix) -> torch.Tensor:
-        """Similarity of the given items to every item; default: fold in a one-item history."""
-        return self._score_rows(onehot)
-
     # ------------------------------------------------------------------ persistence
+    def export_params(self) -> dict:
+        """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
+        return self.get_params()
+
     def save(self, path) -> None:
         """Write weights (safetensors) and JSON metadata to one file; never pickles."""
-        from ..io import save_model
-
         self._check_fitted()
-        save_model(self, path)
+        X = self.user_items_
+        tensors = {f"state.{k}": v for k, v in self.get_state().items()}
+        tensors.update({"user_items.indptr": torch.as_tensor(X.indptr.astype(np.int64)),
+                        "user_items.indices": torch.as_tensor(X.indices.astype(np.int64)),
+                        "user_items.data": torch.as_tensor(X.data.astype(np.float32))})
+        meta = {"class": type(self).__name__, "params": self.export_params(), "n_users": int(X.shape[0]),
+                "n_items": int(X.shape[1])}
+        ids_out("user_ids", self.user_ids_, tensors, meta)
+        ids_out("item_ids", self.item_ids_, tensors, meta)
+        write_model_file(path, meta, tensors)
 
     @classmethod
-    def load(cls, path, device: str | None = None) -> "Recommender":
-        """Load a model written by :meth:`save`; refuses files that are not recae models."""
-        from ..io import load_model
-
-        model = load_model(path, device=device)
-        if cls is not Recommender and not isinstance(model, cls):
-            raise ModelFileError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}; use recae.load")
+    def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = "") -> "Recommender":
+        """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
+        model = cls(**file_params(cls, meta, device, where))
+        try:
+            model.device_ = resolve_device(getattr(model, "device", "cpu"))
+        except RecaeError as exc:
+            raise ModelFileError(f"{where!r} was saved for device {meta['params'].get('device')!r}, which is not "
+                                 f"usable here ({exc}); pass device='cpu' to load it") from None
+        try:
+            user_ids, item_ids = ids_in("user_ids", tensors, meta), ids_in("item_ids", tensors, meta)
+            n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
+            if user_ids.shape != (n_users,) or item_ids.shape != (n_items,):
+                raise ValueError(f"{len(user_ids)} user ids and {len(item_ids)} item ids for a "
+                                 f"{n_users}×{n_items} model")
+            X = sp.csr_matrix((tensors["user_items.data"].numpy(), tensors["user_items.indices"].numpy(),
+                               tensors["user_items.indptr"].numpy()), shape=(n_users, n_items))
+            model.adopt(X, user_ids, item_ids, device=model.device_)
+            model.set_state({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
+                             if k.startswith("state.")})
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:  # RuntimeError: load_state_dict
+            raise ModelFileError(f"{where!r} is an incomplete or inconsistent {cls.__name__} file "
+                                 f"({type(exc).__name__}: {exc})") from None
         return model

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ..exceptions import DataError
-from .explicit import ExplicitRecommender, masked_sse, ridge_fold_in
+from .explicit import ExplicitRecommender
+from .ratings import masked_sse, ridge_fold_in
 
 
 class BiasedMF(ExplicitRecommender):
@@ -72,12 +73,12 @@ class BiasedMF(ExplicitRecommender):
         self.random_state = random_state
         self.show_progress = show_progress
 
-    def _check_common(self):
+    def _check_settings(self):
         if isinstance(self.factors, bool) or not isinstance(self.factors, (int, np.integer)) or self.factors < 0:
             raise DataError(f"factors must be an integer >= 0; got {self.factors!r}")
         if not self.init_std >= 0:
             raise DataError(f"init_std must be >= 0; got {self.init_std!r}")
-        super()._check_common()
+        super()._check_settings()
 
     def _build(self, n_items):
         k = int(self.factors)
@@ -107,7 +108,7 @@ class BiasedMF(ExplicitRecommender):
     def _penalty(self, module):
         return 0.0  # the per-rating penalty is part of _loss
 
-    _local_rows_why = "its per-user parameters need every user on every rank"
+    no_local_rows = "its per-user parameters need every user on every rank"
 
     def _batch_weight(self, ctx, rows):
         return float(ctx.loader.count(rows))  # _loss is a mean over the batch's observed ratings

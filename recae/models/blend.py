@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from ..data.interactions import Interactions
-from ..exceptions import DataError
+from ..exceptions import DataError, NotFittedError
 from .base import MODEL_REGISTRY, Recommender
+from .inputs import validation_pair
+from .validation import scored_rows, validation_score
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ class Blend(Recommender):
             out.append(model)
         return out
 
-    def _export_params(self) -> dict:
+    def export_params(self) -> dict:
         params = self.get_params()
         params["members"] = [[name, p] for name, p in self._member_specs()]
         return params
@@ -144,7 +146,8 @@ class Blend(Recommender):
             raise DataError("from_models needs at least one fitted model")
         first = models[0]
         for m in models:
-            m._check_fitted()
+            if not getattr(m, "is_fitted", False):
+                raise NotFittedError(f"from_models takes fitted models; this {type(m).__name__} is not fitted yet")
             if not (np.array_equal(m.item_ids_, first.item_ids_) and np.array_equal(m.user_ids_, first.user_ids_)):
                 raise DataError(f"{type(m).__name__} was fitted on other users or items than {type(first).__name__}; "
                                 "blend models fitted on the same data")
@@ -154,12 +157,10 @@ class Blend(Recommender):
         blend = cls(members=[[type(m).__name__, {k: v for k, v in m.get_params().items() if k != "device"}]
                              for m in models], weights=weights, grid_step=grid_step, valid_metric=valid_metric,
                     device=str(first.device_))
-        blend.device_ = first.device_
-        blend.user_ids_, blend.item_ids_, blend.n_items_ = first.user_ids_, first.item_ids_, first.n_items_
-        blend.user_items_ = first.user_items_
+        blend.adopt(first.user_items_, first.user_ids_, first.item_ids_, device=first.device_)
         blend.members_ = models
         blend._check_params()
-        blend._choose_weights(blend._coerce_valid(valid))
+        blend._choose_weights(validation_pair(valid, blend.item_ids_))
         return blend
 
     # ------------------------------------------------------------------ fitting
@@ -186,11 +187,9 @@ class Blend(Recommender):
         self._choose_weights(valid)
 
     def _search_weights(self, fold_in, target) -> tuple[np.ndarray, float]:
-        from ..train import scored_rows, validation_score
-
         valid = (fold_in, target)
         X = fold_in[scored_rows(valid)]
-        stacked = torch.stack([_standardize(m._score_rows(X)) for m in self.members_])
+        stacked = torch.stack([_standardize(m.score_rows(X)) for m in self.members_])
 
         def metric(w: np.ndarray) -> float:
             weights = torch.as_tensor(w, dtype=stacked.dtype, device=stacked.device)
@@ -220,27 +219,25 @@ class Blend(Recommender):
         return w, best_score
 
     # ------------------------------------------------------------------ scoring
-    def _score_rows(self, X):
-        parts = [w * _standardize(m._score_rows(X)) for w, m in zip(self.weights_, self.members_) if w > 0]
+    def score_rows(self, X):
+        parts = [w * _standardize(m.score_rows(X)) for w, m in zip(self.weights_, self.members_) if w > 0]
         return sum(parts[1:], parts[0])
 
-    def _score_users(self, rows):
-        parts = [w * _standardize(m._score_users(rows)) for w, m in zip(self.weights_, self.members_) if w > 0]
+    def score_users(self, rows):
+        parts = [w * _standardize(m.score_users(rows)) for w, m in zip(self.weights_, self.members_) if w > 0]
         return sum(parts[1:], parts[0])
 
-    def _get_state(self):
+    def get_state(self):
         state = {"weights": torch.as_tensor(self.weights_)}
         for i, m in enumerate(self.members_):
-            state.update({f"m{i}.{k}": v for k, v in m._get_state().items()})
+            state.update({f"m{i}.{k}": v for k, v in m.get_state().items()})
         return state
 
-    def _set_state(self, tensors):
+    def set_state(self, tensors):
         self.weights_ = tensors["weights"].cpu().numpy()
         self.valid_score_ = None
         self.members_ = self._new_members()
         for i, m in enumerate(self.members_):
-            m.device_ = m._resolve_device()
-            m.user_ids_, m.item_ids_, m.n_items_, m.user_items_ = (self.user_ids_, self.item_ids_, self.n_items_,
-                                                                   self.user_items_)
+            m.adopt(self.user_items_, self.user_ids_, self.item_ids_)  # each on its own (the Blend's) device
             prefix = f"m{i}."
-            m._set_state({k[len(prefix):]: v.to(m.device_) for k, v in tensors.items() if k.startswith(prefix)})
+            m.set_state({k[len(prefix):]: v.to(m.device_) for k, v in tensors.items() if k.startswith(prefix)})

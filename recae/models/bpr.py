@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..exceptions import RecaeError
-from .als import _single_blas_thread
+from .als import single_blas_thread
 from .base import Recommender
 
 
@@ -71,7 +71,7 @@ class ImplicitBPR(Recommender):
         self.device = device
 
     def _fit(self, X, valid=None):
-        with _single_blas_thread():
+        with single_blas_thread():
             model = _implicit_bpr()(factors=int(self.factors), learning_rate=float(self.learning_rate),
                                     regularization=float(self.regularization), iterations=int(self.iterations),
                                     num_threads=int(self.num_threads), random_state=self.random_state)
@@ -105,19 +105,19 @@ class ImplicitBPR(Recommender):
         out[:, :-1] = p.detach() * has[:, None]
         return out
 
-    def _score_rows(self, X):
+    def score_rows(self, X):
         return self._fold_in(X) @ self.item_factors_.T
 
-    def _score_users(self, rows):
+    def score_users(self, rows):
         return self.user_factors_[torch.as_tensor(rows, device=self.device_)] @ self.item_factors_.T
 
-    def _item_similarity(self, cols, onehot):
+    def similarity_rows(self, cols):
         V = self.item_factors_[:, :-1]
         unit = V / V.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
 
-    def _get_state(self):
+    def get_state(self):
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
-    def _set_state(self, tensors):
+    def set_state(self, tensors):
         self.user_factors_, self.item_factors_ = tensors["user_factors"], tensors["item_factors"]

@@ -16,8 +16,12 @@ import torch
 from torch import nn
 
 from ..exceptions import DataError
-from .dae import init_weights
-from .neural import NeuralRecommender, SparseInputLinear, activation, dropout, l2_normalize, multinomial_nll
+from ..data.batching import densify_rows
+from ..data.sparse import take_rows
+from .layers import SparseInputLinear, activation, dropout, init_weights, l2_normalize
+from .losses import multinomial_nll
+from .neural import NeuralRecommender
+from .ranking import FactoredScores
 
 LOSSES = ("multinomial", "bce", "mse")
 
@@ -39,10 +43,8 @@ class CDAE(NeuralRecommender):
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE`.
     sampled_softmax : None, float in (0, 1) or int, default None
-        Only with ``loss="multinomial"``. None trains with the full softmax over all items. A share (or count) of the catalogue
-        makes each batch estimate the softmax normaliser from that many uniformly drawn items
-        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
-        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+        Only with ``loss="multinomial"``. A share or count of the catalogue drawn per batch to estimate the softmax
+        normaliser (:mod:`recae.models.losses`); None: the full softmax.
 
     Under torchrun every rank holds all user vectors (an ``nn.Embedding`` of n_users × hidden)
     and DDP all-reduces its whole (mostly zero) gradient each step: exact, but that all-reduce
@@ -72,7 +74,7 @@ class CDAE(NeuralRecommender):
         self.show_progress = show_progress
         self.sampled_softmax = sampled_softmax
 
-    _local_rows_ok = False  # the user vectors are indexed by global training row
+    no_local_rows = "its user vectors are indexed by global training row"
 
     def _prepare(self, X):
         if self.loss not in LOSSES:
@@ -116,22 +118,18 @@ class CDAE(NeuralRecommender):
             data = (torch.sigmoid(logits.float()) - x).pow(2).sum() / len(x)
         return data + self.user_l2 * user_vec.pow(2).sum(dim=1).mean()
 
-    def _forward_scores(self, x):
-        return self._logits(x, self.module_["user_nodes"].weight.mean(dim=0))
-
     def _decoder_input(self, x):
         return self._hidden(x, self.module_["user_nodes"].weight.mean(dim=0)), self.module_["decoder"]
 
-    @torch.no_grad()
-    def _score_users(self, rows):
-        from ..data.batching import densify_rows
-        from ..data.sparse import take_rows
-
+    def _user_hidden(self, rows):
         self.module_.eval()
         x = densify_rows(take_rows(self.user_items_, rows), self.device_)
-        user_vec = self.module_["user_nodes"](torch.as_tensor(rows, device=self.device_))
-        if getattr(self, "_lazy_scores", False):  # a huge catalogue ranked in item chunks
-            from .neural import LazyScores
+        return self._hidden(x, self.module_["user_nodes"](torch.as_tensor(rows, device=self.device_)))
 
-            return LazyScores(self._hidden(x, user_vec), self.module_["decoder"])
-        return self._logits(x, user_vec).float()
+    @torch.no_grad()
+    def score_users(self, rows):
+        return self.module_["decoder"](self._user_hidden(rows)).float()
+
+    @torch.no_grad()
+    def factored_users(self, rows):  # a huge catalogue ranked in item chunks
+        return FactoredScores(self._user_hidden(rows), self.module_["decoder"])

@@ -10,25 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .neural import NeuralRecommender, SparseInputLinear, activation, dropout, l2_normalize, multinomial_nll
-
-
-def mlp(sizes, act: str, last_act: bool = False, sparse_input: bool = False) -> nn.Sequential:
-    """Linear layers with activations between them; the first reads sparse rows when asked."""
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(SparseInputLinear(a, b) if sparse_input and i == 0 else nn.Linear(a, b))
-        if i < len(sizes) - 2 or last_act:
-            layers.append(activation(act))
-    return nn.Sequential(*layers)
-
-
-def init_weights(module: nn.Module) -> None:
-    """Xavier-uniform weights and small normal biases, as in the reference implementation."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, SparseInputLinear)):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.normal_(m.bias, std=0.001)
+from .layers import dropout, init_weights, l2_normalize, mlp
+from .losses import multinomial_nll
+from .neural import NeuralRecommender
 
 
 class MultDAE(NeuralRecommender):
@@ -50,10 +34,8 @@ class MultDAE(NeuralRecommender):
         bfloat16 autocast on CUDA.
     device, random_state, show_progress
     sampled_softmax : None, float in (0, 1) or int, default None
-        None trains with the full softmax over all items. A share (or count) of the catalogue
-        makes each batch estimate the softmax normaliser from that many uniformly drawn items
-        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
-        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+        A share or count of the catalogue drawn per batch to estimate the softmax
+        normaliser (:mod:`recae.models.losses`); None: the full softmax.
     """
 
     def __init__(self, hidden_dims=(200,), dropout=0.5, activation="tanh", epochs=200, batch_size=256, lr=1e-3,
@@ -96,6 +78,3 @@ class MultDAE(NeuralRecommender):
     def _decoder_input(self, x):
         h = self.module_["decoder"][:-1](self.module_["encoder"](l2_normalize(x)))
         return h, self.module_["decoder"][-1]
-
-    def _forward_scores(self, x):
-        return self._logits(x)

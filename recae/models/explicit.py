@@ -28,12 +28,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..data.batching import DeviceCSR
 from ..data.interactions import Interactions
-from ..data.sparse import entry_rows
 from ..exceptions import DataError, ShapeError, TrainingError
-from .base import _is_scalar
-from .neural import OPTIMIZERS, NeuralRecommender
+from ..train import TrainSpec, seeded_build
+from .base import Recommender
+from .inputs import is_scalar
+from .ratings import RatingRows, check_ratings, row_stats
+from .trained import OPTIMIZERS, Trained
 
 logger = logging.getLogger(__name__)
 
@@ -48,125 +49,7 @@ LBFGS_ITERATIONS = 10
 LBFGS_HISTORY = 20
 
 
-def masked_sse(pred: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Σ over observed cells of (pred − value)²; unobserved cells give no loss and no gradient.
-
-    Parameters
-    ----------
-    pred, values, mask : Tensor of shape (n_rows, n_cols)
-        ``mask`` is 1 where a rating is observed and 0 elsewhere.
-    """
-    # multiplying the residual (not the square) by the mask makes d loss / d pred exactly 0
-    # on unobserved cells, whatever the prediction there
-    return ((pred.float() - values) * mask).pow(2).sum()
-
-
-class RatingRows:
-    """Row batches of a rating matrix as ``(values, mask)`` pairs of dense tensors.
-
-    The mask comes from the CSR structure (stored entries), not from ``values != 0``.
-    Shares :class:`~recae.data.batching.DeviceCSR`'s gathering, so it plugs into
-    :func:`recae.train.run_batches` unchanged.
-
-    Parameters
-    ----------
-    matrix : scipy.sparse.csr_matrix of shape (n_rows, n_cols)
-    device : torch.device
-    """
-
-    def __init__(self, matrix: sp.csr_matrix, device: torch.device):
-        self.values = DeviceCSR(matrix, device)
-        ones = sp.csr_matrix((np.ones(matrix.nnz, np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
-        self.mask = DeviceCSR(ones, device)
-        self.shape = matrix.shape
-        self.nnz = matrix.nnz
-
-    @property
-    def n_rows(self) -> int:
-        return self.shape[0]
-
-    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
-        return self.values.batches(batch_size, shuffle=shuffle, generator=generator)
-
-    def gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.values.gather(rows), self.mask.gather(rows)
-
-    def count(self, rows: torch.Tensor) -> int:
-        """Observed ratings in ``rows``."""
-        indptr = self.values.indptr
-        rows = rows.to(indptr.device)
-        return int((indptr[rows + 1] - indptr[rows]).sum())
-
-
-def _row_stats(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """(count, mean) of the stored entries of every row; mean is NaN for empty rows."""
-    counts = np.diff(X.indptr).astype(np.int64)
-    sums = np.bincount(entry_rows(X.indptr), weights=X.data.astype(np.float64), minlength=X.shape[0])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return counts, means
-
-
-def check_ratings(X: sp.csr_matrix, rating_range, what: str = "training data") -> None:
-    """Raise DataError for NaN/inf ratings or ratings outside the declared ``rating_range``."""
-    bad = ~np.isfinite(X.data)
-    if bad.any():
-        raise DataError(f"{what}: the rating column has {int(bad.sum())} NaN or infinite value(s); "
-                        "drop or fill them first")
-    if rating_range is not None and X.nnz:
-        low, high = rating_range
-        out = (X.data < low) | (X.data > high)
-        if out.any():
-            vals = np.unique(X.data[out])[:5].tolist()
-            raise DataError(f"{what}: the rating column has {int(out.sum())} value(s) outside the declared scale "
-                            f"rating_range=({low}, {high}), e.g. {vals}; fix the data or declare the scale")
-
-
-@torch.no_grad()
-def ridge_fold_in(X: sp.csr_matrix, features: torch.Tensor, offset: torch.Tensor, prior: torch.Tensor,
-                  alpha: float, per_rating: bool = False) -> torch.Tensor:
-    """Predictions for new rating rows from per-row ridge regressions on fixed item features.
-
-    For each row with ratings ``r`` on items ``S``, solves
-    ``min_w Σ_{i∈S} (r_i − offset_i − f_i·w)² + a‖w − prior‖²`` (``a = alpha``, or
-    ``alpha·|S|`` with ``per_rating``) and returns ``offset + F w`` for every item. This is
-    the user's own subproblem of the training objective with the item side held fixed.
-
-    Parameters
-    ----------
-    X : scipy.sparse.csr_matrix of shape (n_rows, n_items)
-    features : Tensor of shape (n_items, d)
-    offset : Tensor of shape (n_items,)
-    prior : Tensor of shape (d,)
-    alpha : float
-        Ridge strength (> 0).
-
-    Returns
-    -------
-    Tensor of shape (n_rows, n_items)
-    """
-    F = features.double()
-    off = offset.double()
-    base = F @ prior.double() + off
-    out = base.expand(X.shape[0], -1).clone()
-    d = F.shape[1]
-    for r in range(X.shape[0]):
-        lo, hi = X.indptr[r], X.indptr[r + 1]
-        if hi == lo:
-            continue
-        cols = torch.as_tensor(X.indices[lo:hi].astype(np.int64), device=F.device)
-        resid = torch.as_tensor(X.data[lo:hi], dtype=torch.float64, device=F.device) - base[cols]
-        Fs = F[cols]
-        a = alpha * (hi - lo) if per_rating else alpha
-        if hi - lo <= d:  # the dual system is the smaller one
-            delta = Fs.T @ torch.linalg.solve(Fs @ Fs.T + a * torch.eye(hi - lo, dtype=F.dtype, device=F.device), resid)
-        else:
-            delta = torch.linalg.solve(Fs.T @ Fs + a * torch.eye(d, dtype=F.dtype, device=F.device), Fs.T @ resid)
-        out[r] += F @ delta
-    return out.float()
-
-
-class ExplicitRecommender(NeuralRecommender):
+class ExplicitRecommender(Trained, Recommender):
     """Base class of explicit-rating models trained with a masked squared error.
 
     Scores are predicted ratings, computed densely per block of rows (no lazy item-chunked
@@ -179,16 +62,19 @@ class ExplicitRecommender(NeuralRecommender):
     """
 
     _abstract = True  # a shared base, not a model a file can name
-    _accepts_negative = True  # ratings may use any scale, negative included
-
-    #: Rank from dense score blocks at any catalogue size (the lazy chunked path is for decoders).
-    item_chunk = np.iinfo(np.int64).max
+    accepts_negative = True  # ratings may use any scale, negative included
+    #: First-order optimizers plus full-batch L-BFGS (the AutoRec paper's optimizer).
+    optimizers = {**OPTIMIZERS, "lbfgs": torch.optim.LBFGS}
+    # data-parallel: every rank holds the whole matrix and gathers its slice of each global batch
+    no_local_rows = "its training vectors need the whole log"
 
     # ------------------------------------------------------------------ checks
-    def _check_common(self) -> None:
+    def _check_settings(self) -> None:
         if self.valid_metric not in VALID_METRICS:
             raise DataError(f"valid_metric must be one of {VALID_METRICS}; got {self.valid_metric!r}")
         self._check_training_settings()
+        if self.optimizer == "lbfgs" and self.amp is True:
+            raise DataError("optimizer='lbfgs' runs in float32; set amp=False")
         if not (isinstance(self.l2, (int, float, np.integer, np.floating)) and self.l2 >= 0):
             raise DataError(f"l2 must be a number >= 0; got {self.l2!r}")
         self._declared_range()
@@ -229,15 +115,15 @@ class ExplicitRecommender(NeuralRecommender):
             raise DataError(f"{type(self).__name__} trains on explicit ratings, but this Interactions has no rating "
                             "column (has_ratings=False, e.g. built without rating= or binarized); build it with "
                             "Interactions.from_pandas(df, user=..., item=..., rating='<rating column>')")
-        self._check_common()
+        self._check_settings()
         return super().fit(data, valid=valid, **fit_kwargs)
 
     # ------------------------------------------------------------------ training
     def _prepare(self, X) -> None:
         check_ratings(X, self._declared_range())
         self.n_users_ = X.shape[0]
-        self.user_count_, self.user_mean_ = _row_stats(X)
-        self.item_count_, self.item_mean_ = _row_stats(X.T.tocsr())
+        self.user_count_, self.user_mean_ = row_stats(X)
+        self.item_count_, self.item_mean_ = row_stats(X.T.tocsr())
         self.global_mean_ = float(X.data.mean())
         declared = self._declared_range()
         self.rating_range_ = declared or (float(X.data.min()), float(X.data.max()))
@@ -245,50 +131,52 @@ class ExplicitRecommender(NeuralRecommender):
     def _training_rows(self, X: sp.csr_matrix) -> sp.csr_matrix:
         return X
 
-    _higher_is_better = False  # validation RMSE / MAE
-    #: First-order optimizers plus full-batch L-BFGS (the AutoRec paper's optimizer).
-    _optimizers = {**OPTIMIZERS, "lbfgs": torch.optim.LBFGS}
-    # data-parallel: every rank holds the whole matrix and gathers its slice of each global batch
-    _local_rows_ok = False
-    _local_rows_why = "its training vectors need the whole log"
-
-    def _make_loader(self, X):
+    def _fit(self, X, valid=None, **fit_kwargs):
+        self._check_settings()
+        self._prepare(X)
         rows = self._training_rows(X)
         self.n_observed_ = int(rows.nnz)
-        return RatingRows(rows, self.device_)
 
-    def _fit(self, X, valid=None, **fit_kwargs):
-        super()._fit(X, valid, **fit_kwargs)
+        def spec(trainer) -> TrainSpec:
+            if self.optimizer == "lbfgs" and trainer.is_distributed:
+                raise TrainingError(f"{type(self).__name__}(optimizer='lbfgs') trains in one process (full-batch "
+                                    "line searches are not data-parallel here); use a first-order optimizer under "
+                                    "torchrun")
+            return TrainSpec(
+                module=self.module_, loss=self._loss, loader=RatingRows(rows, self.device_),
+                optimizers=self._optimizers(self.module_),
+                fingerprint=self._fingerprint(np.asarray(X.shape, np.int64), X.indptr.astype(np.int64),
+                                              X.indices.astype(np.int64), X.data.astype(np.float32)),
+                validate=(lambda: self._validation_error(valid)) if valid is not None else None,
+                metric=self.valid_metric, higher_is_better=False, penalty=self._penalty, amp=self._amp_enabled(),
+                batch_weight=self._batch_weight, epoch=self._lbfgs_epoch if self.optimizer == "lbfgs" else None)
+
+        self._train(X.shape[1], spec, **fit_kwargs)
         self._refresh()
 
+    def _optimizers(self, module) -> list[torch.optim.Optimizer]:
+        return [self._make_optimizer(module.parameters())]
+
     def _make_optimizer(self, params) -> torch.optim.Optimizer:
-        # any L2 term is the model's (_loss, _penalty or _configure_optimizers groups), never the optimizer's default
+        # any L2 term is the model's (_loss, _penalty or _optimizers groups), never the optimizer's default
         if self.optimizer == "lbfgs":
             # lr is the first trial step of the strong-Wolfe line search (1.0 is the usual choice)
             return torch.optim.LBFGS(params, lr=self.lr, max_iter=LBFGS_ITERATIONS, history_size=LBFGS_HISTORY,
                                      line_search_fn="strong_wolfe")
         return OPTIMIZERS[self.optimizer](params, lr=self.lr, foreach=True)
 
-    def _check_training_settings(self) -> None:
-        super()._check_training_settings()
-        if self.optimizer == "lbfgs" and self.amp is True:
-            raise DataError("optimizer='lbfgs' runs in float32; set amp=False")
+    def _batch_weight(self, state, rows) -> float:
+        """What a batch loss is a mean over (rows here; ratings for BiasedMF)."""
+        return float(len(rows))
 
-    def _train_epoch(self, ctx) -> float:
-        if self.optimizer != "lbfgs":
-            return super()._train_epoch(ctx)
-        if ctx.dist is not None:
-            raise TrainingError(f"{type(self).__name__}(optimizer='lbfgs') trains in one process (full-batch line "
-                                "searches are not data-parallel here); use a first-order optimizer under torchrun")
-        return self._lbfgs_epoch(ctx)
-
-    def _lbfgs_epoch(self, ctx) -> float:
+    def _lbfgs_epoch(self, trainer) -> float:
         """Up to ``LBFGS_ITERATIONS`` full-batch L-BFGS iterations; the objective at the epoch's start.
 
         The closure sums the batch losses (each weighted by its share of the objective) and
         the model's penalty, back-propagating batch by batch so only one dense batch is ever
         held; the rows are visited in a fixed order, so the objective is deterministic.
         """
+        ctx = trainer.state
         opt, = ctx.optimizers
         batches = list(ctx.loader.batches(self.batch_size, shuffle=False))
         # a batch loss is a mean over rows (or ratings); weighting by its share sums them to the objective
@@ -314,7 +202,9 @@ class ExplicitRecommender(NeuralRecommender):
             return math.nan  # the loop stops before this epoch's weights reach a checkpoint
         return loss
 
-    def _validation_score(self, valid, metric: str) -> float:
+    def _validation_error(self, valid) -> float:
+        """RMSE or MAE (``valid_metric``) of the module as it stands on the validation ratings."""
+        metric = self.valid_metric
         fold_in, target = valid
         if target.nnz == 0:
             raise DataError("the validation target holds no ratings")
@@ -379,19 +269,19 @@ class ExplicitRecommender(NeuralRecommender):
         return scores
 
     @torch.no_grad()
-    def _score_users(self, rows):
+    def score_users(self, rows):
         self.module_.eval()
         rows = np.asarray(rows, dtype=np.int64)
         return self._with_fallback(self._user_scores(rows).float(), self.user_count_[rows], self.user_mean_[rows])
 
     @torch.no_grad()
-    def _score_rows(self, X):
+    def score_rows(self, X):
         self.module_.eval()
-        counts, means = _row_stats(X)
+        counts, means = row_stats(X)
         return self._with_fallback(self._fold_in_scores(X).float(), counts, means)
 
     @torch.no_grad()
-    def _item_similarity(self, cols, onehot):
+    def similarity_rows(self, cols):
         # a one-item history would read as "rated 1 star"; compare item representations instead
         v = self._item_vectors().float()
         v = v - v.mean(dim=0)  # sigmoid codes are all positive; centring lets cosines tell items apart
@@ -436,7 +326,7 @@ class ExplicitRecommender(NeuralRecommender):
         float for one pair, else ndarray of float32 of shape (n,)
         """
         self._check_fitted()
-        single = _is_scalar(user_ids, "user ids") and _is_scalar(item_ids, "item ids")
+        single = is_scalar(user_ids, "user ids") and is_scalar(item_ids, "item ids")
         users = self._ids("user").lookup(user_ids, unknown="ignore")
         items = self._ids("item").lookup(item_ids, unknown="ignore")
         if len(users) != len(items):
@@ -451,11 +341,11 @@ class ExplicitRecommender(NeuralRecommender):
         return float(pred[0]) if single else pred
 
     # ------------------------------------------------------------------ histories
-    def _history_rows(self, history, unknown: str):
+    def history_rows(self, history, unknown: str = "raise"):
         if isinstance(history, (list, tuple, np.ndarray, set)) or np.isscalar(history):
             raise DataError(f"{type(self).__name__} folds in ratings, not bare item ids; pass a dict item→rating "
                             f"(or an Interactions/sparse matrix of ratings); got a {type(history).__name__}")
-        X, single = super()._history_rows(history, unknown)
+        X, single = super().history_rows(history, unknown)
         check_ratings(X, self._declared_range(), what="history")
         return X, single
 
@@ -466,7 +356,7 @@ class ExplicitRecommender(NeuralRecommender):
                 "extra.item_count": torch.as_tensor(self.item_count_), "extra.item_mean": torch.as_tensor(self.item_mean_, dtype=f64),
                 "extra.stats": torch.tensor([self.global_mean_, *self.rating_range_, self.n_observed_], dtype=f64)}
 
-    def _get_state(self):
+    def get_state(self):
         return {**dict(self.module_.state_dict()), **self._explicit_state()}
 
     def _prepare_from_state(self, tensors) -> None:
@@ -478,6 +368,10 @@ class ExplicitRecommender(NeuralRecommender):
         self.global_mean_, self.rating_range_, self.n_observed_ = g, (low, high), int(n_obs)
         self.n_users_ = len(self.user_count_)
 
-    def _set_state(self, tensors):
-        super()._set_state(tensors)
+    def set_state(self, tensors):
+        self._prepare_from_state(tensors)
+        # the same seeded build as fit (its weights are then overwritten)
+        self.module_ = seeded_build(lambda: self._build(self.n_items_), self._seed(), self.device_)
+        self.module_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
+        self.module_.eval()
         self._refresh()

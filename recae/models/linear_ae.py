@@ -27,7 +27,7 @@ import torch
 from ..data.batching import densify_rows
 from ..exceptions import DataError
 from .base import Recommender
-from .ease import check_dtype_l2, check_memory, gram
+from .closed_form import check_dtype_l2, check_memory, gram
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +89,13 @@ class LinearAE(Recommender):
         shrink = evals / (evals + float(self.l2))
         self.item_factors_ = (evecs * shrink.sqrt()).flip(1).to(torch.float32).contiguous()
 
-    def _score_rows(self, X):
+    def score_rows(self, X):
         V = self.item_factors_
         return (densify_rows(X, self.device_) @ V) @ V.T
 
-    def _get_state(self):
+    def get_state(self):
         return {"item_factors": self.item_factors_}
 
-    def _set_state(self, tensors):
+    def set_state(self, tensors):
         self.item_factors_ = tensors["item_factors"]
         self.rank_ = int(self.item_factors_.shape[1])

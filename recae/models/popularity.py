@@ -28,11 +28,11 @@ class Popularity(Recommender):
         counts = np.bincount(X.indices[X.data != 0], minlength=X.shape[1]).astype(np.float32)
         self.item_counts_ = torch.as_tensor(counts, device=self.device_)
 
-    def _score_rows(self, X):
+    def score_rows(self, X):
         return self.item_counts_.expand(X.shape[0], -1).clone()
 
-    def _get_state(self):
+    def get_state(self):
         return {"item_counts": self.item_counts_}
 
-    def _set_state(self, tensors):
+    def set_state(self, tensors):
         self.item_counts_ = tensors["item_counts"]

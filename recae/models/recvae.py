@@ -18,11 +18,9 @@ import torch
 from torch import nn
 
 from ..exceptions import DataError
-from .neural import NeuralRecommender, SparseInputLinear, dropout, gaussian_like, l2_normalize
-
-
-def log_normal(x, mu, logvar):
-    return -0.5 * (logvar + math.log(2 * math.pi) + (x - mu).pow(2) / logvar.exp())
+from .layers import SparseInputLinear, dropout, gaussian_like, l2_normalize
+from .losses import log_normal
+from .neural import NeuralRecommender
 
 
 class RecVAEEncoder(nn.Module):
@@ -63,10 +61,8 @@ class RecVAE(NeuralRecommender):
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE` (one epoch = all the passes above).
     sampled_softmax : None, float in (0, 1) or int, default None
-        None trains with the full softmax over all items. A share (or count) of the catalogue
-        makes each batch estimate the softmax normaliser from that many uniformly drawn items
-        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
-        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+        A share or count of the catalogue drawn per batch to estimate the softmax
+        normaliser (:mod:`recae.models.losses`); None: the full softmax.
 
     Under torchrun the decoder phase leaves the encoder out of the graph, so DDP runs with
     ``find_unused_parameters=True``; the encoder phase also all-reduces the decoder's
@@ -112,7 +108,7 @@ class RecVAE(NeuralRecommender):
         if len(w) != 3 or any(not x > 0 for x in w):
             raise DataError(f"mixture_weights must be 3 positive numbers; got {w!r}")
 
-    def _configure_optimizers(self, module):
+    def _optimizers(self, module):
         return [self._make_optimizer(module["encoder"].parameters()),
                 self._make_optimizer(module["decoder"].parameters())]
 
@@ -123,7 +119,7 @@ class RecVAE(NeuralRecommender):
         weighted = [p + math.log(w) for p, w in zip(parts, self.mixture_weights)]
         return torch.logsumexp(torch.stack(weighted, dim=-1), dim=-1)
 
-    _ddp_find_unused = True
+    find_unused_parameters = True
 
     def _encoder_loss(self, ctx, x, rows):
         mu, logvar = self.module_["encoder"](x, self.dropout, ctx.noise)
@@ -146,18 +142,14 @@ class RecVAE(NeuralRecommender):
             return self._output_nll(z, self.module_["decoder"], x, ctx.noise)
         return -(torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1).mean()
 
-    def _train_epoch(self, ctx):
-        enc_opt, dec_opt = ctx.optimizers
+    def _train_epoch(self, trainer):
+        enc_opt, dec_opt = trainer.state.optimizers
         for _ in range(self.n_enc_epochs):
-            loss = self._run_batches(ctx, [enc_opt], self._encoder_loss)
+            loss = trainer.run_batches([enc_opt], self._encoder_loss)
         self.module_["prior_encoder"].load_state_dict(self.module_["encoder"].state_dict())
         for _ in range(self.n_dec_epochs):
-            self._run_batches(ctx, [dec_opt], self._decoder_loss)
+            trainer.run_batches([dec_opt], self._decoder_loss)
         return loss
-
-    def _forward_scores(self, x):
-        mu, _ = self.module_["encoder"](x)
-        return self.module_["decoder"](mu)
 
     def _decoder_input(self, x):
         mu, _ = self.module_["encoder"](x)

@@ -8,16 +8,11 @@ ranking uses the decoder of μ (no sampling).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .dae import init_weights, mlp
-from .neural import NeuralRecommender, dropout, gaussian_like, l2_normalize, multinomial_nll
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of KL(N(μ, σ²) ‖ N(0, I))."""
-    return 0.5 * (-logvar + logvar.exp() + mu.pow(2) - 1.0).sum(dim=1).mean()
+from .layers import dropout, gaussian_like, init_weights, l2_normalize, mlp
+from .losses import gaussian_kl, multinomial_nll
+from .neural import NeuralRecommender
 
 
 class MultVAE(NeuralRecommender):
@@ -41,10 +36,8 @@ class MultVAE(NeuralRecommender):
     random_state, show_progress
         As in :class:`~recae.models.dae.MultDAE`.
     sampled_softmax : None, float in (0, 1) or int, default None
-        None trains with the full softmax over all items. A share (or count) of the catalogue
-        makes each batch estimate the softmax normaliser from that many uniformly drawn items
-        (see :func:`~recae.models.neural.sampled_multinomial_nll`): cheaper output layer for
-        huge catalogues, at a quality cost measured in ``docs/scaling.md``.
+        A share or count of the catalogue drawn per batch to estimate the softmax
+        normaliser (:mod:`recae.models.losses`); None: the full softmax.
     weight_averaging : float in [0, 1) or None, default 0.9
         Decay, per pass over the training users, of a moving average of the weights updated
         after every step (:class:`recae.train.WeightAverage`; 0.9 ≈ the last 10 passes).
@@ -112,7 +105,3 @@ class MultVAE(NeuralRecommender):
     def _decoder_input(self, x):
         mu, _ = self._encode(x)
         return self.module_["decoder"][:-1](mu), self.module_["decoder"][-1]
-
-    def _forward_scores(self, x):
-        mu, _ = self._encode(x)
-        return self.module_["decoder"](mu)

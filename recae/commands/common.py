@@ -1,0 +1,86 @@
+"""What the ``recae`` subcommands share: the data options, loading ``--data``, model names, ``--param``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+
+import pandas as pd
+
+from ..bench.protocols import positives
+from ..data import Interactions
+from ..datasets import registry
+from ..exceptions import RecaeError
+from ..models import MODEL_REGISTRY
+
+#: Dataset names ``--data`` accepts (see :mod:`recae.datasets.registry`).
+DATASETS = registry.DATASET_NAMES
+
+
+def model_names() -> list[str]:
+    """Lower-case names of the model classes ``--model`` accepts."""
+    return sorted(k.lower() for k in MODEL_REGISTRY if k != "Recommender")
+
+
+def model_class(name: str):
+    by_lower = {k.lower(): v for k, v in MODEL_REGISTRY.items() if k != "Recommender"}
+    if name.lower() not in by_lower:
+        raise RecaeError(f"unknown model {name!r}; choose from {sorted(by_lower)}")
+    return by_lower[name.lower()]
+
+
+def new_model(cls, params: dict):
+    """An instance with ``params``; unknown names are refused with the valid ones listed."""
+    return cls().set_params(**params)
+
+
+def parse_params(pairs: list[str]) -> dict:
+    """``--param NAME=VALUE`` pairs as a dict, values read as Python literals where they parse."""
+    params = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise RecaeError(f"--param takes NAME=VALUE; got {pair!r}")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        if not key.isidentifier():
+            raise RecaeError(f"--param takes NAME=VALUE with a parameter name; got {pair!r}")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return params
+
+
+def print_table(table: pd.DataFrame) -> None:
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+
+
+def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """The ``data`` option group: ``--data`` and how a log is read and turned into positives."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", "--dataset", dest="data", required=required,
+                   help=f"dataset name ({', '.join(DATASETS)}) or a CSV/TSV/Parquet path")
+    g.add_argument("--data-dir", help="folder holding datasets (default: $RECAE_DATA_DIR, then ./datasets)")
+    g.add_argument("--download", action="store_true", help="download a missing MovieLens dataset")
+    g.add_argument("--user-col", default="user", help="user id column of a CSV/Parquet log (default: user)")
+    g.add_argument("--item-col", default="item", help="item id column (default: item)")
+    g.add_argument("--rating-col", help="rating column, if any")
+    g.add_argument("--timestamp-col", help="timestamp column, if any")
+    g.add_argument("--sep", help="field separator of a text log (default: ',' or tab for .tsv)")
+    g.add_argument("--binarize", type=float, default=3.5, help="ratings above this are positives (default 3.5)")
+    g.add_argument("--min-user", type=int, default=5, help="drop users with fewer positives (default 5)")
+    g.add_argument("--min-item", type=int, default=1, help="drop items with fewer positives (default 1)")
+    g.add_argument("--seed-data", type=int, default=0, help=argparse.SUPPRESS)
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def load_data(args) -> tuple[Interactions, str]:
+    """Interactions for ``--data`` and a description of what was loaded."""
+    return registry.load(args.data, data_dir=args.data_dir, download=args.download, show_progress=not args.quiet,
+                         random_state=args.seed_data, sep=args.sep, user=args.user_col, item=args.item_col,
+                         rating=args.rating_col, timestamp=args.timestamp_col)
+
+
+def implicit_positives(data: Interactions, args) -> Interactions:
+    """``--binarize`` and the ``--min-user``/``--min-item`` filter applied to a loaded log."""
+    return positives(data, args.binarize, args.min_user, args.min_item)

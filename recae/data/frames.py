@@ -1,0 +1,162 @@
+"""From a pandas DataFrame of interactions (one row each) to the arrays of an Interactions.
+
+:meth:`Interactions.from_pandas <recae.data.Interactions.from_pandas>` is
+:func:`check_frame` + :func:`frame_to_csr`; the column checks name the file row of a bad
+value (``DataError.row``), which the file readers turn into a line number.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataError
+from .ids import normalize_id_column, plain
+from .sparse import build_csr
+from .validate import check_choice
+
+#: How repeated (user, item) rows may be resolved (the ``duplicates=`` of from_pandas).
+DUPLICATE_RULES = ("last", "sum", "first", "raise")
+
+
+def column_hint(col, columns: list) -> str:
+    """A likely intended column: a byte-order mark, a case difference or a close spelling."""
+    names = [c for c in columns if isinstance(c, str)]
+    if any(c.startswith("\ufeff") for c in names):
+        return " The first column name starts with a byte-order mark: read the file with encoding='utf-8-sig'."
+    if isinstance(col, str):
+        same_case = [c for c in names if c.lower() == col.lower()]
+        close = same_case or difflib.get_close_matches(col, names, n=1, cutoff=0.6)
+        if close:
+            return f" Did you mean {close[0]!r}?"
+    return ""
+
+
+def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
+    """DataError unless each role's column (``{"user": "userId", ...}``) is present exactly once."""
+    for role, col in wanted.items():
+        if col is None and role in ("user", "item"):
+            raise DataError(f"{role} must name the {role} id column; got None (columns: {list(df.columns)})")
+        try:
+            hash(col)
+        except TypeError:
+            raise DataError(f"{role} must be a column name; got {type(col).__name__} {col!r}") from None
+        if col is not None and col not in df.columns:
+            raise DataError(
+                f"column {col!r} (the {role} column) not found; available columns: "
+                f"{list(df.columns)}. Pass {role}=<column name>.{column_hint(col, list(df.columns))}"
+            )
+        if col is not None and int((df.columns == col).sum()) > 1:
+            raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
+
+
+def check_frame(df, user, item, rating, timestamp) -> None:
+    """DataError unless ``df`` is a non-empty DataFrame holding the named columns."""
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame; got {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError(f"the interaction log is empty (0 rows; columns: {list(df.columns)})")
+    require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
+
+
+def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.ndarray:
+    """A column as finite float64 values; datetimes (when allowed) become epoch seconds."""
+    if pd.api.types.is_datetime64_any_dtype(s) and not allow_datetime:
+        raise DataError(f"column {name!r} must be numeric; got dtype {s.dtype} (dates belong in the timestamp column)")
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if s.isna().any():
+            row = int(np.flatnonzero(s.isna().to_numpy())[0])
+            raise DataError(f"column {name!r} has {int(s.isna().sum())} missing timestamp(s); first at row {row}",
+                            row=row)
+        # datetimes become seconds since the epoch (UTC for time-zone aware columns);
+        # the unit of the column does not matter
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        # through integer microseconds: subtracting a nanosecond Timestamp overflows past 2262
+        micros = s.to_numpy().astype("datetime64[us]").astype(np.int64)
+        return micros.astype(np.float64) / 1e6
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        # an object column may still hold plain numbers (e.g. built from Python lists)
+        is_text = s.map(lambda v: isinstance(v, (str, bytes)), na_action="ignore").fillna(False).astype(bool)
+        try:
+            coerced = pd.to_numeric(s.mask(is_text), errors="coerce")
+        except (TypeError, ValueError):  # containers and other objects pandas cannot coerce
+            coerced = pd.Series(np.nan, index=s.index)
+        bad = ((coerced.isna() & s.notna()) | is_text).to_numpy()
+        if bad.any():
+            # numbers stored as text ("5") are refused too, but point first at values that are
+            # not numbers even as text ("five"): those are why a file's column was read as text
+            try:
+                hopeless = (pd.to_numeric(s, errors="coerce").isna() & s.notna()).to_numpy()
+            except (TypeError, ValueError):
+                hopeless = bad
+            shown = hopeless if hopeless.any() else bad
+            first = s[shown].iloc[:3].tolist()
+            row = int(np.flatnonzero(shown)[0])
+            raise DataError(
+                f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first} "
+                f"(first at row {row})", row=row
+            )
+        s = coerced
+    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"column {name!r} has {int(bad.sum())} NaN or infinite value(s); first at row {i} "
+            f"(value {arr[i]}). Drop or fill them before building Interactions.", row=i
+        )
+    return arr
+
+
+def frame_to_csr(df: pd.DataFrame, user, item, rating, timestamp, duplicates):
+    """``(matrix, user_ids, item_ids, timestamps)`` of a checked log (see :func:`check_frame`).
+
+    Ids are sorted; repeated (user, item) rows are resolved by ``duplicates`` (default
+    ``"last"`` with ratings, ``"sum"`` without); ``timestamps`` (or None) follow the CSR
+    entry order.
+    """
+    if duplicates is None:
+        duplicates = "last" if rating is not None else "sum"
+    duplicates = check_choice(duplicates, "duplicates", DUPLICATE_RULES)
+    users = normalize_id_column(df[user], user)
+    items = normalize_id_column(df[item], item)
+    values = numeric_column(df[rating], rating) if rating is not None else np.ones(len(df))
+    ts = numeric_column(df[timestamp], timestamp, allow_datetime=True) if timestamp is not None else None
+    ucodes, uids = pd.factorize(users, sort=True)
+    icodes, iids = pd.factorize(items, sort=True)
+    ucodes = ucodes.astype(np.int64)
+    icodes = icodes.astype(np.int64)
+    n_users, n_items = len(uids), len(iids)
+    key = ucodes * n_items + icodes
+    rowpos = np.arange(len(df))
+    if duplicates == "sum":
+        ukey, inv = np.unique(key, return_inverse=True)
+        values = np.bincount(inv, weights=values, minlength=len(ukey))
+        if ts is not None:
+            latest = np.full(len(ukey), -np.inf)
+            np.maximum.at(latest, inv, ts)
+            ts = latest
+    else:
+        # order entries by key, then time, then row; keep the last (or first) of each key
+        order = np.lexsort((rowpos, ts if ts is not None else rowpos, key))
+        sk = key[order]
+        boundary = np.ones(len(sk), dtype=bool)
+        if duplicates in ("last", "raise"):
+            boundary[:-1] = sk[1:] != sk[:-1]
+        else:
+            boundary[1:] = sk[1:] != sk[:-1]
+        if duplicates == "raise" and not boundary.all():
+            dup = order[np.flatnonzero(~boundary)[0]]
+            raise DataError(
+                f"duplicate (user, item) row: user {plain(users[dup])!r}, item {plain(items[dup])!r} "
+                f"(row {int(dup)}); "
+                "pass duplicates='last' or 'sum' to resolve repeats", row=int(dup)
+            )
+        keep = order[boundary]
+        ukey, values = key[keep], values[keep]
+        ts = ts[keep] if ts is not None else None
+    m, order = build_csr(ukey // n_items, ukey % n_items, values, (n_users, n_items))
+    return m, np.asarray(uids), np.asarray(iids), None if ts is None else ts[order]

@@ -1,0 +1,124 @@
+"""Reading an interaction-log file (delimited text or Parquet) into a DataFrame.
+
+The one place where recae calls :func:`pandas.read_csv` or :func:`pandas.read_parquet` on
+a user's log: :meth:`Interactions.from_csv <recae.data.Interactions.from_csv>` and
+``from_parquet`` read through it, and so do :func:`recae.datasets.load_log` and the
+``recae`` command. Every failure is a :class:`~recae.exceptions.DataError` naming the file
+(and, where it can be known, the line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+
+import pandas as pd
+
+from ..exceptions import DataError
+
+#: read_csv options under which data row ``i`` can be traced back to a line of the file.
+TRACEABLE_OPTIONS = {"sep", "delimiter", "encoding", "dtype", "usecols", "engine", "quotechar", "header"}
+
+
+def parser_message(path: str, exc: Exception, kwargs: dict) -> str:
+    """pandas' parser message, with the line number when the engine did not give one.
+
+    The C and python engines name the line; pyarrow only quotes the row, so re-parse with the
+    C engine (on the error path only) to find it.
+    """
+    msg = str(exc).strip()
+    if "line" in msg.lower() or kwargs.get("engine") != "pyarrow":
+        return msg
+    try:
+        pd.read_csv(path, **{**kwargs, "engine": "c"})
+    except pd.errors.ParserError as exc2:
+        return f"{msg} ({str(exc2).strip()})"
+    except Exception:
+        pass
+    return msg
+
+
+def line_of_row(path: str, row: int, kwargs: dict) -> int | None:
+    """1-based line of the file where data row ``row`` starts, or None when that cannot be known.
+
+    Only for plain files (one header line, single-character separator, no skipped or comment
+    lines): pandas then skips blank lines only, the ``csv`` module follows the same quoting
+    rules and ``line_num`` counts physical lines (quoted fields may span several).
+    """
+    sep = kwargs.get("sep", kwargs.get("delimiter", ","))
+    if set(kwargs) - TRACEABLE_OPTIONS or not isinstance(sep, str) or len(sep) != 1 \
+            or kwargs.get("header", "infer") not in ("infer", 0):
+        return None
+    try:
+        with open(path, newline="", encoding=kwargs.get("encoding") or "utf-8") as f:
+            reader = csv.reader(f, delimiter=sep, quotechar=kwargs.get("quotechar", '"'))
+            seen = -1  # the header
+            for fields in reader:
+                if not fields:
+                    continue  # blank line, skipped by pandas too
+                if seen == row:
+                    return reader.line_num - "".join(fields).count("\n")
+                seen += 1
+    except (OSError, UnicodeError, LookupError, csv.Error):
+        return None
+    return None
+
+
+def read_csv_frame(path: str, read_csv_kwargs: dict) -> pd.DataFrame:
+    """:func:`pandas.read_csv` of an existing file, every failure a DataError naming it."""
+    if not os.path.exists(path):
+        raise DataError(f"no such file: {path!r}")
+    if os.path.isdir(path):
+        raise DataError(f"{path!r} is a directory, not a file")
+    encoding = read_csv_kwargs.get("encoding") or "utf-8"
+    try:
+        return pd.read_csv(path, **read_csv_kwargs)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path!r} holds no data ({exc})") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"could not parse {path!r}: {parser_message(path, exc, read_csv_kwargs)}") from None
+    except UnicodeError as exc:
+        where = f" ({exc.reason} at byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else f" ({exc})"
+        raise DataError(f"{path!r} is not valid {encoding} text{where}; pass encoding='latin-1' or the "
+                        "file's encoding") from None
+    except LookupError as exc:  # an encoding name Python does not know
+        raise DataError(f"unknown encoding {encoding!r} ({exc}); pass a codec name such as 'utf-8' or "
+                        "'latin-1'") from None
+    except OSError as exc:
+        raise DataError(f"could not read {path!r}: {exc}") from None
+    except ValueError as exc:  # e.g. a dtype= option the values do not fit
+        raise DataError(f"could not read {path!r}: {exc}") from None
+
+
+@contextlib.contextmanager
+def rows_as_lines(path: str, read_csv_kwargs: dict):
+    """Re-raise a DataError about data row ``i`` of a text log as one naming the file and line."""
+    try:
+        yield
+    except DataError as exc:
+        line = None if exc.row is None else line_of_row(path, exc.row, read_csv_kwargs)
+        if line is None:
+            raise
+        raise DataError(f"{path}, line {line}: {exc}", row=exc.row) from None
+
+
+def read_parquet_frame(path: str, columns: list) -> pd.DataFrame:
+    """The ``columns`` of a Parquet log (needs ``pyarrow``); all of them when some are missing.
+
+    Reading every column when the wanted ones are not all there lets the column check name
+    what is missing and what the file has. A missing ``pyarrow`` raises ImportError.
+    """
+    if not os.path.exists(path):
+        raise DataError(f"no such file: {path!r}")
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except ImportError:
+        raise
+    except Exception:
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise
+        except Exception as exc:
+            raise DataError(f"could not read {path!r} as Parquet: {exc}") from None

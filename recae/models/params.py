@@ -1,0 +1,128 @@
+"""scikit-learn's parameter contract, shared by every recae estimator (recommenders and the image model)."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import os
+
+from ..exceptions import DataError, ModelFileError, NotFittedError
+from ..io import read_model_file
+
+#: Classes that ``recae.load`` may instantiate, by class name (never by import path). A class
+#: joins it by being defined (``_abstract = True`` in a shared base's own body keeps it out).
+MODEL_REGISTRY: dict[str, type] = {}
+
+
+def file_params(cls, meta: dict, device: str | None, where: str) -> dict:
+    """The hyper-parameters a model file records, as ``cls.__init__`` takes them."""
+    params = dict(meta["params"])
+    defaults = cls().get_params()
+    for k, v in params.items():  # JSON has no tuples
+        if isinstance(v, list) and (isinstance(defaults.get(k), tuple) or k in cls.tuple_params):
+            params[k] = tuple(v)
+    if device is not None and "device" in defaults:
+        params["device"] = device
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise ModelFileError(f"{where!r} has parameters {sorted(unknown)} that {cls.__name__} does not take")
+    return params
+
+
+class Params:
+    """``get_params``/``set_params``/``clone``/``repr`` read from the ``__init__`` signature.
+
+    ``__init__`` only stores its keyword arguments; learned state ends in ``_``. Subclasses
+    register themselves for :meth:`load` and implement ``save`` and ``from_file``.
+    """
+
+    #: Parameters whose JSON lists are tuples again on loading (besides those with tuple defaults).
+    tuple_params: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("_abstract", False):
+            MODEL_REGISTRY[cls.__name__] = cls
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Hyper-parameters as a dict (the ``__init__`` keyword arguments)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set hyper-parameters; unknown names are rejected with the list of valid ones."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise DataError(f"invalid parameter {name!r} for {type(self).__name__}; valid parameters: {valid}")
+            setattr(self, name, value)
+        return self
+
+    def clone(self):
+        """An unfitted copy with the same hyper-parameters."""
+        return type(self)(**copy.deepcopy(self.get_params()))
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # ------------------------------------------------------------------ fitted state
+    #: The attribute whose presence means "fitted".
+    _fitted_attr = "item_ids_"
+    #: How to fit one, for the not-fitted error.
+    _fit_call = "fit(data)"
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, self._fitted_attr)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call {self._fit_call} "
+                                 "(or recae.load) first")
+
+    def _forget(self) -> None:
+        """Drop all learned state: a refit starts from scratch, a failed fit leaves nothing behind."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+        self.__dict__.pop("_id_cache", None)
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def load(cls, path, device: str | None = None):
+        """Load a model written by ``save``; refuses files that are not recae models (or not this class).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        device : str, optional
+            Overrides the saved ``device`` hyper-parameter (e.g. load a GPU-trained model on CPU).
+        """
+        meta, tensors = read_model_file(path)
+        where = os.fspath(path)
+        found = MODEL_REGISTRY.get(meta.get("class"))
+        if found is None:
+            raise ModelFileError(f"{where!r} holds an unknown model class {meta.get('class')!r}; "
+                                 f"known: {sorted(MODEL_REGISTRY)}")
+        if not issubclass(found, cls):
+            raise ModelFileError(f"{where} holds a {found.__name__}, not a {cls.__name__}; use recae.load")
+        return found.from_file(meta, tensors, device, where)
+
+
+def load(path, device: str | None = None):
+    """Load any recae model file: a recommender or an image model (never unpickles).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    device : str, optional
+        Overrides the saved ``device`` hyper-parameter (e.g. load a GPU-trained model on CPU).
+    """
+    return Params.load(path, device)

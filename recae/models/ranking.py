@@ -1,0 +1,112 @@
+"""Top-k over score blocks: rows in chunks, and items in chunks for catalogues too large for a block.
+
+Every ranking in recae (``recommend``, ``recommend_new``, ``similar_items``, validation)
+runs through :func:`top_k`. A model's scores come either as a dense ``(rows, items)``
+tensor or, for decoders over huge catalogues, as :class:`FactoredScores` (``layer(hidden)``
+kept unevaluated), which :func:`top_k` ranks over item chunks so that no ``rows × items``
+block is ever formed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from ..data.batching import csr_coords, row_chunks
+from ..exceptions import TrainingError
+
+
+def check_scores(s: torch.Tensor, owner: str, start: int) -> None:
+    """Scores must be finite or -inf (a mask): a NaN or +inf would rank garbage as if it were real."""
+    bad = torch.isnan(s) | torch.isposinf(s)
+    if bool(bad.any()):
+        row = int(bad.any(dim=1).nonzero()[0, 0]) + start
+        raise TrainingError(
+            f"{owner} produced {int(bad.sum())} NaN or +inf score(s) (first in row {row}); "
+            "expected finite scores. Its weights have diverged or the input is degenerate: refit (e.g. with a "
+            "lower lr) and report the input that triggers it"
+        )
+
+
+class FactoredScores:
+    """Scores kept as ``layer(hidden)`` so top-k can run over item chunks (never B × I at once).
+
+    Parameters
+    ----------
+    hidden : Tensor of shape (B, h)
+    layer : nn.Linear (h → I)
+    """
+
+    def __init__(self, hidden: torch.Tensor, layer: nn.Linear):
+        self.hidden, self.layer = hidden, layer
+
+    def chunk(self, start: int, stop: int) -> torch.Tensor:
+        w, b = self.layer.weight[start:stop], self.layer.bias[start:stop]
+        return nn.functional.linear(self.hidden.to(w.dtype), w, b).float()
+
+
+def _chunked_topk(scores: FactoredScores, k: int, n_items: int, item_chunk: int, seen, mask, check):
+    """Top-``k`` of ``scores`` over item chunks: peak memory B × (item_chunk + k); (values, indices)."""
+    best_v = best_i = None
+    for lo in range(0, n_items, item_chunk):
+        hi = min(lo + item_chunk, n_items)
+        s = scores.chunk(lo, hi)
+        check(s)
+        if mask is not None:
+            s = s.masked_fill(~mask[lo:hi], -torch.inf)
+        if seen is not None:
+            part = seen[:, lo:hi]
+            if part.nnz:
+                s[csr_coords(part, s.device)] = -torch.inf
+        top = torch.topk(s, min(k, hi - lo), dim=1)
+        v, i = top.values, top.indices + lo
+        if best_v is not None:
+            v, i = torch.cat([best_v, v], dim=1), torch.cat([best_i, i], dim=1)
+            keep = torch.topk(v, min(k, v.shape[1]), dim=1)
+            v, i = keep.values, torch.gather(i, 1, keep.indices)
+        best_v, best_i = v, i
+    return best_v, best_i
+
+
+@torch.no_grad()  # ranking never needs gradients; a model's scorer may forget to turn them off
+def top_k(dense, seen: sp.csr_matrix | None, n_rows: int, n: int, mask, *, n_items: int, owner: str,
+          factored=None, item_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` item indices and scores for ``n_rows`` rows.
+
+    Parameters
+    ----------
+    dense : callable ``(start, stop) -> Tensor`` of shape (stop - start, n_items)
+    seen : CSR rows of shape (n_rows, n_items) to leave out, or None
+    mask : bool Tensor of shape (n_items,) of allowed candidates, or None
+    factored : callable ``(start, stop) -> FactoredScores``, optional
+        Used instead of ``dense`` when ``n_items > item_chunk``: rows and items both in chunks.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (n_rows, min(n, candidates)); -1 where fewer candidates are left
+    scores : ndarray of float32, same shape
+    """
+    k = min(n, n_items if mask is None else int(mask.sum()))
+    ids = np.empty((n_rows, k), dtype=np.int64)
+    scores = np.empty((n_rows, k), dtype=np.float32)
+    chunked = factored is not None and item_chunk is not None and n_items > item_chunk
+    for start, stop in row_chunks(n_rows, item_chunk if chunked else n_items):
+        if chunked:
+            part_seen = seen[start:stop] if seen is not None else None
+            v, i = _chunked_topk(factored(start, stop), k, n_items, item_chunk, part_seen, mask,
+                                 lambda s, a=start: check_scores(s, owner, a))
+        else:
+            s = dense(start, stop).float()
+            check_scores(s, owner, start)
+            if mask is not None:
+                s = s.masked_fill(~mask, -torch.inf)
+            if seen is not None:
+                s[csr_coords(seen[start:stop], s.device)] = -torch.inf
+            top = torch.topk(s, k, dim=1)
+            v, i = top.values, top.indices
+        ids[start:stop] = i.cpu().numpy()
+        scores[start:stop] = v.cpu().numpy()
+    ids[~np.isfinite(scores)] = -1
+    return ids, scores

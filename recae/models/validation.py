@@ -1,0 +1,41 @@
+"""Validation of the ranking models: one path, from the model's ranking to :mod:`recae.metrics`.
+
+The trainer's early stopping, the Blend's weight search and ``recae bench``'s trial selection
+score validation users the same way: rank the users' fold-in rows with the model (seen items
+left out), then average the metric from :data:`recae.metrics.RANKING_METRICS` over users whose
+target is non-empty (as :func:`recae.evaluate` does for its ``part="valid"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics import RANKING_METRICS
+
+
+def scored_rows(valid) -> np.ndarray:
+    """Rows of a (fold_in, target) pair whose target is non-empty: the users a metric averages over."""
+    return np.flatnonzero(np.diff(valid[1].indptr) > 0)
+
+
+def validation_score(model, valid, metric: str, dense=None) -> float:
+    """Mean of ``metric`` (e.g. ``"ndcg@100"``) over validation users with a non-empty target.
+
+    Parameters
+    ----------
+    model : fitted Recommender
+    valid : (fold_in, target) pair of CSR matrices in the model's item index
+        (:func:`recae.models.inputs.validation_pair` makes one from a split).
+    dense : callable ``(start, stop) -> Tensor``, optional
+        Scores of scored rows ``start:stop`` instead of the model's own (the Blend's weighted sums).
+    """
+    name, _, k = metric.partition("@")
+    fold_in, target = valid
+    k = min(int(k or 100), target.shape[1])  # a small catalogue caps the cutoff
+    rows = scored_rows(valid)
+    X = fold_in[rows]
+    if dense is None:
+        top, _ = model.rank_rows(X, k)
+    else:
+        top, _ = model.top_k(dense, X, len(rows), k)
+    return float(np.nanmean(RANKING_METRICS[name](top, target[rows], k)))
