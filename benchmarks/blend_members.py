@@ -44,7 +44,7 @@ def cache_scores(seed: int, split, name: str, model, cache: str) -> None:
         if not os.path.exists(f"{cache}/{seed}/{part}_target.npz"):
             sp.save_npz(f"{cache}/{seed}/{part}_fold_in.npz", fold_in[rows].tocsr())
             sp.save_npz(f"{cache}/{seed}/{part}_target.npz", target[rows].tocsr())
-        np.save(f"{cache}/{seed}/{name}_{part}.npy", model._score_rows(fold_in[rows]).float().cpu().numpy())
+        np.save(f"{cache}/{seed}/{name}_{part}.npy", model.score_rows(fold_in[rows]).float().cpu().numpy())
 
 
 def ndcg(Z, seen, target, w) -> float:

@@ -15,7 +15,7 @@ from recae.exceptions import DataError, NotFittedError, ShapeError
 from recae.metrics import rmse
 from recae.models.autorec import AutoRec
 from recae.models.biased_mf import BiasedMF
-from recae.models.explicit import RatingRows, masked_sse
+from recae.models.ratings import RatingRows, masked_sse
 
 from conftest import require_data
 
@@ -112,7 +112,7 @@ def test_predict_known_pairs_match_reconstruction_and_are_clipped(fitted, log):
     pred = fitted.predict(users, items)
     assert pred.shape == (log.n_users * log.n_items,) and pred.dtype == np.float32
     assert pred.min() >= 1.0 and pred.max() <= 5.0
-    train_scores = fitted._score_users(np.arange(log.n_users)).numpy()
+    train_scores = fitted.score_users(np.arange(log.n_users)).numpy()
     np.testing.assert_allclose(pred, np.clip(train_scores, 1, 5).ravel(), rtol=1e-5, atol=1e-5)
     assert isinstance(fitted.predict(log.user_ids[0], log.item_ids[0]), float)
     one_user = fitted.predict(log.user_ids[2], log.item_ids)
@@ -193,10 +193,10 @@ def test_recommend_ranks_unseen_items_by_predicted_rating(fitted, log):
 # ---------------------------------------------------------------------- fold-in
 def test_u_autorec_fold_in_is_exact_and_i_autorec_fold_in_is_sensible(log):
     u = AutoRec(**dict(TINY, orient="user")).fit(log)
-    np.testing.assert_allclose(u.score(log.matrix[:3]), u._score_users(np.arange(3)).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(u.score(log.matrix[:3]), u.score_users(np.arange(3)).numpy(), rtol=1e-5, atol=1e-5)
     i = AutoRec(**TINY).fit(log)
     folded = i.score(log.matrix)
-    stored = i._score_users(np.arange(log.n_users)).numpy()
+    stored = i.score_users(np.arange(log.n_users)).numpy()
     # a re-solved output unit is not the trained one, but it predicts the user's own ratings about as well
     X = log.matrix.tocoo()
     err_folded = rmse(X.data, np.clip(folded[X.row, X.col], 1, 5))
@@ -231,7 +231,7 @@ def test_early_stopping_on_validation_rmse(log):
     assert rmse(coo.data, pred) == pytest.approx(min(scores), rel=1e-5)
     # a (fold_in, target) pair of new users scores the same way through fold-in
     pair = (split.train.matrix[:4], split.valid.matrix[:4])
-    assert np.isfinite(model._validation_score(pair, "mae"))
+    assert np.isfinite(model._validation_error(pair, "mae"))
 
 
 @pytest.mark.parametrize("make", [lambda: AutoRec(**TINY), lambda: AutoRec(**dict(TINY, orient="user")),

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 
 import recae
+from recae.models.inputs import validation_pair
 from recae.data.batching import DeviceCSR
 from recae.exceptions import DataError, ShapeError, TrainingError
 from recae.train import CHECKPOINT
@@ -46,9 +47,9 @@ def test_history_and_best_state_restored(board_split):
     scores = [h["ndcg@100"] for h in m.history_]
     assert m.best_epoch_ == int(np.argmax(scores)) + 1
     # the kept weights are the best epoch's: re-measuring validation gives its score
-    from recae.train import validation_score
+    from recae.models.validation import validation_score
 
-    valid = m._coerce_valid(board_split)
+    valid = validation_pair(board_split, m.item_ids_)
     assert validation_score(m, valid, "ndcg@100") == pytest.approx(max(scores), abs=1e-6)
 
 
@@ -174,7 +175,7 @@ def test_weight_averaging_fit_keeps_the_average(board_split):
     seen = []
 
     def record(model, epoch, logs):  # called between epochs, while the module holds the raw weights
-        w = model._ctx.average
+        w = model._trainer.state.average
         seen.append(([a / (1 - w.remaining) for a in w.avg], [p.detach().clone() for p in model.module_.parameters()]))
 
     m = recae.MultVAE(**dict(SMALL, epochs=3, latent_dim=4, weight_averaging=0.6)).fit(board_split.train,
@@ -186,10 +187,10 @@ def test_weight_averaging_fit_keeps_the_average(board_split):
     # with validation: the kept state is the average at the best epoch, and it scores what the history says
     v = recae.MultVAE(**dict(SMALL, epochs=6, latent_dim=4, weight_averaging=0.6)).fit(board_split.train,
                                                                                      valid=board_split)
-    from recae.train import validation_score
+    from recae.models.validation import validation_score
 
     best = max(h["ndcg@100"] for h in v.history_)
-    assert validation_score(v, v._coerce_valid(board_split), "ndcg@100") == pytest.approx(best, abs=1e-6)
+    assert validation_score(v, validation_pair(board_split, v.item_ids_), "ndcg@100") == pytest.approx(best, abs=1e-6)
     # 0 (and None) train the last iterate, bit for bit
     zero = recae.MultVAE(**dict(SMALL, epochs=2, latent_dim=4, weight_averaging=0)).fit(board_split.train)
     none = recae.MultVAE(**dict(SMALL, epochs=2, latent_dim=4, weight_averaging=None)).fit(board_split.train)
@@ -248,7 +249,7 @@ def test_sigkill_mid_training_then_resume(tmp_path):
 def test_cdae_uses_user_vectors(board_split):
     m = recae.CDAE(hidden_dim=16, epochs=6, batch_size=10, random_state=0).fit(board_split.train)
     users = board_split.train.user_ids[:5]
-    own = m._score_users(np.arange(5)).numpy()
+    own = m.score_users(np.arange(5)).numpy()
     mean_vec = m.score(board_split.train.take_users(np.arange(5)))
     assert not np.allclose(own, mean_vec)  # recommend() uses the user's own vector
     assert m.module_["user_nodes"].weight.shape == (board_split.train.n_users, 16)
@@ -260,9 +261,9 @@ def test_blend_learns_weights_on_validation(board_split):
     m = recae.Blend(members=members).fit(board_split.train, valid=board_split)
     assert m.weights_.shape == (2,) and m.weights_.sum() == pytest.approx(1.0) and (m.weights_ >= 0).all()
     # the chosen weights are at least as good on validation as either member alone
-    from recae.train import validation_score
+    from recae.models.validation import validation_score
 
-    valid = m._coerce_valid(board_split)
+    valid = validation_pair(board_split, m.item_ids_)
     for member in m.members_:
         assert m.valid_score_ >= validation_score(member, valid, "ndcg@100") - 1e-9
     with pytest.raises(DataError, match="unknown member"):

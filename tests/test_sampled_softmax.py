@@ -11,7 +11,7 @@ from torch import nn
 
 import recae
 from recae.exceptions import DataError
-from recae.models.neural import multinomial_nll, sampled_multinomial_nll
+from recae.models.losses import multinomial_nll, sampled_multinomial_nll
 
 # measured final NDCG@100 full → 25% sampled on this log: MultDAE .474 → .482, MultVAE .462 → .465,
 # RecVAE .453 → .360, CDAE .485 → .491; RecVAE loses most (both of its phases use the estimate)

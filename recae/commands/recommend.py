@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..data.ids import plain
 from ..exceptions import RecaeError, UnknownIdError
-from ..io import load_model
+from ..models.params import load as load_model
 
 RECOMMEND_EPILOG = """examples:
   recae recommend --model-file ease.recae --user 42 -n 10

@@ -131,6 +131,7 @@ class ImageAutoencoder(Trained, Params):
 
     # shared with the recommenders, not forked: parameters, seeding, training settings, AMP, the L1 penalty
     _fitted_attr = "module_"
+    model_kind = "image model"
     _fit_call = "fit(images)"
     tuple_params = ("hidden_dims", "channels")
     fit_options = ("checkpoint_dir", "resume", "callbacks")

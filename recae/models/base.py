@@ -35,17 +35,27 @@ from ..exceptions import DataError, ModelFileError, RecaeError
 from ..io import ids_in, ids_out, write_model_file
 from . import ranking
 from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
-from .params import MODEL_REGISTRY, Params, file_params
+from .params import Params, file_params
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["MODEL_REGISTRY", "Recommender"]
+
+#: The recommenders, by class name: what ``recae fit --model``, the bench and the Blend can name.
+#: A model joins it by being defined (``_abstract = True`` in a shared base's own body keeps it out).
+MODEL_REGISTRY: dict[str, type] = {}
 
 
 class Recommender(Params):
     """Base class of recae models. See the module docstring for the contract."""
 
     _abstract = True  # the base itself is no model a file can name
+    model_kind = "recommender model"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("_abstract", False):
+            MODEL_REGISTRY[cls.__name__] = cls
     #: Whether training and history matrices may hold negative values (explicit-rating models).
     accepts_negative: bool = False
     #: Extra keyword arguments ``fit`` accepts (the trained models add checkpointing options).

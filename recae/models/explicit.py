@@ -202,9 +202,9 @@ class ExplicitRecommender(Trained, Recommender):
             return math.nan  # the loop stops before this epoch's weights reach a checkpoint
         return loss
 
-    def _validation_error(self, valid) -> float:
-        """RMSE or MAE (``valid_metric``) of the module as it stands on the validation ratings."""
-        metric = self.valid_metric
+    def _validation_error(self, valid, metric: str | None = None) -> float:
+        """RMSE or MAE (``valid_metric`` by default) of the module as it stands on the validation ratings."""
+        metric = metric or self.valid_metric
         fold_in, target = valid
         if target.nnz == 0:
             raise DataError("the validation target holds no ratings")

@@ -12,7 +12,7 @@ from ..io import read_model_file
 
 #: Classes that ``recae.load`` may instantiate, by class name (never by import path). A class
 #: joins it by being defined (``_abstract = True`` in a shared base's own body keeps it out).
-MODEL_REGISTRY: dict[str, type] = {}
+LOADABLE: dict[str, type] = {}
 
 
 def file_params(cls, meta: dict, device: str | None, where: str) -> dict:
@@ -39,11 +39,13 @@ class Params:
 
     #: Parameters whose JSON lists are tuples again on loading (besides those with tuple defaults).
     tuple_params: tuple[str, ...] = ()
+    #: What a file of this class holds, in errors.
+    model_kind = "model"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("_abstract", False):
-            MODEL_REGISTRY[cls.__name__] = cls
+            LOADABLE[cls.__name__] = cls
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -107,12 +109,13 @@ class Params:
         """
         meta, tensors = read_model_file(path)
         where = os.fspath(path)
-        found = MODEL_REGISTRY.get(meta.get("class"))
+        found = LOADABLE.get(meta.get("class"))
         if found is None:
             raise ModelFileError(f"{where!r} holds an unknown model class {meta.get('class')!r}; "
-                                 f"known: {sorted(MODEL_REGISTRY)}")
+                                 f"known: {sorted(LOADABLE)}")
         if not issubclass(found, cls):
-            raise ModelFileError(f"{where} holds a {found.__name__}, not a {cls.__name__}; use recae.load")
+            raise ModelFileError(f"{where} holds a {found.__name__}, not a {cls.__name__} (it is a file of "
+                                 f"a {found.model_kind}); use recae.load")
         return found.from_file(meta, tensors, device, where)
 
 
