@@ -43,32 +43,18 @@ def _rows_in(state: "TrainState", rows) -> float:
 class TrainSpec:
     """What a model hands the :class:`Trainer`: everything that differs between models.
 
-    Attributes
-    ----------
-    module : nn.Module
-        Built by :meth:`Trainer.build`.
-    loss : callable ``(state, batch, rows) -> Tensor``
-        The mean loss of one batch; ``state.noise`` is where it draws randomness.
-    loader : object with ``batches(batch_size, shuffle, generator)``, ``gather(rows)`` and ``n_rows``
-    optimizers : list of torch.optim.Optimizer
-    fingerprint : str
-        Hash of the data and the settings that change what is learned (checkpoints refuse others).
-    validate : callable ``() -> float``, optional
-        Scores the module as it stands on validation data (``metric``, oriented by ``higher_is_better``).
-    penalty : callable ``(module) -> Tensor or float``
-        Added to every batch loss before the backward pass.
-    batch_weight : callable ``(state, rows) -> float``
-        What a batch loss is a mean over, for data-parallel weighting (rows by default).
-    epoch : callable ``(trainer) -> float``, optional
-        One whole epoch, for models whose epoch is not one pass of ``loss`` (RecVAE, L-BFGS).
-    weight_averaging : float, optional
-        Decay of a :class:`WeightAverage`; validation, the kept state and the result use the average.
-    amp : bool
-        bfloat16 autocast for the batch losses.
-    find_unused_parameters : bool
-        For DDP: some steps leave parameters out of the graph.
-    shard_fingerprint : str, optional
-        With rank-local rows: the fingerprint ranks must share (settings and catalogue, not data).
+    ``loss(state, batch, rows)`` is the mean loss of one batch (``state.noise`` is where it
+    draws randomness); ``loader`` has ``batches(batch_size, shuffle, generator)``,
+    ``gather(rows)`` and ``n_rows``; ``fingerprint`` hashes the data and the settings that
+    change what is learned (checkpoints refuse others; ``shard_fingerprint`` is what ranks
+    share with rank-local rows). ``validate()`` scores the module as it stands (``metric``,
+    oriented by ``higher_is_better``). ``penalty(module)`` is added to every batch loss;
+    ``batch_weight(state, rows)`` is what a batch loss is a mean over (data-parallel
+    weighting). ``epoch(trainer)`` replaces the default epoch (one pass of ``loss``) for
+    models that alternate phases; ``full_batch`` runs L-BFGS on the whole objective instead.
+    ``weight_averaging`` is the decay of a :class:`WeightAverage` (validation, the kept state
+    and the result use the average); ``amp`` turns on bfloat16 autocast;
+    ``find_unused_parameters`` is for DDP when some steps leave parameters out of the graph.
     """
 
     module: nn.Module
@@ -82,6 +68,7 @@ class TrainSpec:
     penalty: Callable = _no_penalty
     batch_weight: Callable = _rows_in
     epoch: Callable | None = None
+    full_batch: bool = False
     weight_averaging: float | None = None
     amp: bool = False
     find_unused_parameters: bool = False
@@ -127,22 +114,12 @@ class TrainState:
 
 
 class Trainer:
-    """Trains one module; see the module docstring.
+    """Trains one module (see the module docstring).
 
-    Parameters
-    ----------
-    name : str
-        Shown on the progress bar and in errors.
-    device : torch.device
-        Under ``torchrun``, each rank's own device is used instead.
-    seed : int
-        Seeds the module's initial weights and the generator of shuffling and noise.
-    batch_size, epochs : int
-    patience : int or None
-        Epochs without a better validation score before stopping.
-    show_progress : bool
-    local_rows : bool
-        Under ``torchrun``: each rank was given only its own rows (shards of the log).
+    ``name`` labels the progress bar and errors; under ``torchrun`` each rank uses its own
+    ``device``; ``seed`` seeds the initial weights and the generator of shuffling and noise;
+    ``patience`` counts epochs without a better validation score; ``local_rows``: under
+    ``torchrun`` each rank was given only its own rows (shards of the log).
     """
 
     def __init__(self, *, name: str, device: torch.device, seed: int, batch_size: int, epochs: int,
@@ -209,7 +186,12 @@ class Trainer:
                                                       and state.bad_epochs >= self.patience):
                 t0 = time.perf_counter()
                 state.module.train()
-                loss = spec.epoch(self) if spec.epoch is not None else self.run_batches(state.optimizers, spec.loss)
+                if spec.full_batch:
+                    loss = self.full_batch_epoch()
+                elif spec.epoch is not None:
+                    loss = spec.epoch(self)
+                else:
+                    loss = self.run_batches(state.optimizers, spec.loss)
                 if not math.isfinite(loss):
                     raise TrainingError(
                         f"{self.name}: the training loss became {loss} in epoch {state.epoch + 1}; "
@@ -284,6 +266,41 @@ class Trainer:
             total += loss.detach().float()
             n += 1
         return float(total) / max(n, 1)
+
+    def full_batch_epoch(self) -> float:
+        """One ``optimizer.step(closure)`` of full-batch L-BFGS; the objective at the epoch's start.
+
+        The closure sums the batch losses (each weighted by its share of the objective) and the
+        penalty, back-propagating batch by batch so only one dense batch is ever held; the rows
+        are visited in a fixed order, so the objective is deterministic.
+        """
+        state, spec = self.state, self.spec
+        if state.dist is not None:  # the models refuse this earlier, with their own words
+            raise TrainingError(f"{self.name}: full-batch L-BFGS is not data-parallel")
+        opt, = state.optimizers
+        batches = list(state.loader.batches(self.batch_size, shuffle=False))
+        # a batch loss is a mean over rows (or ratings); weighting by its share sums them to the objective
+        weights = [spec.batch_weight(state, rows) for rows in batches]
+        shares = [w / max(sum(weights), 1e-12) for w in weights]
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for rows, share in zip(batches, shares):
+                loss = spec.loss(state, state.loader.gather(rows), rows) * share
+                loss.backward()
+                total += float(loss.detach())
+            penalty = spec.penalty(state.module)
+            if torch.is_tensor(penalty):
+                penalty.backward()
+                total += float(penalty.detach())
+            return torch.tensor(total)
+
+        loss = float(opt.step(closure))
+        state.step += 1
+        if not all(bool(torch.isfinite(p).all()) for p in state.module.parameters()):
+            return math.nan  # the loop stops before this epoch's weights reach a checkpoint
+        return loss
 
     def _weighted_step(self, loss_fn, x, rows, weight: float):
         # runs inside DDP's forward so its reducer sees the whole graph (loss and penalty)

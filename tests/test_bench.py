@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from recae import DataError
-from recae.bench import SPACES, BenchResult, console_table, run_bench, seed_list, trials, write
+from recae import DataError, strong_generalization_split
+from recae.bench import DATASETS, SPACES, BenchResult, console_table, load_dataset, make_split, run_bench, seed_list, trials, write
 from recae.bench.memory import PeakRSS
+from recae.bench.protocols import positives, split_seeds
 from recae.bench.spaces import check_models
 from recae.cli import main
-from recae.datasets import synthetic
+from recae.datasets import DATASET_NAMES, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,40 @@ def test_a_saved_run_renders_again_unchanged(result, tmp_path):
     assert second["md"].read_text() == first["md"].read_text()
     tuned = {s["model"]: s["tune_seconds"] for s in loaded.summary()}
     assert tuned["ease"] == max(r["tune_seconds"] for r in result.rows if r["model"] == "ease")
+
+
+def test_bench_and_cli_share_the_dataset_names():
+    from recae import cli
+
+    assert DATASETS == cli.DATASETS == DATASET_NAMES
+
+
+def test_make_split_defaults_hold_out_validation_and_parameters_override_them(planted):
+    data = positives(planted)
+    strong = make_split(data, "strong", 1)
+    assert strong.protocol == "strong"
+    same = strong_generalization_split(data, 0.1, random_state=1)
+    assert (strong.test_target.matrix != same.test_target.matrix).nnz == 0
+    wider = make_split(data, "strong", 1, heldout=0.2)
+    assert wider.test_fold_in.n_users > strong.test_fold_in.n_users
+    holdout = make_split(data, "holdout", 1)
+    assert holdout.valid is not None and holdout.valid.nnz > 0
+    assert make_split(data, "holdout", 1, valid_size=0.0).valid is None
+    temporal = make_split(data, "temporal", 1)
+    assert temporal.valid is not None
+    assert make_split(data, "temporal", 1, valid_k=0).valid is None
+    with pytest.raises(DataError, match="protocol must be one of"):
+        make_split(data, "kfold", 1)
+
+
+def test_split_seeds():
+    assert split_seeds("strong", [98765, 1, 2]) == [98765, 1, 2]
+    assert split_seeds("temporal", [98765, 1, 2]) == [98765]
+
+
+def test_load_dataset_gives_positives_of_the_named_log():
+    data = load_dataset("synthetic")
+    assert not data.has_ratings and set(np.unique(data.matrix.data)) == {1.0}
+    assert data.n_items <= 1000 and np.diff(data.matrix.indptr).min() >= 5
+    with pytest.raises(DataError, match="unknown dataset"):
+        load_dataset("ml-1k")

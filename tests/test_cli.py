@@ -264,3 +264,17 @@ def test_console_script_version():
     done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"recae {recae.__version__}"
+
+
+def test_unknown_dataset_name(tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", "ml-1k", "--out", tmp_path / "m")
+    assert_clean_error(rc, out, err, "unknown dataset 'ml-1k'", "'ml-100k'", "'synthetic'")
+
+
+def test_evaluate_temporal_runs_once_whatever_the_seeds(tmp_path, capsys, one_thread):
+    csv_out = tmp_path / "temporal.csv"
+    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "popularity", "--protocol", "temporal",
+                       "--seeds", "1", "2", "3", "--k", "10", "-q", "--output", csv_out)
+    assert rc == 0, err
+    assert "protocol temporal" in out
+    assert set(pd.read_csv(csv_out)["seed"]) == {1}  # the split has no randomness: one run

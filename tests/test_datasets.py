@@ -1,4 +1,4 @@
-"""Tests for recae.datasets: data-directory lookup, MovieLens loaders, download helpers.
+"""Tests for recae.datasets: data-directory lookup, MovieLens loaders, download helpers, the named datasets.
 
 Nothing here touches the network: downloads are exercised through ``file://`` URLs on
 archives built in ``tmp_path``. Tests on the real MovieLens files skip when they are absent.
@@ -19,13 +19,19 @@ from conftest import require_data
 from recae.data.interactions import Interactions
 from recae.datasets import (
     DATA_ENV,
+    DATASET_NAMES,
+    REGISTRY,
+    SYNTHETIC,
     candidate_dirs,
+    describe_datasets,
     find_dataset_dir,
     load_csv,
+    load_log,
     load_movielens,
     load_movielens_items,
     load_parquet,
     movielens_official_split,
+    registry,
 )
 from recae.datasets.movielens import source as ml_source  # where the download URL is built
 from recae.datasets.download import download_and_extract, parse_md5_file, safe_extract, verify_checksum
@@ -409,3 +415,55 @@ def test_load_csv_and_parquet(tmp_path):
     b = load_parquet(tmp_path / "log.parquet", user="u", item="i", rating="r")
     assert (a.matrix != b.matrix).nnz == 0
     np.testing.assert_array_equal(a.user_ids, b.user_ids)
+
+
+def test_load_log_picks_the_reader_and_separator_from_the_suffix(tmp_path):
+    df = pd.DataFrame({"user": ["a", "b", "a"], "item": [1, 2, 2], "rating": [5.0, 4.0, 3.0]})
+    df.to_csv(tmp_path / "log.tsv", sep="\t", index=False)
+    df.to_csv(tmp_path / "log.txt", sep=";", index=False)
+    tsv = load_log(tmp_path / "log.tsv", rating="rating")
+    assert tsv.shape == (2, 2) and tsv.nnz == 3 and tsv.has_ratings
+    txt = load_log(tmp_path / "log.txt", sep=";", rating="rating")
+    assert (txt.matrix != tsv.matrix).nnz == 0
+    pytest.importorskip("pyarrow")
+    for name in ("log.parquet", "log.pq"):
+        df.to_parquet(tmp_path / name)
+        assert (load_log(tmp_path / name, sep="ignored", rating="rating").matrix != tsv.matrix).nnz == 0
+
+
+# ----------------------------------------------------------------------------- the named datasets
+def test_every_named_dataset_has_one_loader_description_and_summary():
+    assert DATASET_NAMES == tuple(REGISTRY) == ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "synthetic",
+                                                "synthetic-ml20m")
+    listing = describe_datasets()
+    markdown = describe_datasets(markdown=True)
+    for name, spec in REGISTRY.items():
+        assert spec.name == name and spec.description and spec.summary and callable(spec.load)
+        assert name in listing and f"`{name}`" in markdown
+
+
+def test_synthetic_means_one_log():
+    data, what = registry.load("synthetic")
+    assert what == "synthetic log (seeded)"
+    assert data.shape == (SYNTHETIC["n_users"], SYNTHETIC["n_items"]) == (2000, 1000)
+    assert data.nnz == 40_000 and data.has_ratings and data.timestamps is not None
+    again, _ = registry.load("synthetic")
+    assert (again.matrix != data.matrix).nnz == 0
+    other, _ = registry.load("synthetic", random_state=1)
+    assert (other.matrix != data.matrix).nnz > 0
+
+
+def test_registry_loads_movielens_by_name(data_dir):
+    require_data("ml-100k", "u.data")
+    data, what = registry.load("ml-100k", data_dir=data_dir)
+    assert what == "MovieLens 100K" and data.shape == (943, 1682) and data.nnz == 100_000
+
+
+def test_registry_reads_other_names_as_log_paths(tmp_path):
+    (tmp_path / "log.csv").write_text(SMALL_CSV)
+    data, what = registry.load(str(tmp_path / "log.csv"), user="userId", item="movieId", rating="rating")
+    assert what == str(tmp_path / "log.csv") and data.nnz == 3
+    with pytest.raises(DataError, match="no such file"):
+        registry.load(str(tmp_path / "absent.csv"))
+    with pytest.raises(DataError, match=r"unknown dataset 'ml-1k'.*'ml-100k'"):
+        registry.load("ml-1k")

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recae.data import Interactions
+from recae.data.interactions import check_interactions
 from recae.exceptions import DataError, ShapeError, UnknownIdError
 
 
@@ -513,3 +514,12 @@ def test_from_pandas_property(df, seed, explicit):
         ref = df.groupby(["user", "item"])["t"].agg(["size", "max"])
         assert entries(d) == {k: (float(r["size"]), float(r["max"])) for k, r in ref.iterrows()}
     assert_same(Interactions.from_pandas(shuffled(df, seed), **kw), d)
+
+
+def test_check_interactions_names_what_was_passed():
+    data = Interactions.from_pandas(pd.DataFrame({"user": [1], "item": [2]}))
+    assert check_interactions(data) is data
+    with pytest.raises(DataError, match=r"must be an Interactions; got DataFrame \(build one with"):
+        check_interactions(pd.DataFrame({"user": [1], "item": [2]}))
+    with pytest.raises(DataError, match=r"train must be an Interactions; got csr_matrix \(wrap"):
+        check_interactions(sp.csr_matrix((2, 2)), "train")

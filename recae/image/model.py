@@ -21,14 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..anomaly import choose_threshold
 from ..device import resolve_device
 from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError, ShapeError
 from ..io import write_model_file
-from ..models.layers import activation, mlp
+from ..models.layers import activation
 from ..models.params import Params, file_params
 from ..models.trained import Trained, positive_int
 from ..train import TrainSpec, seeded_build
 from .data import DenseLoader, as_images, restore_layout
+from .networks import build_autoencoder, check_conv_size, corrupt, per_sample_error
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +43,6 @@ ERRORS = ("mse", "bce", "l1")
 CLASSIC_HIDDEN = (128, 64, 12)
 
 _CHUNK = 2048  # images per inference batch
-
-
-def per_sample_error(recon: torch.Tensor, x: torch.Tensor, metric: str, logits: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean reconstruction error of each image, shape (N,): MSE, binary cross-entropy or L1."""
-    dims = tuple(range(1, x.ndim))
-    if metric == "mse":
-        return ((recon - x) ** 2).mean(dim=dims)
-    if metric == "l1":
-        return (recon - x).abs().mean(dim=dims)
-    if logits is not None:
-        return nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(dim=dims)
-    return nn.functional.binary_cross_entropy(recon.clamp(1e-7, 1 - 1e-7), x, reduction="none").mean(dim=dims)
 
 
 class ImageAutoencoder(Trained, Params):
@@ -161,14 +151,6 @@ class ImageAutoencoder(Trained, Params):
             raise DataError(f"a masking noise is a probability below 1; got {self.noise!r}")
         activation(self.activation)  # raises on an unknown name
 
-    def _check_conv_size(self, shape) -> None:
-        if self.arch != "conv":
-            return
-        step = 2 ** len(self.channels)
-        if shape[1] % step or shape[2] % step:
-            raise ShapeError(f"the conv architecture with {len(self.channels)} stride-2 layers needs a height and width "
-                             f"divisible by {step}; got {shape[1]}×{shape[2]} images (crop or pad them, or use arch='mlp')")
-
     # ------------------------------------------------------------------ modules
     def _hidden(self) -> tuple[int, ...]:
         if self.hidden_dims is not None:
@@ -176,41 +158,12 @@ class ImageAutoencoder(Trained, Params):
         return tuple(h for h in CLASSIC_HIDDEN if h > int(self.latent_dim))
 
     def _build(self, shape) -> nn.Module:
-        c, h, w = shape
-        latent = int(self.latent_dim)
-        if self.arch == "mlp":
-            dims = [c * h * w, *self._hidden(), latent]
-            encoder = nn.Sequential(nn.Flatten(), mlp(dims, self.activation))
-            decoder = nn.Sequential(mlp(dims[::-1], self.activation), nn.Unflatten(1, (c, h, w)))
-        else:
-            chans = [c, *(int(k) for k in self.channels)]
-            down = 2 ** (len(chans) - 1)
-            inner = (chans[-1], h // down, w // down)
-            enc: list[nn.Module] = []
-            for a, b in zip(chans[:-1], chans[1:]):
-                enc += [nn.Conv2d(a, b, 3, stride=2, padding=1), activation(self.activation)]
-            encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(int(np.prod(inner)), latent))
-            dec: list[nn.Module] = [nn.Linear(latent, int(np.prod(inner))), activation(self.activation),
-                                    nn.Unflatten(1, inner)]
-            rev = chans[::-1]
-            for i, (a, b) in enumerate(zip(rev[:-1], rev[1:])):
-                dec.append(nn.ConvTranspose2d(a, b, 3, stride=2, padding=1, output_padding=1))
-                if i < len(rev) - 2:
-                    dec.append(activation(self.activation))
-            decoder = nn.Sequential(*dec)
-        return nn.ModuleDict({"encoder": encoder, "decoder": decoder})  # the decoder outputs logits
+        return build_autoencoder(self.arch, shape, int(self.latent_dim), self._hidden(), self.channels,
+                                 self.activation)
 
     # ------------------------------------------------------------------ training
-    def _corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if not self.noise:
-            return x
-        if self.noise_type == "masking":
-            return x * (torch.rand(x.shape, generator=generator, device=x.device) >= self.noise)
-        noise = torch.randn(x.shape, generator=generator, device=x.device) * self.noise
-        return (x + noise).clamp(0.0, 1.0)
-
     def _loss(self, ctx, x: torch.Tensor, rows) -> torch.Tensor:
-        z = self.module_["encoder"](self._corrupt(x, ctx.generator))
+        z = self.module_["encoder"](corrupt(x, self.noise, self.noise_type, ctx.generator))
         logits = self.module_["decoder"](z).float()
         if self.loss == "bce":
             loss = nn.functional.binary_cross_entropy_with_logits(logits, x)
@@ -241,7 +194,7 @@ class ImageAutoencoder(Trained, Params):
         """
         self._check_params()
         x, _ = as_images(images)
-        self._check_conv_size(x.shape[1:])
+        check_conv_size(self.arch, self.channels, x.shape[1:])
         v = as_images(valid, x.shape[1:], "validation images")[0] if valid is not None else None
         self._forget()
         try:
@@ -367,8 +320,6 @@ class ImageAutoencoder(Trained, Params):
         -------
         self
         """
-        from ..anomaly import choose_threshold
-
         scores = self.anomaly_score(images, metric)
         self.threshold_ = choose_threshold(scores, labels, max_false_positive_rate=max_false_positive_rate)
         self.threshold_metric_ = metric

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..anomaly import user_anomaly_scores
 from ..data.batching import row_chunks
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
@@ -177,19 +178,6 @@ class Recommender(Params):
         return self.top_k(lambda a, b: self.score_rows(X[a:b]), X if exclude_seen else None, X.shape[0], n, mask,
                          factored=lambda a, b: self.factored_rows(X[a:b]))
 
-    def _to_raw(self, ids: np.ndarray, scores: np.ndarray, single: bool):
-        # integer ids pad with -1 (unsigned ones widen to int64); strings pad with None
-        kind = self.item_ids_.dtype.kind
-        out_dtype, raw_pad = {"i": (self.item_ids_.dtype, -1), "u": (np.int64, -1)}.get(kind, (object, None))
-        valid = ids >= 0
-        raw = np.empty(ids.shape, dtype=out_dtype)
-        raw[valid] = self.item_ids_[ids[valid]]
-        raw[~valid] = raw_pad
-        if single:
-            keep = valid[0]
-            return raw[0][keep], scores[0][keep]
-        return raw, scores
-
     def recommend(self, user_ids, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None):
         """Top-``n`` items for training users.
 
@@ -219,7 +207,7 @@ class Recommender(Params):
         seen = take_rows(self.user_items_, rows) if exclude_seen else None
         ids, scores = self.top_k(lambda a, b: self.score_users(rows[a:b]), seen, len(rows), n,
                                 self._item_mask(items, exclude), factored=lambda a, b: self.factored_users(rows[a:b]))
-        return self._to_raw(ids, scores, single)
+        return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     def recommend_new(self, history, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None,
                       unknown: str = "raise"):
@@ -244,7 +232,7 @@ class Recommender(Params):
         check_choice(unknown, "unknown", ("raise", "ignore"))
         X, single = self.history_rows(history, unknown)
         ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=self._item_mask(items, exclude))
-        return self._to_raw(ids, scores, single)
+        return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     def score(self, history) -> np.ndarray:
         """Raw scores for history rows.
@@ -281,8 +269,6 @@ class Recommender(Params):
         -------
         ndarray of float64, shape (n_users,)
         """
-        from ..anomaly import user_anomaly_scores  # anomaly sits above the models: imported on use
-
         return user_anomaly_scores(self, history, method)
 
     def similar_items(self, item_ids, n: int = 10):
@@ -308,7 +294,7 @@ class Recommender(Params):
         X = sp.csr_matrix((np.ones(len(cols), np.float32), (np.arange(len(cols)), cols)),
                           shape=(len(cols), self.n_items_))
         ids, scores = self.top_k(lambda a, b: self.similarity_rows(cols[a:b]), X, len(cols), n)
-        return self._to_raw(ids, scores, single)
+        return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     # ------------------------------------------------------------------ persistence
     def export_params(self) -> dict:

@@ -149,7 +149,7 @@ class ExplicitRecommender(Trained, Recommender):
                                               X.indices.astype(np.int64), X.data.astype(np.float32)),
                 validate=(lambda: self._validation_error(valid)) if valid is not None else None,
                 metric=self.valid_metric, higher_is_better=False, penalty=self._penalty, amp=self._amp_enabled(),
-                batch_weight=self._batch_weight, epoch=self._lbfgs_epoch if self.optimizer == "lbfgs" else None)
+                batch_weight=self._batch_weight, full_batch=self.optimizer == "lbfgs")
 
         self._train(X.shape[1], spec, **fit_kwargs)
         self._refresh()
@@ -168,39 +168,6 @@ class ExplicitRecommender(Trained, Recommender):
     def _batch_weight(self, state, rows) -> float:
         """What a batch loss is a mean over (rows here; ratings for BiasedMF)."""
         return float(len(rows))
-
-    def _lbfgs_epoch(self, trainer) -> float:
-        """Up to ``LBFGS_ITERATIONS`` full-batch L-BFGS iterations; the objective at the epoch's start.
-
-        The closure sums the batch losses (each weighted by its share of the objective) and
-        the model's penalty, back-propagating batch by batch so only one dense batch is ever
-        held; the rows are visited in a fixed order, so the objective is deterministic.
-        """
-        ctx = trainer.state
-        opt, = ctx.optimizers
-        batches = list(ctx.loader.batches(self.batch_size, shuffle=False))
-        # a batch loss is a mean over rows (or ratings); weighting by its share sums them to the objective
-        weights = [self._batch_weight(ctx, rows) for rows in batches]
-        shares = [w / max(sum(weights), 1e-12) for w in weights]
-
-        def closure():
-            opt.zero_grad(set_to_none=True)
-            total = 0.0
-            for rows, share in zip(batches, shares):
-                loss = self._loss(ctx, ctx.loader.gather(rows), rows) * share
-                loss.backward()
-                total += float(loss.detach())
-            penalty = self._penalty(ctx.module)
-            if torch.is_tensor(penalty):
-                penalty.backward()
-                total += float(penalty.detach())
-            return torch.tensor(total)
-
-        loss = float(opt.step(closure))
-        ctx.step += 1
-        if not all(bool(torch.isfinite(p).all()) for p in ctx.module.parameters()):
-            return math.nan  # the loop stops before this epoch's weights reach a checkpoint
-        return loss
 
     def _validation_error(self, valid, metric: str | None = None) -> float:
         """RMSE or MAE (``valid_metric`` by default) of the module as it stands on the validation ratings."""

@@ -110,3 +110,16 @@ def top_k(dense, seen: sp.csr_matrix | None, n_rows: int, n: int, mask, *, n_ite
         scores[start:stop] = v.cpu().numpy()
     ids[~np.isfinite(scores)] = -1
     return ids, scores
+
+
+def to_raw(item_ids: np.ndarray, ids: np.ndarray, scores: np.ndarray, single: bool):
+    """Item indices → raw ids; integer ids pad with -1 (unsigned ones widen to int64), strings with None."""
+    out_dtype, raw_pad = {"i": (item_ids.dtype, -1), "u": (np.int64, -1)}.get(item_ids.dtype.kind, (object, None))
+    valid = ids >= 0
+    raw = np.empty(ids.shape, dtype=out_dtype)
+    raw[valid] = item_ids[ids[valid]]
+    raw[~valid] = raw_pad
+    if single:
+        keep = valid[0]
+        return raw[0][keep], scores[0][keep]
+    return raw, scores
