@@ -18,6 +18,7 @@ from .models.params import load
 from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EASE, LinearAE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
 
 __all__ = [
+    "__version__",
     "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
     "temporal_split", "evaluate", "metrics", "anomaly", "distributed", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
     "RecaeError", "ConversionWarning", "DataError", "ShapeError", "UnknownIdError", "NotFittedError", "ModelFileError",

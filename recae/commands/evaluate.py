@@ -43,7 +43,7 @@ def cmd_evaluate(args) -> int:
     results = []
     # the temporal split has no randomness: one run is all there is
     for seed in split_seeds(args.protocol, args.seeds):
-        # test parts only: evaluate fits on all of train, so no validation part is held out
+        # no validation part: this fits once on all of train (the bench defaults hold one out for tuning)
         split = make_split(data, args.protocol, seed, heldout=args.heldout, valid_size=0.0, valid_k=0)
         model = new_model(cls, params).fit(split.train)
         table = evaluate(model, split, k=args.k)

@@ -23,12 +23,12 @@ from torch import nn
 
 from ..anomaly import choose_threshold
 from ..device import resolve_device
-from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError, ShapeError
+from ..exceptions import DataError, ModelFileError, NotFittedError, ShapeError
 from ..io import write_model_file
 from ..models.layers import activation
-from ..models.params import Params, file_params
+from ..models.params import Params, file_device, file_params
 from ..models.trained import Trained, positive_int
-from ..train import TrainSpec, seeded_build
+from ..train import TrainSpec
 from .data import DenseLoader, as_images, restore_layout
 from .networks import build_autoencoder, check_conv_size, corrupt, per_sample_error
 
@@ -344,25 +344,20 @@ class ImageAutoencoder(Trained, Params):
     @classmethod
     def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = "") -> "ImageAutoencoder":
         """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
+        model = cls(**file_params(cls, meta, device, where))
+        model.device_ = file_device(model, where)
         try:
-            model = cls(**file_params(cls, meta, device, where))
-            try:
-                model.device_ = resolve_device(model.device)
-            except RecaeError as exc:
-                raise ModelFileError(f"{where!r} was saved for device {model.device!r}, which is not usable here "
-                                     f"({exc}); pass device='cpu' to load it") from None
-            model.image_shape_ = tuple(int(s) for s in meta["image_shape"])
-            model.module_ = seeded_build(lambda: model._build(model.image_shape_), model._seed(), model.device_)
-            model.module_.load_state_dict({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
-                                           if k.startswith("state.")})
-            model.module_.eval()
-            model.threshold_ = meta.get("threshold")
-            model.threshold_metric_ = meta.get("threshold_metric", "mse")
-            model.best_epoch_ = meta.get("best_epoch")
-            model.history_ = meta.get("history", [])
+            model._restore(meta, {k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
+                                  if k.startswith("state.")})
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
             raise ModelFileError(f"{where!r} is an incomplete or inconsistent image model file "
                                  f"({type(exc).__name__}: {exc})") from None
         return model
+
+    def _restore(self, meta: dict, state: dict) -> None:
+        self.image_shape_ = tuple(int(s) for s in meta["image_shape"])
+        self._load_module(self.image_shape_, state)
+        self.threshold_ = meta.get("threshold")
+        self.threshold_metric_ = meta.get("threshold_metric", "mse")
+        self.best_epoch_ = meta.get("best_epoch")
+        self.history_ = meta.get("history", [])

@@ -32,11 +32,11 @@ from ..data.interactions import Interactions
 from ..data.sparse import take_rows
 from ..data.validate import check_choice
 from ..device import resolve_device
-from ..exceptions import DataError, ModelFileError, RecaeError
+from ..exceptions import DataError, ModelFileError
 from ..io import ids_in, ids_out, write_model_file
 from . import ranking
 from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
-from .params import Params, file_params
+from .params import Params, file_device, file_params
 
 logger = logging.getLogger(__name__)
 
@@ -319,11 +319,7 @@ class Recommender(Params):
     def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = "") -> "Recommender":
         """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
         model = cls(**file_params(cls, meta, device, where))
-        try:
-            model.device_ = resolve_device(getattr(model, "device", "cpu"))
-        except RecaeError as exc:
-            raise ModelFileError(f"{where!r} was saved for device {meta['params'].get('device')!r}, which is not "
-                                 f"usable here ({exc}); pass device='cpu' to load it") from None
+        model.device_ = file_device(model, where)
         try:
             user_ids, item_ids = ids_in("user_ids", tensors, meta), ids_in("item_ids", tensors, meta)
             n_users, n_items = int(meta["n_users"]), int(meta["n_items"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 
-import numpy as np
 import torch
 
 from ..data.batching import densify_rows

@@ -30,7 +30,7 @@ import torch
 
 from ..data.interactions import Interactions
 from ..exceptions import DataError, ShapeError, TrainingError
-from ..train import TrainSpec, seeded_build
+from ..train import TrainSpec
 from .base import Recommender
 from .inputs import is_scalar
 from .ratings import RatingRows, check_ratings, row_stats
@@ -337,8 +337,5 @@ class ExplicitRecommender(Trained, Recommender):
 
     def set_state(self, tensors):
         self._prepare_from_state(tensors)
-        # the same seeded build as fit (its weights are then overwritten)
-        self.module_ = seeded_build(lambda: self._build(self.n_items_), self._seed(), self.device_)
-        self.module_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
-        self.module_.eval()
+        self._load_module(self.n_items_, tensors)
         self._refresh()

@@ -17,7 +17,7 @@ from torch import nn
 from ..data.batching import DeviceCSR, densify_rows
 from ..exceptions import DataError
 from ..metrics import RANKING_METRICS
-from ..train import TrainSpec, seeded_build
+from ..train import TrainSpec
 from .base import Recommender
 from .losses import check_sampled_softmax, multinomial_nll, sampled_multinomial_nll
 from .ranking import FactoredScores
@@ -110,10 +110,7 @@ class NeuralRecommender(Trained, Recommender):
 
     def set_state(self, tensors):
         self._prepare_from_state(tensors)
-        # the same seeded build as fit (its weights are then overwritten)
-        self.module_ = seeded_build(lambda: self._build(self.n_items_), self._seed(), self.device_)
-        self.module_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
-        self.module_.eval()
+        self._load_module(self.n_items_, tensors)
 
     def _prepare_from_state(self, tensors) -> None:
         """Hook for models that keep extra (non-module) tensors in their state."""

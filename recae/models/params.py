@@ -7,7 +7,8 @@ import inspect
 
 import os
 
-from ..exceptions import DataError, ModelFileError, NotFittedError
+from ..device import resolve_device
+from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError
 from ..io import read_model_file
 
 #: Classes that ``recae.load`` may instantiate, by class name (never by import path). A class
@@ -28,6 +29,15 @@ def file_params(cls, meta: dict, device: str | None, where: str) -> dict:
     if unknown:
         raise ModelFileError(f"{where!r} has parameters {sorted(unknown)} that {cls.__name__} does not take")
     return params
+
+
+def file_device(model, where: str):
+    """The device a loaded model runs on, or a ModelFileError that says to pass device='cpu'."""
+    try:
+        return resolve_device(getattr(model, "device", "cpu"))
+    except RecaeError as exc:
+        raise ModelFileError(f"{where!r} was saved for device {getattr(model, 'device', None)!r}, which is not "
+                             f"usable here ({exc}); pass device='cpu' to load it") from None
 
 
 class Params:

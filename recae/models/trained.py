@@ -16,7 +16,7 @@ import torch
 
 from .. import distributed
 from ..exceptions import DataError, TrainingError
-from ..train import Trainer
+from ..train import Trainer, seeded_build
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,12 @@ class Trained:
             self._trainer = None
         self.history_ = state.history
         self.best_epoch_ = state.best_epoch if state.best_epoch > 0 else state.epoch
+
+    def _load_module(self, shape, tensors: dict) -> None:
+        """``module_`` from saved tensors: the same seeded build as fit, its weights then overwritten."""
+        self.module_ = seeded_build(lambda: self._build(shape), self._seed(), self.device_)
+        self.module_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
+        self.module_.eval()
 
     def save(self, path) -> None:
         """Save the fitted model; under torchrun only rank 0 writes."""
