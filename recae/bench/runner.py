@@ -85,7 +85,7 @@ def load_result(path) -> tuple[BenchResult, dict]:
 
 def _label(name: str, params: dict) -> str:
     return {"popularity": "Popularity", "als": "implicit ALS", "bpr": "implicit BPR", "ease": "EASE",
-            "edlae": "EDLAE (EASE + dropout)", "linearae": "LinearAE (low-rank, l2 200)", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
+            "edlae": "EDLAE (EASE + dropout)", "linearae": "LinearAE (Blend member)", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
             "recvae": "RecVAE"}.get(name, name)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..exceptions import DataError
 from ..models import MODEL_REGISTRY
+from ..models.blend import MEMBER_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,10 @@ SPACES: dict[str, Space] = {
     "popularity": Space("Popularity"),
     "ease": Space("EASE", {"l2": [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]}),
     "edlae": Space("EASE", {"l2": [50.0, 150.0, 300.0, 500.0], "dropout": [0.25, 0.33, 0.5, 0.67]}, {"dropout": 0.33}),
-    # a Blend member, with the penalty chosen on the Blend's validation score; tuned alone it
-    # would move to LinearAE's default l2=1000 and add less to the Blend, so the bench fixes it
-    "linearae": Space("LinearAE", {"l2": [200.0]}, {"l2": 200.0}),
+    # a Blend member, with the setting chosen on the Blend's validation score; tuned alone it
+    # would move to LinearAE's own default and add less to the Blend, so the bench fixes it
+    "linearae": Space("LinearAE", {k: [v] for k, v in MEMBER_SETTINGS["LinearAE"].items()},
+                      dict(MEMBER_SETTINGS["LinearAE"])),
     "als": Space("ImplicitALS", {"factors": [64, 128, 256, 512], "regularization": [1.0, 10.0, 50.0, 100.0, 200.0],
                                  "alpha": [1.0, 2.0, 5.0, 10.0, 20.0], "iterations": [15, 30]}),
     "bpr": Space("ImplicitBPR", {"factors": [64, 128, 256], "learning_rate": [0.01, 0.02, 0.05, 0.1],

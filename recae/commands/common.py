@@ -19,11 +19,11 @@ DATASETS = registry.DATASET_NAMES
 
 def model_names() -> list[str]:
     """Lower-case names of the model classes ``--model`` accepts."""
-    return sorted(k.lower() for k in MODEL_REGISTRY if k != "Recommender")
+    return sorted(k.lower() for k in MODEL_REGISTRY)
 
 
 def model_class(name: str):
-    by_lower = {k.lower(): v for k, v in MODEL_REGISTRY.items() if k != "Recommender"}
+    by_lower = {k.lower(): v for k, v in MODEL_REGISTRY.items()}
     if name.lower() not in by_lower:
         raise RecaeError(f"unknown model {name!r}; choose from {sorted(by_lower)}")
     return by_lower[name.lower()]

@@ -35,6 +35,8 @@ SYNTHETIC = {"n_users": 2000, "n_items": 1000}
 #: The ``synthetic-ml20m`` dataset: the shape of ML-20M's positives (ratings >= 4, users with >= 5 of
 #: them; Liang et al. 2018).
 SYNTHETIC_ML20M = {"n_users": 136_677, "n_items": 20_108, "n_interactions": 10_000_000}
+#: The generated datasets' names.
+SYNTHETIC_NAMES = ("synthetic", "synthetic-ml20m")
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,9 @@ class AutoRec(ExplicitRecommender):
 
     Defaults are tuned for I-AutoRec on ML-1M (random 90/10 split, validation on 10% of the
     training ratings, seed 0): λ ∈ {30, 100, 200, 300, 400, 1000, 3000}, lr ∈ {3e-4, 1e-3, 3e-3},
-    batch ∈ {64, 256, 512}; the best epoch there was 20, so ``AutoRec().fit(train)`` trains
-    that long. Test RMSE 0.832 refit on all training ratings (benchmarks/autorec_ratings.py).
+    batch ∈ {64, 256, 512}; ``epochs`` is the best epoch there, so ``AutoRec().fit(train)``
+    trains that long (``benchmarks/autorec_ratings.py``; figures in
+    ``benchmarks/results/autorec_ratings_ml1m.md``).
 
     Attributes
     ----------

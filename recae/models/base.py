@@ -13,8 +13,8 @@ A model implements (see ``docs/architecture.md``):
 
 and may override ``score_users(rows)`` (scores of training users; default: fold in their
 history) and ``similarity_rows(cols)`` (``similar_items``; default: decode a one-item
-history). These protocol methods are public by convention: the Blend, the trainer and the
-evaluation call them on any model.
+history). These protocol methods are public by convention: the Blend calls them on its
+members, validation and anomaly scores on any model.
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ class BiasedMF(ExplicitRecommender):
     optimizer, valid_metric, rating_range, amp, device, random_state, show_progress
         As in :class:`~recae.models.autorec.AutoRec`.
 
-    Defaults: tuned on ML-1M validation (seed 0) over l2 ∈ {0.03, 0.05, 0.1}, factors ∈ {64, 128};
-    the best epoch there was 23.
+    Defaults: tuned on ML-1M validation (seed 0) over l2 ∈ {0.03, 0.05, 0.1}, factors ∈ {64, 128}
+    (``benchmarks/autorec_ratings.py``).
 
     Attributes
     ----------

@@ -10,9 +10,10 @@ exhaustive simplex grid for up to three members, coordinate ascent beyond. Witho
 ``weights`` hyper-parameter is used (its default was tuned on ML-1M).
 
 ``recae bench`` blends the better of EASE and EDLAE, a low-rank :class:`~recae.LinearAE`, and
-every neural autoencoder. The low-rank member (``LinearAE(l2=200)``) is weak alone but adds factor-like scores that
-the full-rank linear model and the non-linear ones miss (on ML-1M, +0.003
-validation NDCG@100 on each of three splits; ``benchmarks/results/blend_members_ml1m.md``).
+every neural autoencoder. The low-rank member is weak alone but adds factor-like scores that
+the full-rank linear model and the non-linear ones miss, so it joins with the setting chosen on
+the Blend's validation score, not its own (:data:`MEMBER_SETTINGS`; the measured gains are in
+``benchmarks/results/blend_members_ml1m.md``).
 
 Folding in a new user is exact for every member that folds in exactly, so Blend inherits
 ``recommend_new`` without retraining.
@@ -35,6 +36,13 @@ from .validation import scored_rows, validation_score
 logger = logging.getLogger(__name__)
 
 
+#: The default members and the settings they join a Blend with: chosen on the Blend's validation
+#: score (three ML-1M strong splits), not each model's own best; ``recae bench`` reads them here.
+MEMBER_SETTINGS = {"EASE": {"l2": 500.0}, "LinearAE": {"l2": 200.0}, "RecVAE": {}}
+#: Their weights without validation data (``benchmarks/results/blend_members_ml1m.md``).
+DEFAULT_WEIGHTS = (0.1, 0.1, 0.8)
+
+
 def _standardize(s: torch.Tensor) -> torch.Tensor:
     s = s.float()
     return (s - s.mean(dim=1, keepdim=True)) / s.std(dim=1, keepdim=True, unbiased=False).clamp_min(1e-8)
@@ -53,12 +61,12 @@ class Blend(Recommender):
     Parameters
     ----------
     members : sequence of Recommender or (class name, params) pairs, optional
-        Unfitted models to combine. Default: ``EASE(l2=500)``, ``LinearAE(l2=200)`` and ``RecVAE()``.
+        Unfitted models to combine. Default: EASE, LinearAE and RecVAE with :data:`MEMBER_SETTINGS`.
     weights : sequence of float, optional
         Used when ``fit`` gets no validation data. Default for the default members:
-        (0.1, 0.1, 0.8), the best shared weights on the mean validation NDCG@100 of three ML-1M
-        strong splits (0.4472; EASE and RecVAE alone at their best, (0.15, 0.85): 0.4466).
-        Otherwise equal weights.
+        :data:`DEFAULT_WEIGHTS`, the best shared weights on the mean validation NDCG@100 of
+        three ML-1M strong splits (``benchmarks/blend_members.py`` reproduces them); otherwise
+        equal weights.
     grid_step : float, default 0.05
         Resolution of the weight search.
     valid_metric : str, default "ndcg@100"
@@ -73,8 +81,8 @@ class Blend(Recommender):
         Validation metric of the chosen weights.
     """
 
-    DEFAULT_MEMBERS = (("EASE", {"l2": 500.0}), ("LinearAE", {"l2": 200.0}), ("RecVAE", {}))
-    DEFAULT_WEIGHTS = (0.1, 0.1, 0.8)
+    DEFAULT_MEMBERS = tuple(MEMBER_SETTINGS.items())
+    DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
 
     def __init__(self, members=None, weights=None, grid_step=0.05, valid_metric="ndcg@100", device="auto"):
         self.members = members
@@ -90,9 +98,9 @@ class Blend(Recommender):
             if isinstance(m, Recommender):
                 specs.append((type(m).__name__, m.get_params()))
             elif isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
-                if m[0] not in MODEL_REGISTRY or m[0] in ("Blend", "Recommender"):
+                if m[0] not in MODEL_REGISTRY or m[0] == "Blend":
                     raise DataError(f"unknown member model {m[0]!r}; choose from "
-                                    f"{sorted(k for k in MODEL_REGISTRY if k not in ('Blend', 'Recommender'))}")
+                                    f"{sorted(k for k in MODEL_REGISTRY if k != 'Blend')}")
                 specs.append((m[0], dict(m[1])))
             else:
                 raise DataError(f"members must be Recommender instances or (class name, params) pairs; got {m!r}")

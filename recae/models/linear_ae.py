@@ -9,12 +9,11 @@ RecSys 2010); Steck, "Autoencoders that don't overfit towards the Identity" (Neu
 studies the same low-rank family. The rank bottleneck, not a zero diagonal as in EASE,
 keeps it from learning the identity.
 
-Alone, the default penalty λ 1000 with rank 1024 is the best of a 12-point grid on ML-1M
-validation (test NDCG@100 0.423, level with EDLAE and above EASE's 0.420). As a
-:class:`~recae.models.blend.Blend` member it does most with a weaker penalty, λ 200, where it
-is poor alone (0.351) but adds low-rank, factor-like scores that the full-rank EASE and the
-non-linear models miss; ``recae bench`` and ``Blend()`` use that setting
-(``benchmarks/blend_members.py``, ``benchmarks/results/blend_members_ml1m.md``).
+The defaults (rank 1024, λ 1000) are the best setting alone on a grid over ML-1M validation.
+As a :class:`~recae.models.blend.Blend` member it does most with a weaker penalty, which is poor
+alone but adds low-rank, factor-like scores that the full-rank EASE and the non-linear models
+miss; that setting is data in one place, :data:`recae.models.blend.MEMBER_SETTINGS`, read by
+``Blend()`` and ``recae bench``. The measured figures: ``benchmarks/results/blend_members_ml1m.md``.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class LinearAE(Recommender):
         Bottleneck size r; capped at the number of items (then it is full-rank ridge).
     l2 : float, default 1000.0
         Ridge penalty λ; each kept component is shrunk by s / (s + λ). A Blend member does best
-        with a weaker one (200 on ML-1M).
+        with a weaker one (:data:`recae.models.blend.MEMBER_SETTINGS`).
     dtype : {"float32", "float64"}, default "float32"
         Precision of the Gram matrix and its eigendecomposition.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"

@@ -29,7 +29,7 @@ class RatingRows:
 
     The mask comes from the CSR structure (stored entries), not from ``values != 0``.
     Shares :class:`~recae.data.batching.DeviceCSR`'s gathering, so it plugs into
-    :func:`recae.train.run_batches` unchanged.
+    :func:`recae.train.Trainer.run_batches` unchanged.
 
     Parameters
     ----------

@@ -1,9 +1,10 @@
 """Validation of the ranking models: one path, from the model's ranking to :mod:`recae.metrics`.
 
-The trainer's early stopping, the Blend's weight search and ``recae bench``'s trial selection
-score validation users the same way: rank the users' fold-in rows with the model (seen items
-left out), then average the metric from :data:`recae.metrics.RANKING_METRICS` over users whose
-target is non-empty (as :func:`recae.evaluate` does for its ``part="valid"``).
+The trainer's early stopping and the Blend's weight search score validation users this way:
+rank the users' fold-in rows with the model (seen items left out), then average the metric
+from :data:`recae.metrics.RANKING_METRICS` over users whose target is non-empty.
+:func:`recae.evaluate.evaluate` (``part="valid"``, which ``recae bench`` selects trials with)
+ranks through the public ``recommend``/``recommend_new`` and averages the same metric functions.
 """
 
 from __future__ import annotations
