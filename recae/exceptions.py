@@ -52,3 +52,7 @@ class TrainingError(RecaeError, RuntimeError):
 
 class ConversionWarning(UserWarning):
     """Input was accepted after a conversion that costs a copy (e.g. a COO or CSC matrix made CSR)."""
+
+
+class DataWarning(UserWarning):
+    """Input was accepted but probably not as meant: most entries dropped, ids ignored, a transposed matrix."""

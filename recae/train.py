@@ -75,6 +75,19 @@ class TrainSpec:
     shard_fingerprint: str | None = None
 
 
+def warn_if_oversubscribed(name: str, device) -> None:
+    """Say so when torch's CPU threads exceed the idle cores: its spin-waiting threads then slow it badly."""
+    threads, cores = torch.get_num_threads(), os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return
+    if device.type == "cpu" and threads > 1 and load + threads > cores + 0.5:
+        logger.warning("%s: %d torch threads on %d cores with a load of %.1f already; on a busy machine "
+                       "torch.set_num_threads(1) (the CLI's --threads 1) is often several times faster",
+                       name, threads, cores, load)
+
+
 def seeded_build(make: Callable[[], nn.Module], seed: int, device) -> nn.Module:
     """``make()`` with the CPU generator seeded by ``seed`` (then restored), moved to ``device``."""
     # modules are built on the CPU and moved, so only the CPU generator draws the initial weights;
@@ -135,6 +148,7 @@ class Trainer:
         # rank-local shards each draw their own order and noise; otherwise all ranks replay one stream
         self.generator.manual_seed(seed + 1 + (distributed.rank() if self.local_rows else 0))
         self.state: TrainState | None = None
+        warn_if_oversubscribed(self.name, self.device)
 
     def build(self, make: Callable[[], nn.Module]) -> nn.Module:
         """``make()`` with the CPU generator seeded (then restored), moved to the device."""
@@ -178,8 +192,9 @@ class Trainer:
                 load_checkpoint(path, state)
                 logger.info("resuming from %s after epoch %d", path, state.epoch)
         main = state.dist is None or state.dist.is_main
-        bar = tqdm(total=self.epochs, initial=state.epoch, desc=self.name, disable=not (self.show_progress and main),
-                   leave=False)
+        # None: tqdm's own rule, a bar only when stderr is a terminal
+        disable = True if not main else (None if self.show_progress is None else not self.show_progress)
+        bar = tqdm(total=self.epochs, initial=state.epoch, desc=self.name, disable=disable, leave=False)
         validating = spec.validate is not None
         try:
             while state.epoch < self.epochs and not (self.patience is not None and validating

@@ -82,7 +82,8 @@ class ImageAutoencoder(Trained, Params):
         bfloat16 autocast on CUDA for training.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int or None, default 0
-    show_progress : bool, default False
+    show_progress : bool or None, default None
+        A progress bar; None shows one when stderr is a terminal (tqdm's rule).
 
     Attributes
     ----------
@@ -97,7 +98,7 @@ class ImageAutoencoder(Trained, Params):
     def __init__(self, arch="mlp", latent_dim=32, hidden_dims=None, channels=(16, 32), activation="relu", loss="mse",
                  noise=0.0, noise_type="gaussian", code_l1=0.0, epochs=20, batch_size=128, lr=1e-3, optimizer="adam",
                  weight_decay=0.0, l1=0.0, patience=None, amp="auto", device="auto", random_state=0,
-                 show_progress=False):
+                 show_progress=None):
         self.arch = arch
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims

@@ -93,7 +93,7 @@ class AutoRec(ExplicitRecommender):
 
     def __init__(self, orient="item", hidden=500, activation="sigmoid", output="identity", l2=200.0, epochs=20,
                  batch_size=256, lr=1e-3, optimizer="adam", patience=8, valid_metric="rmse", rating_range=None,
-                 amp=False, device="auto", random_state=0, show_progress=False):
+                 amp=False, device="auto", random_state=0, show_progress=None):
         self.orient = orient
         self.hidden = hidden
         self.activation = activation

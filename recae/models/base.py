@@ -64,6 +64,8 @@ class Recommender(Params):
     #: Catalogues larger than this are ranked in item chunks from ``factored_rows``/``factored_users``
     #: (models whose scores are one output layer); None ranks dense score blocks at any size.
     item_chunk: int | None = None
+    #: ``recommend_new`` ranks an empty history by popularity (rating models have fallbacks of their own).
+    empty_history_fallback: bool = True
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data, *, valid=None, **fit_kwargs) -> "Recommender":
@@ -221,7 +223,10 @@ class Recommender(Params):
         n, exclude_seen, items, exclude
             As in :meth:`recommend`; ``exclude_seen`` leaves out the history's own items.
         unknown : {"raise", "ignore"}, default "raise"
-            What to do with history items the model has never seen.
+            What to do with history items the model has never seen: an UnknownIdError naming
+            them, or leave them out with a :class:`~recae.exceptions.DataWarning` naming them.
+            A history with no (known) items gets the most popular training items, scored by
+            how many training users have each.
 
         Returns
         -------
@@ -231,7 +236,13 @@ class Recommender(Params):
         n = check_n(n)
         check_choice(unknown, "unknown", ("raise", "ignore"))
         X, single = self.history_rows(history, unknown)
-        ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=self._item_mask(items, exclude))
+        mask = self._item_mask(items, exclude)
+        ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=mask)
+        empty = np.flatnonzero(np.diff(X.indptr) == 0)
+        if len(empty) and self.empty_history_fallback:  # nothing to fold in: the most popular items
+            counts = torch.as_tensor(np.bincount(self.user_items_.indices, minlength=self.n_items_),
+                                     dtype=torch.float32, device=self.device_)
+            ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1), None, len(empty), n, mask)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     def score(self, history) -> np.ndarray:

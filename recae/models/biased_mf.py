@@ -57,7 +57,7 @@ class BiasedMF(ExplicitRecommender):
 
     def __init__(self, factors=64, l2=0.05, init_std=0.05, epochs=25, batch_size=256, lr=3e-3, optimizer="adam",
                  patience=5, valid_metric="rmse", rating_range=None, amp=False, device="auto", random_state=0,
-                 show_progress=False):
+                 show_progress=None):
         self.factors = factors
         self.l2 = l2
         self.init_std = init_std

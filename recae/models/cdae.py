@@ -53,7 +53,7 @@ class CDAE(NeuralRecommender):
 
     def __init__(self, hidden_dim=200, dropout=0.5, activation="tanh", loss="multinomial", user_l2=1e-4, epochs=100,
                  batch_size=256, lr=1e-3, optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20,
-                 valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False,
+                 valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=None,
                  sampled_softmax=None):
         self.hidden_dim = hidden_dim
         self.dropout = dropout

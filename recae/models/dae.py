@@ -32,7 +32,9 @@ class MultDAE(NeuralRecommender):
     valid_metric : str, default "ndcg@100"
     amp : {"auto", True, False}
         bfloat16 autocast on CUDA.
-    device, random_state, show_progress
+    device, random_state
+    show_progress : bool or None, default None
+        A progress bar over epochs; None shows one when stderr is a terminal (tqdm's rule).
     sampled_softmax : None, float in (0, 1) or int, default None
         A share or count of the catalogue drawn per batch to estimate the softmax
         normaliser (:mod:`recae.models.losses`); None: the full softmax.
@@ -40,7 +42,7 @@ class MultDAE(NeuralRecommender):
 
     def __init__(self, hidden_dims=(200,), dropout=0.5, activation="tanh", epochs=200, batch_size=256, lr=1e-3,
                  optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20, valid_metric="ndcg@100", amp="auto",
-                 device="auto", random_state=0, show_progress=False, sampled_softmax=None):
+                 device="auto", random_state=0, show_progress=None, sampled_softmax=None):
         self.hidden_dims = hidden_dims
         self.dropout = dropout
         self.activation = activation

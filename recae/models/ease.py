@@ -18,11 +18,19 @@ import math
 import torch
 
 from ..data.batching import densify_rows
-from ..exceptions import DataError
+from ..exceptions import DataError, MemoryBudgetError
 from .base import Recommender
 from .closed_form import check_dtype_l2, check_memory, gram, is_real
 
 logger = logging.getLogger(__name__)
+
+def _over_budget(n: int, budget_gb) -> bool:
+    try:
+        check_memory("EASE", n, torch.float64, 3, budget_gb)
+    except MemoryBudgetError:
+        return True
+    return False
+
 
 class EASE(Recommender):
     """Embarrassingly Shallow Autoencoder (closed form, no training loop).
@@ -57,36 +65,51 @@ class EASE(Recommender):
         if not is_real(self.dropout) or not 0 <= self.dropout < 1:
             raise DataError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
         check_memory("EASE", X.shape[1], dtype, 3, self.memory_budget_gb)
+        try:
+            P = self._inverse(X, dtype)
+        except torch.linalg.LinAlgError as exc:
+            top = float(X.data.max()) if X.nnz else 0.0
+            counts = f"; the log holds values up to {top:g} (e.g. repeated clicks summed into counts), " \
+                     "which stretches XᵀX: use presence (0/1) for implicit feedback" if top > 1 else ""
+            if dtype == torch.float32 and not _over_budget(X.shape[1], self.memory_budget_gb):
+                # float32 is too coarse for this Gram matrix (counts or very popular items): solve in float64
+                logger.warning("EASE: the Gram matrix is singular in float32 (%s)%s; solving in float64", exc, counts)
+                try:
+                    P = self._inverse(X, torch.float64)
+                except torch.linalg.LinAlgError as exc64:
+                    raise DataError(f"the Gram matrix XᵀX + {self.l2}·I is singular even in float64 ({exc64}); use "
+                                    f"a larger l2{counts} (items with identical or no interactions make XᵀX "
+                                    "singular)") from None
+            else:
+                raise DataError(
+                    f"the Gram matrix XᵀX + {self.l2}·I is singular ({exc}); use a larger l2"
+                    + (" or dtype='float64'" if dtype == torch.float32 else "") + counts
+                    + " (items with identical or no interactions make XᵀX singular)") from None
+        B = P / (-torch.diagonal(P))
+        B.diagonal().zero_()
+        self.B_ = B.to(torch.float32)
+
+    def _inverse(self, X, dtype: torch.dtype) -> torch.Tensor:
+        """(XᵀX + λI + EDLAE's diagonal)⁻¹ in ``dtype``; LinAlgError when it is numerically singular."""
         n = X.shape[1]
-        logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, self.dtype, self.device_)
+        logger.info("EASE: Gram matrix %d×%d (%s) on %s", n, n, dtype, self.device_)
         G = gram(X, self.device_, dtype)
         p = float(self.dropout)
         G.diagonal().mul_(1.0 + p / (1.0 - p)).add_(float(self.l2))
         # Cholesky of a singular matrix can "succeed" through rounding with a pivot of the order of
         # eps·‖G‖ and return garbage; a pivot that small means cond(G) is beyond this precision.
         scale = float(G.diagonal().max())
-        try:
-            L, info = torch.linalg.cholesky_ex(G)
-            if int(info) != 0:
-                raise torch.linalg.LinAlgError(f"leading minor {int(info)} is not positive definite")
-            pivots = L.diagonal() ** 2
-            tol = 64 * math.sqrt(n) * torch.finfo(dtype).eps * scale
-            j = int(torch.argmin(pivots))
-            if not float(pivots[j]) > tol:
-                raise torch.linalg.LinAlgError(
-                    f"numerically singular: pivot {j} is {float(pivots[j]):.3g}, at most {tol:.3g} "
-                    f"for the largest diagonal entry {scale:.6g} in {self.dtype}")
-            P = torch.cholesky_inverse(L)
-        except torch.linalg.LinAlgError as exc:
-            raise DataError(
-                f"the Gram matrix XᵀX + {self.l2}·I is singular ({exc}); use a larger l2"
-                + (" or dtype='float64'" if self.dtype == "float32" else "")
-                + " (items with identical or no interactions make XᵀX singular)"
-            ) from None
-        del G, L
-        B = P / (-torch.diagonal(P))
-        B.diagonal().zero_()
-        self.B_ = B.to(torch.float32)
+        L, info = torch.linalg.cholesky_ex(G)
+        if int(info) != 0:
+            raise torch.linalg.LinAlgError(f"leading minor {int(info)} is not positive definite")
+        pivots = L.diagonal() ** 2
+        tol = 64 * math.sqrt(n) * torch.finfo(dtype).eps * scale
+        j = int(torch.argmin(pivots))
+        if not float(pivots[j]) > tol:
+            raise torch.linalg.LinAlgError(f"numerically singular: pivot {j} is {float(pivots[j]):.3g}, at most "
+                                           f"{tol:.3g} for the largest diagonal entry {scale:.6g} in {dtype}")
+        del G
+        return torch.cholesky_inverse(L)
 
     def score_rows(self, X):
         return densify_rows(X, self.device_) @ self.B_

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
 from ..data.validate import as_array
-from ..exceptions import ConversionWarning, DataError, ShapeError
+from ..exceptions import ConversionWarning, DataError, DataWarning, ShapeError
 
 
 def as_csr(X, what: str) -> sp.csr_matrix:
@@ -70,6 +70,11 @@ def training_matrix(data) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     else:
         X = as_csr(data, "training data")
         user_ids, item_ids = np.arange(X.shape[0]), np.arange(X.shape[1])
+        if X.shape[1] > 20 * X.shape[0]:
+            # a bare matrix carries no ids, so its orientation cannot be checked; this shape is a hint
+            warnings.warn(f"training data has {X.shape[0]} rows and {X.shape[1]} columns; recae reads rows as "
+                          "users and columns as items. If the rows are items, pass the transpose (X.T.tocsr()), "
+                          "or build an Interactions with ids", DataWarning, stacklevel=4)
     if X.nnz == 0 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries; expected at least one "
                         "user-item interaction")
@@ -109,6 +114,12 @@ def history_matrix(history, items: IdIndex, n_items: int, unknown: str) -> tuple
     cols = items.lookup(keys, unknown="ignore") if keys else np.zeros(0, np.int64)
     if unknown == "raise" and np.any(cols < 0):
         items.lookup(keys)  # raises with the unknown ids named
+    if np.any(cols < 0):
+        left_out = [k.item() if isinstance(k, np.generic) else k for k in np.asarray(keys, dtype=object)[cols < 0]]
+        warnings.warn(f"history: left out {len(left_out)} unknown item id(s) {left_out[:5]}"
+                      + (" and more" if len(left_out) > 5 else "")
+                      + ("; no known item is left, so the most popular items are recommended" if not np.any(cols >= 0)
+                         else ""), DataWarning, stacklevel=4)
     keep = cols >= 0
     X = sp.csr_matrix((values[keep], (np.zeros(keep.sum(), np.int64), cols[keep])), shape=(1, n_items),
                       dtype=np.float32)

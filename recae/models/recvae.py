@@ -72,7 +72,7 @@ class RecVAE(NeuralRecommender):
     def __init__(self, hidden_dim=600, latent_dim=200, dropout=0.5, gamma=0.005, mixture_weights=(0.15, 0.75, 0.1),
                  n_enc_epochs=3, n_dec_epochs=1, epochs=100, batch_size=500, lr=5e-4, optimizer="adam", weight_decay=0.0,
                  l1=0.0, patience=10, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0,
-                 show_progress=False, sampled_softmax=None):
+                 show_progress=None, sampled_softmax=None):
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
         self.dropout = dropout

@@ -48,7 +48,7 @@ class MultVAE(NeuralRecommender):
 
     def __init__(self, hidden_dims=(600,), latent_dim=200, dropout=0.8, activation="tanh", beta_cap=0.2,
                  anneal_steps=20000, epochs=200, batch_size=128, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
-                 patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=False,
+                 patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=None,
                  sampled_softmax=None, weight_averaging=0.9):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
