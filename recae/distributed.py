@@ -40,11 +40,18 @@ CPU only (gloo)::
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from .data.interactions import Interactions
+from .exceptions import DataError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +60,6 @@ __all__ = ["init", "is_distributed", "rank", "world_size", "is_main_process", "r
 
 
 def _dist():
-    import torch.distributed as dist
-
     return dist
 
 
@@ -100,7 +105,6 @@ def init(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
         True when a multi-rank group is (now) initialised; False for a single process
         (``WORLD_SIZE`` unset or 1), where nothing is done.
     """
-    import datetime
 
     dist = _dist()
     if dist.is_available() and dist.is_initialized():
@@ -186,7 +190,6 @@ class DistContext:
     """
 
     def __init__(self, module: torch.nn.Module, device: torch.device, find_unused_parameters: bool = False):
-        from torch.nn.parallel import DistributedDataParallel
 
         self.dist = _dist()
         self.rank = self.dist.get_rank()
@@ -231,7 +234,6 @@ class DistContext:
 
     def check_same(self, fingerprint: str, what: str) -> None:
         """Raise on every rank when ranks disagree on ``fingerprint`` (e.g. got different data)."""
-        from .exceptions import TrainingError
 
         mine = int(fingerprint[:15], 16)
         t = torch.tensor([mine, -mine], dtype=torch.int64, device=self._comm_device())
@@ -262,10 +264,7 @@ def read_parquet_shard(path, item_ids, user: str = "user", item: str = "item", r
     -------
     recae.Interactions of shape (n_local_users, n_items)
     """
-    import numpy as np
 
-    from .data.interactions import Interactions
-    from .exceptions import DataError
 
     try:
         import pyarrow.parquet as pq
