@@ -368,3 +368,17 @@ def test_blend_members_share_ids_and_device_override(board_split, tmp_path):
     assert fast.valid_score_ is not None and fast.members_[0] is blend.members_[0]
     with pytest.raises(DataError, match="grid_step"):
         recae.Blend.from_models(blend.members_, valid=board_split, grid_step=0)
+
+
+@pytest.mark.parametrize("n_members", [2, 4])  # the exhaustive grid and coordinate ascent
+def test_blend_weight_search_in_user_blocks_matches_one_block(board_split, monkeypatch, n_members):
+    from recae.models import blend as blend_module
+
+    members = [recae.EASE(l2=l2).fit(board_split.train) for l2 in (1.0, 5.0, 50.0)][: n_members - 1]
+    members.append(recae.MultDAE(**dict(SMALL, epochs=4)).fit(board_split.train))
+    whole = recae.Blend.from_models(members, valid=board_split, grid_step=0.1)
+    n_items = members[0].n_items_
+    monkeypatch.setattr(blend_module, "STACK_ELEMENTS", 3 * n_members * n_items)  # blocks of 3 users
+    blocks = recae.Blend.from_models(members, valid=board_split, grid_step=0.1)
+    np.testing.assert_array_equal(blocks.weights_, whole.weights_)
+    assert blocks.valid_score_ == pytest.approx(whole.valid_score_, abs=1e-12)

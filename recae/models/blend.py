@@ -27,11 +27,13 @@ import logging
 import numpy as np
 import torch
 
+from ..data.batching import row_chunks
 from ..data.interactions import Interactions
+from ..metrics import RANKING_METRICS
 from ..exceptions import DataError, NotFittedError
 from .base import MODEL_REGISTRY, Recommender
 from .inputs import validation_pair
-from .validation import scored_rows, validation_score
+from .validation import scored_rows
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ logger = logging.getLogger(__name__)
 MEMBER_SETTINGS = {"EASE": {"l2": 500.0}, "LinearAE": {"l2": 200.0}, "RecVAE": {}}
 #: Their weights without validation data (``benchmarks/results/blend_members_ml1m.md``).
 DEFAULT_WEIGHTS = (0.1, 0.1, 0.8)
+
+
+#: Standardised member scores held at once by the weight search (members × users × items floats).
+STACK_ELEMENTS = 1 << 26
 
 
 def _standardize(s: torch.Tensor) -> torch.Tensor:
@@ -195,23 +201,45 @@ class Blend(Recommender):
         self._choose_weights(valid)
 
     def _search_weights(self, fold_in, target) -> tuple[np.ndarray, float]:
-        valid = (fold_in, target)
-        X = fold_in[scored_rows(valid)]
-        stacked = torch.stack([_standardize(m.score_rows(X)) for m in self.members_])
+        rows = scored_rows((fold_in, target))
+        X, T = fold_in[rows], target[rows]
+        name, _, k = self.valid_metric.partition("@")
+        k = min(int(k or 100), T.shape[1])  # a small catalogue caps the cutoff
+        # the members' standardised scores, members × users × items, are held whole when they fit in
+        # one block; past that each block of users is scored again for every evaluation
+        blocks = list(row_chunks(len(rows), len(self.members_) * self.n_items_, STACK_ELEMENTS))
+        cache: dict = {}
 
-        def metric(w: np.ndarray) -> float:
-            weights = torch.as_tensor(w, dtype=stacked.dtype, device=stacked.device)
-            return validation_score(self, valid, self.valid_metric,
-                                    lambda a, b: torch.tensordot(weights, stacked[:, a:b], dims=1))
+        def stacked(a: int, b: int) -> torch.Tensor:
+            if (a, b) in cache:
+                return cache[a, b]
+            out = torch.stack([_standardize(m.score_rows(X[a:b])) for m in self.members_])
+            if len(blocks) == 1:
+                cache[a, b] = out
+            return out
+
+        def metrics(candidates: list[np.ndarray]) -> list[float]:
+            """Mean validation metric of each weight vector, over all scored users."""
+            total, count = np.zeros(len(candidates)), np.zeros(len(candidates))
+            for a, b in blocks:
+                s = stacked(a, b)
+                for c, w in enumerate(candidates):
+                    weights = torch.as_tensor(w, dtype=s.dtype, device=s.device)
+                    top, _ = self.top_k(lambda lo, hi: torch.tensordot(weights, s[:, lo:hi], dims=1), X[a:b],
+                                        b - a, k)
+                    values = RANKING_METRICS[name](top, T[a:b], k)
+                    total[c] += np.nansum(values)
+                    count[c] += np.count_nonzero(~np.isnan(values))
+            return [float(t / n) if n else float("nan") for t, n in zip(total, count)]
 
         n = len(self.members_)
         if n <= 3:
             candidates = list(_simplex_grid(n, self.grid_step))
-            scores = [metric(w) for w in candidates]
+            scores = metrics(candidates)
             best = int(np.argmax(scores))
             return candidates[best], scores[best]
         w = np.full(n, 1.0 / n)
-        best_score = metric(w)
+        best_score, = metrics([w])
         improved = True
         while improved:  # coordinate ascent: move weight mass between pairs of members
             improved = False
@@ -221,7 +249,7 @@ class Blend(Recommender):
                 trial = w.copy()
                 trial[i] += self.grid_step
                 trial[j] -= self.grid_step
-                score = metric(trial)
+                score, = metrics([trial])
                 if score > best_score + 1e-9:
                     w, best_score, improved = trial, score, True
         return w, best_score
