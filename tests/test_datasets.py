@@ -434,7 +434,7 @@ def test_load_log_picks_the_reader_and_separator_from_the_suffix(tmp_path):
 # ----------------------------------------------------------------------------- the named datasets
 def test_every_named_dataset_has_one_loader_description_and_summary():
     assert DATASET_NAMES == tuple(REGISTRY) == ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "synthetic",
-                                                "synthetic-ml20m")
+                                                "synthetic-ml20m", "synthetic-longtail")
     listing = describe_datasets()
     markdown = describe_datasets(markdown=True)
     for name, spec in REGISTRY.items():

@@ -9,7 +9,7 @@ See ``datasets/README.md`` in the repository for the expected layout and licence
 from .files import load_csv, load_log, load_parquet
 from .movielens import load_movielens, load_movielens_items, movielens_official_split
 from .paths import DATA_ENV, candidate_dirs, find_dataset_dir
-from .registry import DATASET_NAMES, REGISTRY, SYNTHETIC, SYNTHETIC_ML20M, describe_datasets
+from .registry import DATASET_NAMES, REGISTRY, SYNTHETIC, SYNTHETIC_LONGTAIL, SYNTHETIC_ML20M, describe_datasets
 from .synthetic import synthetic
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "REGISTRY",
     "DATASET_NAMES",
     "SYNTHETIC",
+    "SYNTHETIC_LONGTAIL",
     "SYNTHETIC_ML20M",
     "candidate_dirs",
     "describe_datasets",

@@ -9,6 +9,8 @@ name                      what it loads
                           1,000 items, 40,000 ratings (1-5 stars) with timestamps
 ``synthetic-ml20m``       :data:`SYNTHETIC_ML20M`: the same generator at ML-20M's shape, 136,677
                           users × 20,108 items, 10,000,000 ratings with timestamps
+``synthetic-longtail``    :data:`SYNTHETIC_LONGTAIL`: the long-tail generator at a large catalogue's
+                          shape, 100,000 users × 250,000 items, 2,000,000 positives with timestamps
 ========================  =====================================================================
 
 Any other name is the path of a log file, read by :func:`~recae.datasets.load_log`.
@@ -35,8 +37,11 @@ SYNTHETIC = {"n_users": 2000, "n_items": 1000}
 #: The ``synthetic-ml20m`` dataset: the shape of ML-20M's positives (ratings >= 4, users with >= 5 of
 #: them; Liang et al. 2018).
 SYNTHETIC_ML20M = {"n_users": 136_677, "n_items": 20_108, "n_interactions": 10_000_000}
+#: The ``synthetic-longtail`` dataset: a large catalogue's shape (Zipf popularity, about half the items
+#: seen at most twice, taste groups), from ``synthetic(..., popularity="longtail")``.
+SYNTHETIC_LONGTAIL = {"n_users": 100_000, "n_items": 250_000, "n_interactions": 2_000_000, "popularity": "longtail"}
 #: The generated datasets' names.
-SYNTHETIC_NAMES = ("synthetic", "synthetic-ml20m")
+SYNTHETIC_NAMES = ("synthetic", "synthetic-ml20m", "synthetic-longtail")
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,10 @@ REGISTRY: dict[str, Dataset] = {d.name: d for d in (
     Dataset("synthetic-ml20m", "synthetic ML-20M-shaped log (136,677 × 20,108, 10M positives)",
             "the synthetic generator at ML-20M's shape: 136,677 users × 20,108 items, 10,000,000 ratings "
             "(1-5 stars; keep them all with --binarize 0) with timestamps", _synthetic(SYNTHETIC_ML20M)),
+    Dataset("synthetic-longtail", "synthetic long-tail log (100,000 × 250,000, 2M positives)",
+            "the long-tail generator at a large catalogue's shape: 100,000 users × 250,000 items, 2,000,000 "
+            "positives (Zipf popularity, half the items seen at most twice, taste groups) with timestamps",
+            _synthetic(SYNTHETIC_LONGTAIL)),
 )}
 
 #: The dataset names, in the order help texts list them.
