@@ -107,5 +107,6 @@ def test_ease_budget_error_suggests_the_alternatives():
     with pytest.raises(MemoryBudgetError) as err:
         recae.EASE(memory_budget_gb=1e-9, device="cpu").fit(X)
     msg = str(err.value)
-    for alternative in ("raise the budget", "filter(min_item=", "MultVAE/MultDAE", "sampled_softmax"):
+    for alternative in ("raise the budget", "filter(min_item=", "SparseEASE(density=", "FactorEASE(rank=",
+                        "MultVAE/MultDAE", "sampled_softmax"):
         assert alternative in msg, (alternative, msg)

@@ -45,9 +45,11 @@ def check_memory(model: str, n: int, dtype: torch.dtype, copies: int, budget_gb)
         raise MemoryBudgetError(
             f"{model} on {n} items needs about {_gib(need)} GiB ({copies} × {n}² × {nbytes} bytes) "
             f"but memory_budget_gb={budget_gb} ({_gib(budget)} GiB); raise the budget, {hint}"
-            "drop rare items with Interactions.filter(min_item=...), or use a neural model (MultVAE/MultDAE) "
-            "whose memory grows linearly in the number of items (with sampled_softmax=0.1 when the catalogue "
-            "makes the full softmax too slow; docs/scaling.md)"
+            "drop rare items with Interactions.filter(min_item=...), or use a model whose memory does not grow "
+            "with items²: SparseEASE(density=...) (sparse closed-form EASE, memory set by its density), "
+            "FactorEASE(rank=...) (items × rank factors), or a neural model (MultVAE/MultDAE) whose memory grows "
+            "linearly in the number of items (with sampled_softmax=0.1 when the catalogue makes the full softmax "
+            "too slow; docs/scaling.md)"
         )
 
 
