@@ -35,7 +35,6 @@ rank accounts for a closer look, with a threshold chosen on data where the answe
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 import torch
 
 from .data.batching import csr_coords, row_chunks
@@ -73,6 +72,8 @@ def auroc(scores, labels) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         raise DataError(f"AUROC needs both classes; got {n_pos} positive and {n_neg} negative labels")
+    import scipy.stats  # on use: importing it costs recae's every start about a second
+
     ranks = scipy.stats.rankdata(s)  # average ranks for ties
     u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))

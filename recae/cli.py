@@ -8,9 +8,11 @@ command modules are the one place in recae that prints.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
+import warnings
 
 from .commands import bench, demo, evaluate, fit, recommend
 from .commands.bench import cmd_bench
@@ -19,7 +21,8 @@ from .commands.demo import cmd_demo
 from .commands.evaluate import cmd_evaluate
 from .commands.fit import cmd_fit
 from .commands.recommend import cmd_recommend
-from .exceptions import RecaeError
+from .commands.syntax import cli_syntax
+from .exceptions import ConversionWarning, DataWarning, RecaeError
 from .image.cli import add_image_parser
 from .version import __version__
 
@@ -30,7 +33,10 @@ EPILOG = """examples:
   recae demo                                   fit EASE on ML-100K (or a synthetic log) and compare with popularity
   recae fit --data ml-1m --model ease --out ease.recae
   recae fit --data ratings.csv --user-col userId --item-col movieId --rating-col rating --out m.recae
+  recae fit --data clicks.csv --timestamp-col time --out m.recae      a click log: 1.0 per (user, item) pair
+  recae fit --data ml-1m --model multvae --valid 0.1 --checkpoint-dir ckpt --out vae.recae
   recae recommend --model-file ease.recae --user 42 -n 10
+  recae recommend --model-file ease.recae --user 1,2,999 --skip-unknown
   recae recommend --model-file ease.recae --history 1,50,181 -n 5
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
   recae bench --dataset ml-100k                 every model vs implicit ALS/BPR, tuned alike, tables + plot
@@ -53,11 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(command, message, category, filename, lineno, file=None, line=None) -> None:
+    """recae's warnings as one ``recae: warning: ...`` line in CLI syntax; others as Python shows them."""
+    if issubclass(category, (DataWarning, ConversionWarning)) or f"{os.sep}recae{os.sep}" in str(filename):
+        print(f"recae: warning: {cli_syntax(str(message), command)}", file=sys.stderr, flush=True)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="", flush=True)
+
+
+def _set_threads(args) -> None:
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            raise RecaeError(f"--threads must be a positive integer; got {threads}")
+        import torch  # already loaded with the models; set here so every subcommand gets it
+
+        torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.raw_argv = list(sys.argv[2:] if argv is None else argv[1:])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, args.command)
+        return _run(args)
+
+
+def _run(args) -> int:
+    command = args.command
     try:
+        _set_threads(args)
         return args.func(args)
     except BrokenPipeError:
         # the reader went away (e.g. `recae demo | head`): stop quietly, like other Unix tools
@@ -65,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (RecaeError, OSError) as exc:
         # OSError: unreadable or unwritable files and folders (permissions, a full disk, ...)
-        print(f"recae: error: {_message(exc)}", file=sys.stderr)
+        print(f"recae: error: {cli_syntax(_message(exc), command)}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"recae: error: an optional dependency is missing: {_message(exc)} "

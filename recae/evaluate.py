@@ -89,8 +89,12 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``"<metric>@<k>"`` with columns ``mean``, ``se`` (standard error over
-        users) and ``n_users``; with ``per_user=True`` a ``(summary, per_user)`` pair.
+        Indexed by ``"<metric>@<k>"`` with columns ``mean``, ``se`` and ``n_users``; with
+        ``per_user=True`` a ``(summary, per_user)`` pair. ``se`` is the standard error of the
+        mean over this split's scored users (sample std / sqrt(n_users)), not a spread over
+        seeds: ``recae evaluate`` reports both, as ``se_over_users`` and ``std_over_seeds``.
+        ``recall@k`` is hits / |target| and ``truncated_recall@k`` hits / min(k, |target|),
+        the "Recall@k" of the autoencoder papers (and of recae's README and bench tables).
     """
     if isinstance(metrics, str):
         metrics = (metrics,)

@@ -329,7 +329,7 @@ def test_bad_input_predict(ctx, autorec, name, call, exc_type, fragments):
 CLI_CASES = [
     ("cli/fit-missing-file", lambda c: ["fit", "--data", c.f.missing, "--out", c.f.out], ["no such file", "absent.csv"]),
     ("cli/fit-missing-column", lambda c: ["fit", "--data", c.f.misnamed, "--out", c.f.out],
-     ["'user'", "['userId', 'movieId']", "Pass user=<column name>"]),
+     ["'user'", "['userId', 'movieId']", "Pass --user-col <column name>"]),
     ("cli/fit-malformed-line", lambda c: ["fit", "--data", c.f.too_many_fields, "--out", c.f.out], ["line 3"]),
     ("cli/fit-wrong-encoding", lambda c: ["fit", "--data", c.f.latin1, "--out", c.f.out], ["not valid utf-8", "latin-1"]),
     ("cli/fit-unknown-model", lambda c: ["fit", "--data", "synthetic", "--model", "svd", "--out", c.f.out],
@@ -392,7 +392,8 @@ def test_n_larger_than_the_catalogue_is_capped(ctx):
 def test_duplicate_rows_are_resolved_by_the_documented_rule(ctx):
     twice = pd.concat([ctx.df, ctx.df.iloc[:1].assign(rating=2.0, ts=99)])
     assert recae.Interactions.from_pandas(twice, rating="rating", timestamp="ts").matrix[0, 0] == 2.0  # latest wins
-    assert recae.Interactions.from_pandas(twice).matrix[0, 0] == 2.0  # implicit: counts add up
+    assert recae.Interactions.from_pandas(twice).matrix[0, 0] == 1.0  # implicit: presence, once per pair
+    assert recae.Interactions.from_pandas(twice, duplicates="sum").matrix[0, 0] == 2.0  # counts when asked
 
 
 @pytest.mark.parametrize("log", [

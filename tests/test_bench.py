@@ -118,7 +118,8 @@ def test_report_files(result, tmp_path):
     assert "recae bench --dataset planted" in md and "| EASE |" in md and "run.png" in md
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = console_table(result)
-    assert table.splitlines()[0].startswith("model") and len(table.splitlines()) == 2 + 5
+    assert table.splitlines()[0].startswith("model") and len(table.splitlines()) == 2 + 5 + 1  # + the legend line
+    assert "| trunc. Recall@20 ± se |" in md and "| split std |" in md  # the Markdown keeps every column
 
 
 def test_temporal_protocol_runs_one_split(planted):
@@ -187,9 +188,99 @@ def test_split_seeds():
     assert split_seeds("temporal", [98765, 1, 2]) == [98765]
 
 
-def test_load_dataset_gives_positives_of_the_named_log():
+def test_load_dataset_gives_positives_of_the_named_log(tmp_path):
+    # a generated log is used as generated (the bench always did: it is shaped like a log of positives)
     data = load_dataset("synthetic")
-    assert not data.has_ratings and set(np.unique(data.matrix.data)) == {1.0}
-    assert data.n_items <= 1000 and np.diff(data.matrix.indptr).min() >= 5
+    assert (data.n_users, data.n_items) == (2000, 1000) and data.nnz == 40_000
+    log = tmp_path / "log.csv"
+    log.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(8) for i in range(u)))  # user u: u items
+    pos = load_dataset(str(log))
+    assert not pos.has_ratings and set(np.unique(pos.matrix.data)) == {1.0}
+    assert sorted(pos.user_ids.tolist()) == [5, 6, 7]  # users with at least 5 positives
     with pytest.raises(DataError, match="unknown dataset"):
         load_dataset("ml-1k")
+
+
+def fake_result(models) -> BenchResult:
+    """A BenchResult with hand-made rows, for the report's layout (no fitting)."""
+    rows = []
+    for seed in (98765, 1):
+        for name, label, ndcg in models:
+            row = {"seed": seed, "model": name, "label": label, "params": {}, "valid_ndcg@100": ndcg, "ndcg@100": ndcg,
+                   "ndcg@100_se": 0.007, "fit_seconds": 12.5, "tune_seconds": 30.0, "users_per_second": 12345.0,
+                   "peak_rss_mib": 2345.0, "n_test_users": 604}
+            for k in (20, 50):
+                row[f"recall@{k}"], row[f"recall@{k}_se"] = ndcg * 0.9, 0.006
+            rows.append(row)
+    info = {"protocol": "strong", "seeds": [98765, 1], "budget": 2, "tune": "first", "models": [m[0] for m in models],
+            "users": 6040, "items": 3706, "nnz": 575281, "max_epochs": None, "k": [20, 50, 100], "torch_threads": 1,
+            "dataset": "MovieLens 1M", "seconds": 100.0}
+    return BenchResult(rows=rows, trials=[], info=info)
+
+
+ALL_MODELS = [("popularity", "Popularity", 0.213), ("bpr", "implicit BPR", 0.383), ("als", "implicit ALS", 0.427),
+              ("ease", "EASE", 0.420), ("edlae", "EDLAE (EASE + dropout)", 0.422),
+              ("linearae", "LinearAE (Blend member)", 0.351), ("multdae", "MultDAE", 0.414),
+              ("multvae", "MultVAE", 0.408), ("cdae", "CDAE", 0.402), ("recvae", "RecVAE", 0.417),
+              ("blend", "Blend (EDLAE + LinearAE + MultDAE + MultVAE + CDAE + RecVAE)", 0.436)]
+
+
+def test_console_table_fits_100_columns():
+    table = console_table(fake_result(ALL_MODELS))
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert table.splitlines()[0].split() == ["model", "NDCG@100", "±", "se", "×", "MF", "tR@20", "tR@50", "fit", "s",
+                                             "users/s", "RSS", "MiB"]
+    assert "Blend (EDLAE + LinearAE" in table and "1.021" in table  # the Blend's label cut to fit; 0.436 / 0.427
+    assert "truncated recall" in table.splitlines()[-1]
+
+
+def test_without_an_mf_model_the_ratio_is_a_dash(tmp_path):
+    result = fake_result([("ease", "EASE", 0.42), ("multdae", "MultDAE", 0.41)])
+    assert "nan" not in console_table(result)
+    assert [line.split()[4] for line in console_table(result).splitlines()[2:4]] == ["–", "–"]
+    md = write(result, tmp_path, "run", command="x")["md"].read_text()
+    assert "| – |" in md.split("## Chosen")[0]
+
+
+def test_a_missing_matplotlib_is_named(tmp_path, monkeypatch, caplog):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.split(".")[0] == "matplotlib":
+            raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with caplog.at_level("WARNING", logger="recae.bench"):
+        paths = write(fake_result(ALL_MODELS[:3]), tmp_path, "run", command="x")
+    assert "png" not in paths and sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.md"]
+    assert "matplotlib is not installed" in caplog.text and "pip install 'recae[bench]'" in caplog.text
+
+
+def test_the_plot_has_a_legend_and_standard_errors(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from recae.bench import report
+
+    seen = {}
+    real_savefig = plt.Figure.savefig
+
+    def keep(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        seen["legend"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["texts"] = [t.get_text() for t in ax.texts]  # no per-point labels to overlap
+        seen["bars"] = [c for c in ax.containers]
+        return real_savefig(fig, path, *args, **kwargs)
+
+    plt.Figure.savefig, saved = keep, plt.Figure.savefig
+    try:
+        report.plot(fake_result(ALL_MODELS), tmp_path / "p.png")
+    finally:
+        plt.Figure.savefig = saved
+    assert seen["legend"][:4] == ["Popularity", "implicit BPR", "implicit ALS", "EASE"] and len(seen["legend"]) == 11
+    assert seen["texts"] == []
+    segments = seen["bars"][0].lines[2][0].get_segments()  # the error bar of the first point
+    assert segments[0][:, 1].tolist() == pytest.approx([0.213 - 0.007, 0.213 + 0.007])

@@ -137,7 +137,8 @@ def test_recommend_matches_the_python_api(model_file, capsys):
 def test_recommend_history(model_file, capsys):
     rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--history", "10, 13,999", "-n", "4",
                        "--format", "csv")
-    assert rc == 0 and err == ""
+    assert rc == 0
+    assert err.startswith("recae: warning: ") and "999" in err and len(err.splitlines()) == 1  # named, left out
     df = pd.read_csv(io.StringIO(out))
     assert (df["user"] == "(new)").all() and len(df) == 4
     assert df["rank"].tolist() == [1, 2, 3, 4] and df["score"].is_monotonic_decreasing
@@ -278,3 +279,120 @@ def test_evaluate_temporal_runs_once_whatever_the_seeds(tmp_path, capsys, one_th
     assert rc == 0, err
     assert "protocol temporal" in out
     assert set(pd.read_csv(csv_out)["seed"]) == {1}  # the split has no randomness: one run
+
+
+# ---------------------------------------------------------------------------------- first-hour parity
+def test_recommend_batch_with_unknown_users(model_file, capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "1,99,3", "-n", "2", "--format", "csv")
+    assert_clean_error(rc, out, err, "unknown user id(s) [99]", "--skip-unknown")
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "1,99", "3", "alice", "-n", "2",
+                       "--skip-unknown", "--format", "csv")
+    assert rc == 0
+    df = pd.read_csv(io.StringIO(out))
+    check_ranking(df, 1, 2)
+    check_ranking(df, 3, 2)
+    assert err == "recae: warning: --skip-unknown: 2 unknown user id(s) left out: 99, alice\n"
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "99", "--skip-unknown")
+    assert rc == 2 and "every --user id was unknown" in err
+
+
+def test_recommend_a_rated_history(csv_log, tmp_path, capsys):
+    out_file = tmp_path / "autorec.recae"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "autorec", "--out", out_file)
+    assert_clean_error(rc, out, err, "AutoRec trains on explicit ratings: add --explicit")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "autorec", "--explicit", "--param",
+                       "epochs=2", "--param", "device=cpu", "-q", "--out", out_file)
+    assert rc == 0, err
+    rc, out, err = run(capsys, "recommend", "--model-file", out_file, "--history", "10:5,13:1.5", "-n", "3",
+                       "--format", "json")
+    assert rc == 0, err
+    rows = json.loads(out)
+    expected, _ = recae.load(out_file).recommend_new({10: 5.0, 13: 1.5}, n=3)
+    assert [r["item"] for r in rows] == expected.tolist()
+    rc, out, err = run(capsys, "recommend", "--model-file", out_file, "--history", "10:5,13")
+    assert_clean_error(rc, out, err, "not a mix")
+    rc, out, err = run(capsys, "recommend", "--model-file", out_file, "--history", "10:five")
+    assert_clean_error(rc, out, err, "must be a number")
+
+
+def test_fit_validation_patience_checkpoints_and_resume(tmp_path, capsys, caplog, one_thread):
+    ckpt, out_file = tmp_path / "ckpt", tmp_path / "dae.recae"
+    common = ["fit", "--data", "synthetic", "--model", "multdae", "--valid", "0.1", "--checkpoint-dir", ckpt,
+              "--threads", "1", "-q", "--out", out_file]
+    rc, out, err = run(capsys, *common, "--param", "epochs=2", "--patience", "3")
+    assert rc == 0, err
+    assert "--valid 0.1: 160 users held out for validation, 1,448 left for training" in out
+    assert "1448 users" in out and "; 2 epochs, best epoch" in out
+    model = recae.load(out_file)
+    assert model.patience == 3 and model.user_ids_.size == 1448 and (ckpt / "checkpoint.safetensors").exists()
+    with caplog.at_level("INFO", logger="recae.train"):
+        rc, out, err = run(capsys, *common, "--param", "epochs=3", "--resume")
+    assert rc == 0, err
+    assert "; 3 epochs, best epoch" in out and "after epoch 2" in caplog.text  # epochs 1-2 from the checkpoint
+
+
+def test_fit_training_options_are_refused_where_they_do_not_apply(csv_log, tmp_path, capsys):
+    out_file = tmp_path / "m.recae"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--patience", "2", "--out", out_file)
+    assert_clean_error(rc, out, err, "--patience applies to models trained in epochs", "not EASE")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "--resume", "--out", out_file)
+    assert_clean_error(rc, out, err, "--resume", "--checkpoint-dir")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--valid", "0.2", "--out", out_file)
+    assert rc == 0 and err == "recae: warning: --valid ignored: EASE does not validate while fitting; all users are used\n"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--threads", "0", "--out", out_file)
+    assert_clean_error(rc, out, err, "--threads must be a positive integer")
+
+
+def test_ctrl_c_during_fit(csv_log, tmp_path, capsys, monkeypatch):
+    def interrupted_fit(self, data, valid=None, callbacks=(), **kwargs):
+        for cb in callbacks:  # two epochs finish, then Ctrl-C
+            cb(self, 1, {"epoch": 1, "loss": 0.9})
+            cb(self, 2, {"epoch": 2, "loss": 0.8})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recae.MultDAE, "fit", interrupted_fit)
+    out_file = tmp_path / "m.recae"
+    args = ["fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "-q", "--out", out_file]
+    rc, out, err = run(capsys, *args, "--checkpoint-dir", tmp_path / "ck")
+    assert rc == 130 and not out_file.exists()
+    assert "interrupted after epoch 2" in err and "--resume" in err and str(tmp_path / "ck") in err
+    rc, out, err = run(capsys, *args)
+    assert rc == 130 and "nothing saved" in err and "with --checkpoint-dir DIR" in err
+
+
+def test_duplicates_option_and_log_messages(tmp_path, capsys):
+    path = tmp_path / "clicks.csv"
+    path.write_text("user,item\na,x\na,x\na,x\na,y\nb,x\nb,y\nc,x\n")
+    rc, out, err = run(capsys, "fit", "--data", path, "--min-user", "1", "--model", "popularity", "--out", tmp_path / "p")
+    assert rc == 0 and err == ""
+    assert "2 repeated (user, item) rows merged into 5 entries (1.0 per pair; --duplicates sum counts them)" in out
+    assert set(recae.load(tmp_path / "p").user_items_.data) == {1.0}
+    rc, out, err = run(capsys, "fit", "--data", path, "--min-user", "1", "--duplicates", "sum", "--model", "popularity",
+                       "--out", tmp_path / "p")
+    assert rc == 0 and "(--duplicates sum)" in out
+    assert recae.load(tmp_path / "p").user_items_.data.max() == 3.0
+    rc, out, err = run(capsys, "fit", "--data", path, "--min-user", "2", "--model", "popularity", "--out", tmp_path / "p")
+    assert rc == 0 and "--min-user 2 dropped 1 of 3 users, 0 of 2 items and 1 of 5 entries" in out
+
+
+def test_error_hints_use_command_line_syntax(capsys):
+    from recae.commands.syntax import cli_syntax
+
+    assert cli_syntax("singular; use a larger l2 or dtype='float64'", "fit") == \
+        "singular; use a larger l2 or --param dtype=float64"
+    assert cli_syntax("pass data_dir=<that directory>, or call with download=True", "fit") == \
+        "pass --data-dir <that directory>, or call with --download"
+    assert cli_syntax("drop rare items with Interactions.filter(min_item=...), or LinearAE(rank=...)", "fit") == \
+        "drop rare items with --min-item N, or --model linearae --param rank=..."
+    assert cli_syntax("Pass user=<column name>.") == "Pass --user-col <column name>."
+    assert cli_syntax("after filter(min_user=5, min_item=1); lower min_user (now 5)") == \
+        "after --min-user 5 --min-item 1; lower --min-user (now 5)"
+    assert cli_syntax("pass device='cpu' to load it", "recommend") == "pass --device cpu to load it"
+    assert cli_syntax("pass device='cpu' to load it", "fit") == "pass --param device=cpu to load it"
+    assert cli_syntax("got EASE(l2=100, device='cpu'); pass unknown='ignore'") == \
+        "got EASE(l2=100, device='cpu'); pass unknown='ignore'"  # reprs and unknown names stay
+
+
+def test_data_dir_hint_in_cli_syntax(tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", "ml-1m", "--data-dir", tmp_path, "--out", tmp_path / "m.recae")
+    assert rc == 2 and "--data-dir <that directory>" in err and "data_dir=" not in err and "--download" in err

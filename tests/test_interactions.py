@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from recae.data import Interactions
 from recae.data.interactions import check_interactions
-from recae.exceptions import DataError, ShapeError, UnknownIdError
+from recae.exceptions import DataError, DataWarning, ShapeError, UnknownIdError
 
 
 # ---------------------------------------------------------------- helpers
@@ -174,13 +174,19 @@ def test_duplicates_explicit_last_row_without_timestamps_or_on_ties():
     assert entries(Interactions.from_pandas(tie, rating="r", timestamp="t")) == {(1, 9): (2.0, 100.0)}
 
 
-def test_duplicates_implicit_default_sum_keeps_latest_time():
+def test_duplicates_implicit_default_presence_keeps_latest_time(caplog):
+    # a click log: repeated clicks are one positive of 1.0, not a count (counts break EASE's defaults)
     df = pd.DataFrame({"user": ["a", "a", "a", "b"], "item": ["x", "x", "x", "x"], "t": [5, 9, 7, 1]})
-    d = Interactions.from_pandas(df, timestamp="t")
-    assert entries(d) == {("a", "x"): (3.0, 9.0), ("b", "x"): (1.0, 1.0)}
-    assert not d.has_ratings
+    with caplog.at_level("INFO", logger="recae.data"):
+        d = Interactions.from_pandas(df, timestamp="t")
+    assert entries(d) == {("a", "x"): (1.0, 9.0), ("b", "x"): (1.0, 1.0)}
+    assert not d.has_ratings and d.merged_rows == 2
+    assert "merged 2 repeated (user, item) rows of 4 into 2 entries" in caplog.text and "up to 3 rows" in caplog.text
+    counts = Interactions.from_pandas(df, timestamp="t", duplicates="sum")  # counts on request
+    assert entries(counts) == {("a", "x"): (3.0, 9.0), ("b", "x"): (1.0, 1.0)}
     d2 = Interactions.from_pandas(df.assign(r=[1.0, 2.0, 4.0, 1.0]), rating="r", duplicates="sum")
     assert entries(d2)[("a", "x")] == (7.0, None)
+    assert Interactions.from_pandas(df.iloc[[0, 3]]).merged_rows == 0
 
 
 def test_duplicates_first():
@@ -413,6 +419,89 @@ def test_filter_compacts_and_empty_result_raises(data):
         data.binarize(10).filter()
 
 
+def test_binarize_warns_when_it_keeps_almost_nothing(data):
+    presence = Interactions.from_pandas(pd.DataFrame({"user": [1, 1, 2, 3], "item": [5, 6, 5, 7]}))
+    with pytest.warns(DataWarning, match=r"binarize\(3\.5\) kept 0 of 4 entries \(0\.0%\); this log has no ratings"
+                                        r".*binarize is for ratings: use the log as it is"):
+        assert presence.binarize(3.5).nnz == 0
+    clicks = Interactions.from_pandas(pd.DataFrame({"user": [1] * 9 + [2, 3], "item": [5] * 9 + [5, 7]}),
+                                      duplicates="sum")
+    with pytest.warns(DataWarning, match=r"kept 1 of 3 .*event counts \(1 to 9 per \(user, item\) pair\), not ratings"):
+        clicks.binarize(3.5)
+    with pytest.warns(DataWarning, match=r"binarize\(4\.5\) kept 1 of 6 .*range from 1 to 5 \(median 3\.25\)"):
+        data.binarize(4.5)  # ratings: warned below a quarter kept
+
+
+def test_binarize_keeping_a_third_of_ratings_or_most_entries_is_quiet(data, recwarn):
+    data.binarize(3.0)  # 3 of 6 ratings: the usual "ratings >= 4" keeps about half
+    data.binarize(3.5)  # 2 of 6: a third, still what binarizing ratings looks like
+    Interactions.from_pandas(pd.DataFrame({"user": [1, 2], "item": [5, 5]})).binarize(0.5)
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+
+
+def test_filter_records_what_it_dropped(caplog):
+    pairs = [("A", 1), ("A", 2), ("B", 1), ("B", 2), ("C", 2), ("D", 4)]
+    d = Interactions.from_pandas(pd.DataFrame(pairs, columns=["user", "item"]))
+    assert d.drops == () and d.why_dropped("D") is None
+    with caplog.at_level("INFO", logger="recae.data"):
+        f = d.filter(min_user=2)
+    assert "filter(min_user=2, min_item=1) dropped 2 of 4 users, 1 of 3 items and 2 of 6 entries" in caplog.text
+    (record,) = f.drops
+    assert record.users.tolist() == ["C", "D"] and record.items.tolist() == [4]
+    assert record.before == (4, 3, 6) and record.after == (2, 2, 4)
+    assert f.why_dropped("D") == "removed by filter(min_user=2, min_item=1)"
+    assert f.why_dropped("A") is None and f.why_dropped("Z") is None and f.why_dropped(["unhashable"]) is None
+    # derived logs inherit the record; a second filter adds its own; a filter that drops nothing adds none
+    g = f.take_users([1, 0]).filter(min_item=2)
+    assert g.drops == f.drops and f.filter().drops == f.drops
+    h = f.filter_entries(np.array([True, True, True, False])).filter(min_user=2)
+    assert len(h.drops) == 2 and h.why_dropped("B") == "removed by filter(min_user=2, min_item=1)"
+    assert h.why_dropped("C") == "removed by filter(min_user=2, min_item=1)"  # the first step's
+
+
+def test_filter_warns_when_it_keeps_less_than_half():
+    df = pd.DataFrame({"user": [1, 1, 1, 2, 3, 4, 5], "item": [1, 2, 3, 1, 2, 3, 4]})
+    with pytest.warns(DataWarning, match=r"filter\(min_user=3, min_item=1\) kept 3 of 7 entries \(42\.9%\); "
+                                        r"users have a median of 1 entries; lower min_user \(now 3\)"):
+        Interactions.from_pandas(df).filter(min_user=3)
+    with pytest.raises(DataError, match=r"no interactions left after filter\(min_user=4, min_item=1\).*lower min_user"):
+        Interactions.from_pandas(df).filter(min_user=4)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    (["2024-03-01T12:00:00Z", "2024-03-01T13:00:00Z"], [1709294400.0, 1709298000.0]),
+    (["2024-03-01 12:00:00", "2024-03-01"], [1709294400.0, 1709251200.0]),        # no zone: UTC
+    (["2024-03-01T14:00:00+02:00", "2024-03-01T12:00:00Z"], [1709294400.0] * 2),  # zones converted
+    (["01 Mar 2024 12:00", "2024-03-01T12:00:00"], [1709294400.0] * 2),            # mixed formats
+])
+def test_text_timestamps_are_parsed_as_dates(text, seconds):
+    df = pd.DataFrame({"user": [1, 2], "item": [1, 1], "t": text})
+    assert Interactions.from_pandas(df, timestamp="t").timestamps.tolist() == seconds
+
+
+def test_text_timestamps_that_are_not_dates():
+    df = pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 1], "t": ["2024-03-01", "soon", "2024-03-02"]})
+    with pytest.raises(DataError, match=r"column 't' holds text dates, but 1 value\(s\) are not dates, e\.g\. "
+                                        r"'soon' \(first at row 1\)") as exc:
+        Interactions.from_pandas(df, timestamp="t")
+    assert exc.value.row == 1
+    with pytest.raises(DataError, match=r"column 't' must be numeric or dates"):
+        Interactions.from_pandas(df.assign(t=["a", "b", "c"]), timestamp="t")
+    with pytest.raises(DataError, match="must be numeric"):  # numbers as text are not dates
+        Interactions.from_pandas(df.assign(t=["1", "2", "3"]), timestamp="t")
+    with pytest.raises(DataError, match=r"column 'r' must be numeric; got"):  # ratings are never dates
+        Interactions.from_pandas(df.assign(r=["2024-03-01"] * 3), rating="r")
+
+
+def test_text_timestamps_in_a_file_name_the_line(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,t\nu1,a,2024-03-01T10:00:00Z\nu2,a,2024-03-02T10:00:00Z\nu3,b,not-a-date\n")
+    with pytest.raises(DataError, match=r"line 4: column 't' holds text dates.*'not-a-date'"):
+        Interactions.from_csv(path, timestamp="t")
+    path.write_text("user,item,t\nu1,a,2024-03-01T10:00:00Z\nu2,a,2024-03-02T10:00:00Z\n")
+    assert Interactions.from_csv(path, timestamp="t").timestamps.tolist() == [1709287200.0, 1709373600.0]
+
+
 def test_take_users(data):
     t = data.take_users([2, 0])
     assert t.user_ids.tolist() == [30, 10] and t.item_ids.tolist() == ["x", "y", "z"]
@@ -510,9 +599,12 @@ def test_from_pandas_property(df, seed, explicit):
     if explicit:  # the latest rating of every pair
         ref = df.sort_values("t").groupby(["user", "item"]).last()
         assert {k: v[0] for k, v in entries(d).items()} == ref["rating"].to_dict()
-    else:  # counts add up, time is the latest
+    else:  # one 1.0 per pair (presence), time is the latest; with duplicates="sum" the counts
         ref = df.groupby(["user", "item"])["t"].agg(["size", "max"])
-        assert entries(d) == {k: (float(r["size"]), float(r["max"])) for k, r in ref.iterrows()}
+        assert entries(d) == {k: (1.0, float(r["max"])) for k, r in ref.iterrows()}
+        summed = Interactions.from_pandas(df, duplicates="sum", **kw)
+        assert entries(summed) == {k: (float(r["size"]), float(r["max"])) for k, r in ref.iterrows()}
+        assert summed.merged_rows == d.merged_rows == len(df) - d.nnz
     assert_same(Interactions.from_pandas(shuffled(df, seed), **kw), d)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import platform
 from pathlib import Path
@@ -16,6 +17,10 @@ import torch
 from ..version import __version__
 from .runner import BenchResult
 
+logger = logging.getLogger(__name__)
+
+#: The console table's width limit; the Markdown table keeps every column.
+CONSOLE_WIDTH = 100
 
 def machine() -> str:
     """CPU model, core count and GPU of this machine, in one line."""
@@ -53,26 +58,55 @@ def environment_lines(env: dict) -> list[str]:
             f"- versions: {v}"]
 
 
+def _recall(s: dict, k: int) -> tuple[float, float]:
+    """Truncated Recall@k and its se: hits / min(k, |target|) (older runs stored it as ``recall@k``)."""
+    key = f"truncated_recall@{k}" if f"truncated_recall@{k}" in s else f"recall@{k}"
+    return s[key], s[f"{key}_se"]
+
+
+def _ratio(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.3f}"  # no implicit model ran: nothing to compare with
+
+
 def _cells(s: dict, ks) -> list[str]:
     std = s["ndcg@100_split_std"]
     cells = [s["label"], f"{s['ndcg@100']:.4f} ± {s['ndcg@100_se']:.4f}", "—" if np.isnan(std) else f"{std:.4f}"]
-    cells += [f"{s[f'recall@{k}']:.4f} ± {s[f'recall@{k}_se']:.4f}" for k in ks if k != 100]
-    cells += [f"{s['vs_best_mf']:.3f}", f"{s['fit_seconds']:.1f}", f"{s['tune_seconds']:.0f}",
+    cells += ["{:.4f} ± {:.4f}".format(*_recall(s, k)) for k in ks if k != 100]
+    cells += [_ratio(s["vs_best_mf"]), f"{s['fit_seconds']:.1f}", f"{s['tune_seconds']:.0f}",
               f"{s['users_per_second']:.0f}", f"{s['peak_rss_mib']:.0f}"]
     return cells
 
 
 def _header(ks) -> list[str]:
-    return (["model", "NDCG@100 ± se", "split std"] + [f"Recall@{k} ± se" for k in ks if k != 100]
+    return (["model", "NDCG@100 ± se", "split std"] + [f"trunc. Recall@{k} ± se" for k in ks if k != 100]
             + ["× best MF", "fit s", "tuning s", "test users/s", "peak RSS MiB"])
 
 
-def console_table(result: BenchResult) -> str:
-    ks = result.info["k"]
-    rows = [_header(ks)] + [_cells(s, ks) for s in result.summary()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+def _short(label: str, width: int) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def console_table(result: BenchResult, width: int = CONSOLE_WIDTH) -> str:
+    """The summary in at most ``width`` columns: NDCG@100 ± se, × best MF, truncated recalls, times, memory.
+
+    The split std, the recalls' standard errors and the tuning time are left to the Markdown
+    table; long model labels are cut to fit.
+    """
+    ks = [k for k in result.info["k"] if k != 100]
+    header = ["NDCG@100 ± se", "× MF"] + [f"tR@{k}" for k in ks] + ["fit s", "users/s", "RSS MiB"]
+    summary = result.summary()
+    body = [[f"{s['ndcg@100']:.4f} ± {s['ndcg@100_se']:.4f}", _ratio(s["vs_best_mf"])]
+            + [f"{_recall(s, k)[0]:.4f}" for k in ks]
+            + [f"{s['fit_seconds']:.1f}", f"{s['users_per_second']:.0f}", f"{s['peak_rss_mib']:.0f}"] for s in summary]
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    room = max(12, width - sum(widths) - 2 * len(widths))
+    labels = [_short(s["label"], room) for s in summary]
+    rows = [["model"] + header] + [[label] + cells for label, cells in zip(labels, body)]
+    widths = [max(len(r[0]) for r in rows)] + widths
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("× MF: NDCG@100 over the best implicit model's; tR@k: truncated recall, hits / min(k, |target|)")
     return "\n".join(lines)
 
 
@@ -88,7 +122,8 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
            f"- whole run: {info.get('seconds', float('nan')):.0f} s, process peak RSS "
            f"{info.get('lifetime_peak_rss_mib', float('nan')):.0f} MiB", "",
            "Means over splits. `± se`: mean standard error over test users within a split; `split std`: "
-           "std of NDCG@100 over splits. Recall@k = hits / min(k, |target|). `× best MF`: NDCG@100 over the "
+           "std of NDCG@100 over splits. trunc. Recall@k = hits / min(k, |target|) (the Recall@k of the autoencoder papers; "
+           "`recae.metrics.truncated_recall_at_k`). `× best MF`: NDCG@100 over the "
            "best tuned implicit model's. `fit s`: the chosen setting's fit (with early stopping); `tuning s`: "
            "all trials on the split the search ran on. Peak RSS: highest resident memory while fitting or scoring the model.", "",
            "| " + " | ".join(_header(ks)) + " |", "|" + "---|" * len(_header(ks))]
@@ -107,7 +142,7 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
 
 
 def plot(result: BenchResult, path) -> None:
-    """NDCG@100 against fit time (log scale), one point per model, with split std as error bars."""
+    """NDCG@100 against fit time (log scale): one marker per model, named in the legend, ± se over test users."""
     # lazy: matplotlib is optional (the `bench` extra) and slow to import; write() skips the plot without it
     import matplotlib
 
@@ -115,20 +150,25 @@ def plot(result: BenchResult, path) -> None:
     import matplotlib.pyplot as plt
 
     summary = result.summary()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for s in summary:
-        err = 0.0 if np.isnan(s["ndcg@100_split_std"]) else s["ndcg@100_split_std"]
-        ax.errorbar(max(s["fit_seconds"], 1e-2), s["ndcg@100"], yerr=err, fmt="o",
-                    color="tab:red" if s["model"] in ("als", "bpr") else "tab:blue", capsize=3)
-        # short names: a long label would squeeze the axes to make room for itself
-        ax.annotate(s["label"].split(" (")[0], (max(s["fit_seconds"], 1e-2), s["ndcg@100"]),
-                    textcoords="offset points", xytext=(5, 4), fontsize=8, annotation_clip=False)
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    markers = "osD^v<>pPXh*"
+    colors = [c for j, c in enumerate(plt.get_cmap("tab10").colors) if j != 3]  # red marks the implicit models
+    for i, s in enumerate(summary):
+        implicit = s["model"] in ("als", "bpr")
+        err = s.get("ndcg@100_se", float("nan"))
+        # markers and a legend, not text labels: models of similar speed and quality (EASE/EDLAE,
+        # CDAE/MultDAE) sit on top of each other
+        ax.errorbar(max(s["fit_seconds"], 1e-2), s["ndcg@100"], yerr=0.0 if not np.isfinite(err) else err,
+                    fmt="*" if s["model"] == "blend" else markers[i % len(markers)], markersize=9 if s["model"] == "blend" else 6,
+                    color=colors[i % len(colors)] if not implicit else "tab:red", capsize=3,
+                    markeredgecolor="black" if implicit else None, label=_short(s["label"], 30))
     ax.set_xscale("log")
     ax.set_xlabel("fit time of the chosen setting (s, log scale)")
-    ax.set_ylabel("test NDCG@100")
+    ax.set_ylabel("test NDCG@100 (± se over test users)")
     ax.set_title(f"{result.info.get('dataset', '')} {result.info['protocol']}: quality vs training time "
-                 "(red: implicit)", fontsize=10)
+                 "(red, black edge: implicit)", fontsize=10)
     ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -148,8 +188,9 @@ def write(result: BenchResult, out_dir, stem: str, command: str, env: dict | Non
     try:
         plot(result, out_dir / f"{stem}.png")
         paths["png"], plot_name = out_dir / f"{stem}.png", f"{stem}.png"
-    except ImportError:
-        pass  # matplotlib is optional (the `bench` extra); tables are still written
+    except ImportError as exc:  # matplotlib is optional (the `bench` extra); tables are still written
+        logger.warning("no plot written: %s is not installed (pip install 'recae[bench]' adds matplotlib); "
+                       "the Markdown and JSON results are", exc.name or "matplotlib")
     paths["md"].write_text(markdown(result, env, plot_name))
     paths["json"].write_text(json.dumps({"env": env, "info": result.info, "summary": result.summary(),
                                          "rows": result.rows, "trials": result.trials}, indent=1, default=float))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
+from pathlib import Path
 
 import pandas as pd
 
-from ..bench.protocols import positives
 from ..data import Interactions
+from ..data.drops import dropped_counts
+from ..data.frames import DUPLICATE_RULES
 from ..datasets import registry
+from ..datasets.files import load_log
 from ..exceptions import RecaeError
 from ..models import MODEL_REGISTRY
 
@@ -51,6 +55,11 @@ def parse_params(pairs: list[str]) -> dict:
     return params
 
 
+def warn(message: str) -> None:
+    """A ``recae: warning: ...`` line on stderr (what the CLI did differently from what was asked)."""
+    print(f"recae: warning: {message}", file=sys.stderr, flush=True)
+
+
 def print_table(table: pd.DataFrame) -> None:
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 
@@ -67,20 +76,62 @@ def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
     g.add_argument("--rating-col", help="rating column, if any")
     g.add_argument("--timestamp-col", help="timestamp column, if any")
     g.add_argument("--sep", help="field separator of a text log (default: ',' or tab for .tsv)")
-    g.add_argument("--binarize", type=float, default=3.5, help="ratings above this are positives (default 3.5)")
+    g.add_argument("--duplicates", choices=DUPLICATE_RULES,
+                   help="repeated (user, item) rows of a log file: last (default: the latest rating; 1.0 per pair "
+                        "without ratings), sum (counts), first or raise")
+    g.add_argument("--binarize", type=float, default=None,
+                   help="ratings above this are positives (default 3.5; a log without --rating-col is used as it is)")
     g.add_argument("--min-user", type=int, default=5, help="drop users with fewer positives (default 5)")
     g.add_argument("--min-item", type=int, default=1, help="drop items with fewer positives (default 1)")
     g.add_argument("--seed-data", type=int, default=0, help=argparse.SUPPRESS)
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def add_threads_arg(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's thread pool for the command (:func:`recae.cli.main` applies it)."""
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's; use 1 on a busy machine)")
+
+
+def data_description(args) -> str:
+    """How ``--data`` is named in reports: a dataset's description or the log file's path."""
+    return registry.REGISTRY[args.data].description if args.data in registry.REGISTRY else str(Path(args.data))
+
+
 def load_data(args) -> tuple[Interactions, str]:
-    """Interactions for ``--data`` and a description of what was loaded."""
-    return registry.load(args.data, data_dir=args.data_dir, download=args.download, show_progress=not args.quiet,
-                         random_state=args.seed_data, sep=args.sep, user=args.user_col, item=args.item_col,
-                         rating=args.rating_col, timestamp=args.timestamp_col)
+    """Interactions for ``--data`` and a description of what was loaded (repeats merged, as the CLI says)."""
+    if args.duplicates is not None and args.data not in registry.REGISTRY:
+        data = load_log(args.data, sep=args.sep, user=args.user_col, item=args.item_col, rating=args.rating_col,
+                        timestamp=args.timestamp_col, duplicates=args.duplicates)
+        what = data_description(args)
+    else:
+        if args.duplicates is not None:
+            warn(f"--duplicates {args.duplicates} ignored: it applies to log files, not the dataset {args.data!r}")
+        data, what = registry.load(args.data, data_dir=args.data_dir, download=args.download,
+                                   show_progress=not args.quiet, random_state=args.seed_data, sep=args.sep,
+                                   user=args.user_col, item=args.item_col, rating=args.rating_col,
+                                   timestamp=args.timestamp_col)
+    if data.merged_rows:
+        rule = args.duplicates or "last"
+        kind = ("1.0 per pair; --duplicates sum counts them" if not data.has_ratings and rule != "sum"
+                else f"--duplicates {rule}")
+        print(f"{what}: {data.merged_rows:,} repeated (user, item) rows merged into {data.nnz:,} entries ({kind})")
+    return data, what
 
 
 def implicit_positives(data: Interactions, args) -> Interactions:
-    """``--binarize`` and the ``--min-user``/``--min-item`` filter applied to a loaded log."""
-    return positives(data, args.binarize, args.min_user, args.min_item)
+    """``--binarize`` (ratings only) and the ``--min-user``/``--min-item`` filter, each saying what it dropped."""
+    if data.has_ratings:
+        threshold = 3.5 if args.binarize is None else args.binarize
+        before = data.nnz
+        data = data.binarize(threshold)
+        print(f"--binarize {threshold:g}: {data.nnz:,} of {before:,} ratings are positives")
+    elif args.binarize is not None:
+        warn(f"--binarize {args.binarize:g} ignored: this log has no ratings "
+             + ("(no --rating-col given), so every (user, item) pair is a positive already"
+                if getattr(args, "rating_col", None) is None else "(its values are not ratings)"))
+    done = len(data.drops)
+    data = data.filter(min_user=args.min_user, min_item=args.min_item)
+    for record in data.drops[done:]:
+        flags = f"--min-user {args.min_user}" + (f" --min-item {args.min_item}" if args.min_item > 1 else "")
+        print(f"{flags} dropped {dropped_counts(record.before, record.after)}")
+    return data

@@ -51,8 +51,8 @@ def cmd_demo(args) -> int:
     for name, model in (("Popularity", Popularity().fit(split.train)), ("EASE", ease)):
         t = evaluate(model, split, k=(20, 50, 100), metrics=("ndcg", "truncated_recall"))
         rows.append({"model": name, "NDCG@100": t.loc["ndcg@100", "mean"], "± se": t.loc["ndcg@100", "se"],
-                     "Recall@20": t.loc["truncated_recall@20", "mean"],
-                     "Recall@50": t.loc["truncated_recall@50", "mean"]})
-    print("\nTest quality (Recall@k = hits / min(k, |target|)):")
+                     "trunc. Recall@20": t.loc["truncated_recall@20", "mean"],
+                     "trunc. Recall@50": t.loc["truncated_recall@50", "mean"]})
+    print("\nTest quality (± se: standard error over test users; trunc. Recall@k = hits / min(k, |target|)):")
     print_table(pd.DataFrame(rows).set_index("model"))
     return 0

@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..bench.protocols import PROTOCOLS, make_split, split_seeds
 from ..evaluate import evaluate
-from .common import add_data_args, implicit_positives, load_data, model_class, new_model, parse_params, print_table
+from .common import (add_data_args, add_threads_arg, data_description, implicit_positives, load_data, model_class,
+                     new_model, parse_params, print_table)
 
 EVALUATE_EPILOG = """examples:
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
@@ -16,8 +17,13 @@ EVALUATE_EPILOG = """examples:
   recae evaluate --data ml-100k --model ease --param l2=200 --protocol holdout --output results.csv
 
 Protocols: strong (held-out users, 80/20 fold-in/target, Liang et al. 2018), holdout (20% of
-each user's items), temporal (each user's last item). Recall@k is hits / |target|;
+each user's items), temporal (each user's last item). recall@k is hits / |target|;
 truncated_recall@k is hits / min(k, |target|), the "Recall@k" of the autoencoder papers.
+
+Columns: mean (over seeds of the per-seed means over test users), std_over_seeds (spread of
+the per-seed means; NaN with one seed), se_over_users (standard error of a per-seed mean over
+its test users, averaged over seeds), seeds. The --output CSV has one row per seed and metric
+(mean, se_over_users, n_users).
 """
 
 
@@ -32,26 +38,30 @@ def add_parser(sub) -> None:
     e.add_argument("--seeds", type=int, nargs="+", default=[98765], help="split seeds (one fit per seed)")
     e.add_argument("--k", type=int, nargs="+", default=[20, 50, 100])
     e.add_argument("--output", help="CSV file for the per-seed table")
+    add_threads_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
-    data, what = load_data(args)
-    data = implicit_positives(data, args)
     cls = model_class(args.model)
     params = parse_params(args.param)
+    print(f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())}) on {data_description(args)}, "
+          f"protocol {args.protocol}")
+    data, _ = load_data(args)
+    data = implicit_positives(data, args)
     results = []
     # the temporal split has no randomness: one run is all there is
     for seed in split_seeds(args.protocol, args.seeds):
         # no validation part: this fits once on all of train (the bench defaults hold one out for tuning)
         split = make_split(data, args.protocol, seed, heldout=args.heldout, valid_size=0.0, valid_k=0)
         model = new_model(cls, params).fit(split.train)
-        table = evaluate(model, split, k=args.k)
+        table = evaluate(model, split, k=args.k).rename(columns={"se": "se_over_users"})
         table.insert(0, "seed", seed)
         results.append(table)
     out = pd.concat(results)
-    print(f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())}) on {what}, protocol {args.protocol}")
-    summary = out.groupby(level=0, sort=False)["mean"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    groups = out.groupby(level=0, sort=False)
+    summary = groups["mean"].agg(["mean", "std", "count"]).rename(columns={"std": "std_over_seeds", "count": "seeds"})
+    summary.insert(2, "se_over_users", groups["se_over_users"].mean())
     print_table(summary)
     if args.output:
         out.to_csv(args.output)

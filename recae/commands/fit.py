@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .common import add_data_args, implicit_positives, load_data, model_class, model_names, new_model, parse_params
+from ..data.splits import validation_split
+from ..exceptions import RecaeError
+from ..models.explicit import ExplicitRecommender
+from .common import (add_data_args, add_threads_arg, implicit_positives, load_data, model_class, model_names, new_model,
+                     parse_params, warn)
 
 FIT_EPILOG = """examples:
   recae fit --data ml-1m --model ease --out ease.recae
   recae fit --data ml-100k --model ease --param l2=200 --param dtype=float64 --out ease.recae
   recae fit --data ratings.csv --user-col userId --item-col movieId --rating-col rating --out m.recae
-  recae fit --data clicks.tsv --min-user 1 --model popularity --out pop.recae
+  recae fit --data clicks.csv --timestamp-col time --model ease --out m.recae     repeats: 1.0 per (user, item)
+  recae fit --data ml-1m --model multvae --valid 0.1 --patience 5 --checkpoint-dir ckpt --out vae.recae
+  recae fit --data ml-1m --model multvae --valid 0.1 --checkpoint-dir ckpt --resume --out vae.recae
+  recae fit --data ml-1m --model autorec --explicit --out autorec.recae
 
 Ratings above --binarize become positives and users with fewer than --min-user positives are
-dropped, unless --explicit keeps the log as it is.
+dropped, unless --explicit keeps the log as it is (the rating models, AutoRec and BiasedMF,
+need it). A log without --rating-col is used as it is: one positive per (user, item) pair.
+--valid holds out that fraction of users (fold-in 80% / target 20%) for the neural models'
+early stopping; Ctrl-C with --checkpoint-dir leaves a checkpoint that --resume continues.
 """
 
 
@@ -24,18 +35,84 @@ def add_parser(sub) -> None:
     f.add_argument("--model", default="ease", help=f"model class (default ease); one of {model_names()}")
     f.add_argument("--param", action="append", metavar="NAME=VALUE", help="hyper-parameter, repeatable (e.g. --param l2=200)")
     f.add_argument("--explicit", action="store_true", help="keep ratings as they are (no binarize/filter)")
+    g = f.add_argument_group("training (neural and rating models)")
+    g.add_argument("--valid", type=float, metavar="FRACTION",
+                   help="hold out this fraction of users (e.g. 0.1) to validate on: early stopping, best epoch")
+    g.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score")
+    g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint after every epoch")
+    g.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    add_threads_arg(f)
     f.add_argument("--out", required=True, help="model file to write (safetensors + JSON metadata)")
     f.set_defaults(func=cmd_fit)
 
 
+def training_options(model, args) -> dict:
+    """``fit`` keyword arguments from --checkpoint-dir/--resume; refused for models that do not train in epochs."""
+    asked = {"--checkpoint-dir": args.checkpoint_dir is not None, "--resume": args.resume,
+             "--patience": args.patience is not None}
+    trained = "checkpoint_dir" in model.fit_options
+    if not trained and any(asked.values()):
+        raise RecaeError(f"{', '.join(k for k, v in asked.items() if v)} applies to models trained in epochs "
+                         f"(multdae, multvae, recvae, cdae, autorec, biasedmf), not {type(model).__name__}")
+    if args.resume and args.checkpoint_dir is None:
+        raise RecaeError("--resume continues from a checkpoint: give --checkpoint-dir DIR as well")
+    if args.patience is not None:
+        model.set_params(patience=args.patience)
+    return {"checkpoint_dir": args.checkpoint_dir, "resume": True} if args.resume else \
+        ({"checkpoint_dir": args.checkpoint_dir} if args.checkpoint_dir is not None else {})
+
+
 def cmd_fit(args) -> int:
+    cls = model_class(args.model)
+    rating_model = issubclass(cls, ExplicitRecommender)
+    if rating_model and not args.explicit:
+        raise RecaeError(f"{cls.__name__} trains on explicit ratings: add --explicit to keep them as they are "
+                         "(and --rating-col COLUMN for a log file)")
+    params = parse_params(args.param)
+    model = new_model(cls, params)
+    if "show_progress" in model.get_params() and "show_progress" not in params:
+        model.set_params(show_progress=not args.quiet)  # the CLI shows the training bar by default
+    options = training_options(model, args)
     data, what = load_data(args)
+    if args.explicit and not data.has_ratings and rating_model:
+        raise RecaeError(f"{cls.__name__} trains on explicit ratings, but this log has none: give --rating-col "
+                         "COLUMN (the column holding the ratings)")
     if not args.explicit:
         data = implicit_positives(data, args)
-    model = new_model(model_class(args.model), parse_params(args.param))
-    if "show_progress" in model.get_params() and "show_progress" not in parse_params(args.param):
-        model.set_params(show_progress=not args.quiet)  # the CLI shows the training bar by default
-    model.fit(data)
+    valid = None
+    if args.valid is not None:
+        if "checkpoint_dir" not in model.fit_options:
+            warn(f"--valid ignored: {cls.__name__} does not validate while fitting; all users are used")
+        else:
+            data, valid = validation_split(data, args.valid, random_state=98765)
+            print(f"--valid {args.valid:g}: {valid[0].n_users:,} users held out for validation, "
+                  f"{data.n_users:,} left for training")
+    epochs: list = []  # the finished epochs' logs, to say where an interrupted fit stopped
+
+    def record(owner, epoch, logs) -> bool:
+        epochs.append(logs)
+        return False  # never asks to stop
+
+    if "callbacks" in model.fit_options:
+        options["callbacks"] = [record]
+    try:
+        model.fit(data, valid=valid, **options)
+    except KeyboardInterrupt:
+        done = f" after epoch {epochs[-1]['epoch']}" if epochs else ""
+        if args.checkpoint_dir is not None and epochs:
+            print(f"recae: interrupted{done}; nothing saved to {args.out}. The checkpoint in {args.checkpoint_dir} "
+                  "continues it: run the same command with --resume", file=sys.stderr)
+        elif args.checkpoint_dir is not None:
+            print("recae: interrupted before the first epoch ended; nothing saved, no checkpoint yet", file=sys.stderr)
+        else:
+            print(f"recae: interrupted{done}; nothing saved"
+                  + ("" if "checkpoint_dir" not in model.fit_options
+                     else " (with --checkpoint-dir DIR an interrupted fit can be continued with --resume)"),
+                  file=sys.stderr)
+        return 130
     model.save(args.out)
-    print(f"fitted {model!r} on {what}: {data.n_users} users × {data.n_items} items; saved to {args.out}")
+    trained = ""
+    if getattr(model, "history_", None):
+        trained = f"; {len(model.history_)} epochs, best epoch {model.best_epoch_}"
+    print(f"fitted {model!r} on {what}: {data.n_users} users × {data.n_items} items{trained}; saved to {args.out}")
     return 0

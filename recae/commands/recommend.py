@@ -11,13 +11,17 @@ import pandas as pd
 from ..data.ids import plain
 from ..exceptions import RecaeError, UnknownIdError
 from ..models.params import load as load_model
+from .common import warn
 
 RECOMMEND_EPILOG = """examples:
   recae recommend --model-file ease.recae --user 42 -n 10
-  recae recommend --model-file ease.recae --user 1 2 3 --format csv
+  recae recommend --model-file ease.recae --user 1,2,3 --format csv
+  recae recommend --model-file ease.recae --user 1,2,999 --skip-unknown          results for 1 and 2; 999 listed
   recae recommend --model-file ease.recae --history 1,50,181 -n 5 --format json
+  recae recommend --model-file autorec.recae --history 50:5,181:3 -n 5            a new user's ratings
 
-Items the user already has are never recommended; unknown --history items are ignored.
+Items the user already has are never recommended; unknown --history items are left out (with a
+warning naming them).
 """
 
 
@@ -25,42 +29,99 @@ def add_parser(sub) -> None:
     r = sub.add_parser("recommend", help="top-n items for known users or a new user's history", epilog=RECOMMEND_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--model-file", required=True, help="a file written by `recae fit`")
-    r.add_argument("--user", nargs="+", help="raw user id(s) seen in training")
-    r.add_argument("--history", help="comma-separated raw item ids of a new user")
+    r.add_argument("--user", nargs="+", help="raw user id(s) seen in training, space- or comma-separated")
+    r.add_argument("--skip-unknown", action="store_true",
+                   help="recommend for the known --user ids and list the unknown ones (default: an unknown id fails)")
+    r.add_argument("--history", help="a new user's raw item ids (1,50,181) or item:rating pairs (50:5,181:3)")
     r.add_argument("-n", type=int, default=10, help="items per user (default 10)")
     r.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    r.add_argument("--device", help="cpu, cuda or cuda:N to load the model on (default: the one it was saved for)")
     r.set_defaults(func=cmd_recommend)
 
 
-def typed_ids(raw: list[str], known: np.ndarray, kind: str) -> list:
-    """Command-line ids typed like the model's ids (integers or strings)."""
-    raw = [x.strip() for x in raw if x.strip()]
+def typed_id(x: str, known: np.ndarray, kind: str):
+    """A command-line id typed like the model's ids (integers or strings)."""
     if known.dtype.kind not in "iu":
-        return raw
-    out = []
-    for x in raw:
+        return x
+    try:
+        return int(x)
+    except ValueError:
+        raise UnknownIdError(f"unknown {kind} id {x!r}: this model's {kind} ids are integers "
+                             f"like {known[:3].tolist()}") from None
+
+
+def split_ids(raw) -> list[str]:
+    """``["1,2", "3"]`` → ``["1", "2", "3"]``: ids given space- or comma-separated."""
+    return [x.strip() for part in raw for x in part.split(",") if x.strip()]
+
+
+def parse_history(text: str, known: np.ndarray):
+    """``"1,50"`` → ``[1, 50]``; ``"50:5,181:3"`` → ``{50: 5.0, 181: 3.0}`` (a rated history)."""
+    parts = split_ids([text])
+    if not parts:
+        raise RecaeError(f"--history holds no item ids; got {text!r}")
+    pairs = [p.rpartition(":") for p in parts]
+    rated = [sep == ":" for _, sep, _ in pairs]
+    if not any(rated):
+        return [typed_id(p, known, "item") for p in parts]
+    if not all(rated):
+        raise RecaeError(f"--history takes item ids (1,50,181) or item:rating pairs (50:5,181:3), not a mix; "
+                         f"got {text!r}")
+    out = {}
+    for item, _, value in pairs:
         try:
-            out.append(int(x))
+            out[typed_id(item.strip(), known, "item")] = float(value)
         except ValueError:
-            raise UnknownIdError(f"unknown {kind} id {x!r}: this model's {kind} ids are integers "
-                                 f"like {known[:3].tolist()}") from None
+            raise RecaeError(f"--history: the rating in {item}:{value} must be a number") from None
     return out
 
 
+def user_rows(model, users: list, n: int) -> list[dict]:
+    """Rows of the table for known users, ranked in one batch."""
+    ids, scores = model.recommend(users, n=n)
+    return [{"user": user, "rank": r + 1, "item": plain(i), "score": float(s)}
+            for user, row_ids, row_scores in zip(users, ids, scores)
+            for r, (i, s) in enumerate(zip(row_ids, row_scores)) if np.isfinite(s)]
+
+
+def known_users(model, raw: list[str], skip: bool) -> list:
+    """The ``--user`` ids typed like the model's; unknown ones raise, or are listed with ``--skip-unknown``."""
+    known, unknown = [], []
+    index = pd.Index(model.user_ids_)
+    for x in raw:
+        try:
+            user = typed_id(x, model.user_ids_, "user")
+        except UnknownIdError:
+            if not skip:
+                raise
+            unknown.append(x)
+            continue
+        (known if user in index else unknown).append(user)
+    if unknown and not skip:
+        more = " and more" if len(unknown) > 5 else ""
+        raise UnknownIdError(f"unknown user id(s) {unknown[:5]}{more}: not among the model's {len(index):,} "
+                             "training users (recae fit drops users with fewer than --min-user positives, 5 by "
+                             "default); --skip-unknown recommends for the known ones and lists these")
+    if unknown:
+        warn(f"--skip-unknown: {len(unknown)} unknown user id(s) left out: {', '.join(map(str, unknown[:20]))}"
+             + (" ..." if len(unknown) > 20 else ""))
+    return known
+
+
 def cmd_recommend(args) -> int:
-    model = load_model(args.model_file)
+    model = load_model(args.model_file, device=args.device)
     rows = []
-    if args.history:
-        items = typed_ids(args.history.split(","), model.item_ids_, "item")
-        if not items:
-            raise RecaeError(f"--history holds no item ids; got {args.history!r}")
-        ids, scores = model.recommend_new(items, n=args.n, unknown="ignore")
-        rows += [{"user": "(new)", "rank": r + 1, "item": plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
-    for user in typed_ids(args.user or [], model.user_ids_, "user"):
-        ids, scores = model.recommend(user, n=args.n)
-        rows += [{"user": user, "rank": r + 1, "item": plain(i), "score": float(s)} for r, (i, s) in enumerate(zip(ids, scores))]
+    if args.history is not None:
+        history = parse_history(args.history, model.item_ids_)
+        ids, scores = model.recommend_new(history, n=args.n, unknown="ignore")
+        rows += [{"user": "(new)", "rank": r + 1, "item": plain(i), "score": float(s)}
+                 for r, (i, s) in enumerate(zip(ids, scores))]
+    users = known_users(model, split_ids(args.user or []), args.skip_unknown)
+    if users:
+        rows += user_rows(model, users, args.n)
     if not rows:
-        raise RecaeError("give --user ID [ID ...] and/or --history ITEM,ITEM,...")
+        raise RecaeError("give --user ID [ID ...] and/or --history ITEM,ITEM,..."
+                         + (" (every --user id was unknown)" if args.user else ""))
     table = pd.DataFrame(rows)
     if args.format == "json":
         print(json.dumps(rows, default=str, indent=1))

@@ -1,7 +1,8 @@
 """Data layer: interaction logs, splits and sparse batching."""
 
 from .interactions import Interactions
-from .splits import HoldoutSplit, StrongSplit, holdout_split, strong_generalization_split, temporal_split
+from .splits import (HoldoutSplit, StrongSplit, holdout_split, strong_generalization_split, temporal_split,
+                     validation_split)
 
 __all__ = [
     "Interactions",
@@ -10,4 +11,5 @@ __all__ = [
     "holdout_split",
     "strong_generalization_split",
     "temporal_split",
+    "validation_split",
 ]

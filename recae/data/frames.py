@@ -8,6 +8,7 @@ value (``DataError.row``), which the file readers turn into a line number.
 from __future__ import annotations
 
 import difflib
+import logging
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ from ..exceptions import DataError
 from .ids import normalize_id_column, plain
 from .sparse import build_csr
 from .validate import check_choice
+
+logger = logging.getLogger(__name__)
 
 #: How repeated (user, item) rows may be resolved (the ``duplicates=`` of from_pandas).
 DUPLICATE_RULES = ("last", "sum", "first", "raise")
@@ -61,8 +64,48 @@ def check_frame(df, user, item, rating, timestamp) -> None:
     require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
 
 
+def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
+    """A text column of dates (ISO 8601 or another format pandas reads) as UTC datetimes, else None.
+
+    Only a column of strings that are not all numbers qualifies, and every value must parse;
+    dates without a zone are read as UTC, zoned ones converted to it.
+    """
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        return None
+    text = s.dropna()
+    if not len(text) or not text.map(lambda v: isinstance(v, str)).all():
+        return None
+    if pd.to_numeric(text, errors="coerce").notna().all():
+        return None  # numbers stored as text: not dates
+    for fmt in ("ISO8601", "mixed"):
+        try:
+            out = pd.to_datetime(s, utc=True, format=fmt)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        logger.info("timestamp column %r holds text dates: parsed them (%s) as UTC, e.g. %r -> %s",
+                    name, fmt, text.iloc[0], out.iloc[0])
+        return out
+    try:
+        parsed = pd.to_datetime(s, utc=True, format="mixed", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    bad = (parsed.isna() & s.notna()).to_numpy()
+    if bad.all():
+        return None  # not dates at all: the numeric check names the values
+    row = int(np.flatnonzero(bad)[0])
+    raise DataError(f"column {name!r} holds text dates, but {int(bad.sum())} value(s) are not dates, e.g. "
+                    f"{s.iloc[row]!r} (first at row {row}); fix or drop those rows", row=row)
+
+
 def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.ndarray:
-    """A column as finite float64 values; datetimes (when allowed) become epoch seconds."""
+    """A column as finite float64 values; datetimes (when allowed) become epoch seconds.
+
+    With ``allow_datetime``, a text column of dates (``"2024-03-01T12:00:00Z"``) is parsed
+    first (see :func:`dates_from_text`).
+    """
+    if allow_datetime:
+        dates = dates_from_text(s, name)
+        s = s if dates is None else dates
     if pd.api.types.is_datetime64_any_dtype(s) and not allow_datetime:
         raise DataError(f"column {name!r} must be numeric; got dtype {s.dtype} (dates belong in the timestamp column)")
     if pd.api.types.is_datetime64_any_dtype(s):
@@ -95,9 +138,10 @@ def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.
             shown = hopeless if hopeless.any() else bad
             first = s[shown].iloc[:3].tolist()
             row = int(np.flatnonzero(shown)[0])
+            dates = " or dates pandas.to_datetime can read (all of them)" if allow_datetime else ""
             raise DataError(
-                f"column {name!r} must be numeric; got dtype {s.dtype} with non-numeric values such as {first} "
-                f"(first at row {row})", row=row
+                f"column {name!r} must be numeric{dates}; got dtype {s.dtype} with non-numeric values such as "
+                f"{first} (first at row {row})", row=row
             )
         s = coerced
     arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -115,12 +159,11 @@ def frame_to_csr(df: pd.DataFrame, user, item, rating, timestamp, duplicates):
     """``(matrix, user_ids, item_ids, timestamps)`` of a checked log (see :func:`check_frame`).
 
     Ids are sorted; repeated (user, item) rows are resolved by ``duplicates`` (default
-    ``"last"`` with ratings, ``"sum"`` without); ``timestamps`` (or None) follow the CSR
-    entry order.
+    ``"last"``: the latest by timestamp, else the last row; without ratings every value is
+    1.0, so that is one 1.0 per pair stamped with its latest time); ``timestamps`` (or None)
+    follow the CSR entry order. How many rows were merged is logged at INFO.
     """
-    if duplicates is None:
-        duplicates = "last" if rating is not None else "sum"
-    duplicates = check_choice(duplicates, "duplicates", DUPLICATE_RULES)
+    duplicates = check_choice("last" if duplicates is None else duplicates, "duplicates", DUPLICATE_RULES)
     users = normalize_id_column(df[user], user)
     items = normalize_id_column(df[item], item)
     values = numeric_column(df[rating], rating) if rating is not None else np.ones(len(df))
@@ -135,6 +178,7 @@ def frame_to_csr(df: pd.DataFrame, user, item, rating, timestamp, duplicates):
     if duplicates == "sum":
         ukey, inv = np.unique(key, return_inverse=True)
         values = np.bincount(inv, weights=values, minlength=len(ukey))
+        most = int(np.bincount(inv).max())
         if ts is not None:
             latest = np.full(len(ukey), -np.inf)
             np.maximum.at(latest, inv, ts)
@@ -155,8 +199,14 @@ def frame_to_csr(df: pd.DataFrame, user, item, rating, timestamp, duplicates):
                 f"(row {int(dup)}); "
                 "pass duplicates='last' or 'sum' to resolve repeats", row=int(dup)
             )
+        kept = np.flatnonzero(boundary)  # the first or the last row of each pair's run
+        most = int(np.diff(np.r_[kept, len(sk)] if duplicates == "first" else np.r_[-1, kept]).max())
         keep = order[boundary]
         ukey, values = key[keep], values[keep]
         ts = ts[keep] if ts is not None else None
+    if len(ukey) < len(df):
+        logger.info("merged %d repeated (user, item) rows of %d into %d entries (duplicates=%r%s; up to %d rows "
+                    "per pair)", len(df) - len(ukey), len(df), len(ukey), duplicates,
+                    ", 1.0 per pair" if rating is None and duplicates != "sum" else "", most)
     m, order = build_csr(ukey // n_items, ukey % n_items, values, (n_users, n_items))
     return m, np.asarray(uids), np.asarray(iids), None if ts is None else ts[order]

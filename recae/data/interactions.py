@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..exceptions import ConversionWarning, DataError, ShapeError, UnknownIdError
+from .drops import MOST, RATINGS_SHARE, DropRecord, binarize_advice, filter_advice, reason, warn_if_most_dropped
 from .frames import check_frame, frame_to_csr
 from .ids import IdIndex, id_array
 from .logfiles import read_csv_frame, read_parquet_frame, rows_as_lines
@@ -60,6 +61,11 @@ class Interactions:
     matrix : scipy.sparse.csr_matrix of shape (n_users, n_items), float32
     user_ids, item_ids : ndarray
     timestamps : ndarray of shape (nnz,) or None
+    merged_rows : int
+        Rows of the source log merged into an existing (user, item) entry by ``from_pandas``.
+    drops : tuple of :class:`~recae.data.drops.DropRecord`
+        The filter steps that made this log, each with the raw user and item ids it removed
+        (see :meth:`why_dropped`); derived logs inherit it.
     """
 
     def __init__(self, matrix, user_ids=None, item_ids=None, timestamps=None, *, has_ratings=False):
@@ -96,6 +102,7 @@ class Interactions:
             raise DataError(f"matrix has {int((~np.isfinite(m.data)).sum())} NaN or infinite value(s)")
         self.timestamps = timestamps
         self.has_ratings = bool(has_ratings)
+        self.merged_rows, self.drops = 0, ()
         self._users = IdIndex(self.user_ids, "user")
         self._items = IdIndex(self.item_ids, "item")
         for index, given in ((self._users, user_ids), (self._items, item_ids)):
@@ -118,10 +125,14 @@ class Interactions:
         rating : str, optional
             Column with explicit ratings. Without it every row counts as 1 (implicit feedback).
         timestamp : str, optional
-            Column with numeric or datetime timestamps (datetimes become epoch seconds).
+            Column with numeric or datetime timestamps (datetimes become epoch seconds; a text
+            column of dates, e.g. ISO 8601, is parsed, zone-less dates as UTC).
         duplicates : {"last", "sum", "first", "raise"}, optional
-            What to do with repeated (user, item) rows. Default: ``"last"`` with ratings (the
-            latest by timestamp wins, else the last row), ``"sum"`` without (counts add up).
+            What to do with repeated (user, item) rows. Default ``"last"``: with ratings the
+            latest by timestamp wins (else the last row); without ratings (a click log) each
+            pair is one entry of 1.0 (implicit presence) stamped with its latest time.
+            ``"sum"`` adds the values up instead: without ratings, the number of events per
+            pair. How many rows were merged is logged at INFO and kept in ``merged_rows``.
 
         Returns
         -------
@@ -129,7 +140,9 @@ class Interactions:
         """
         check_frame(df, user, item, rating, timestamp)
         m, uids, iids, ts = frame_to_csr(df, user, item, rating, timestamp, duplicates)
-        return cls(m, uids, iids, ts, has_ratings=rating is not None)
+        out = cls(m, uids, iids, ts, has_ratings=rating is not None)
+        out.merged_rows = len(df) - out.nnz
+        return out
 
     @classmethod
     def from_csv(cls, path, user: str = "user", item: str = "item", rating: str | None = None,
@@ -198,10 +211,16 @@ class Interactions:
         return pd.DataFrame(out)
 
     # ------------------------------------------------------------------ derived logs
+    def why_dropped(self, user_id) -> str | None:
+        """``"removed by filter(min_user=5, min_item=1)"`` when a recorded filter removed this raw user id, else None."""
+        return reason(self.drops, user_id)
+
     def _replace(self, matrix, user_ids=None, item_ids=None, timestamps=None, has_ratings=None) -> "Interactions":
-        return Interactions(matrix, self.user_ids if user_ids is None else user_ids,
-                            self.item_ids if item_ids is None else item_ids, timestamps,
-                            has_ratings=self.has_ratings if has_ratings is None else has_ratings)
+        out = Interactions(matrix, self.user_ids if user_ids is None else user_ids,
+                           self.item_ids if item_ids is None else item_ids, timestamps,
+                           has_ratings=self.has_ratings if has_ratings is None else has_ratings)
+        out.merged_rows, out.drops = self.merged_rows, self.drops  # the log's history goes with it
+        return out
 
     def filter_entries(self, mask: np.ndarray) -> "Interactions":
         """Keep the stored entries where ``mask`` (shape (nnz,)) is true; ids unchanged."""
@@ -222,10 +241,16 @@ class Interactions:
         """Keep entries with value > ``threshold`` as 1.0 (implicit positives); ids unchanged.
 
         Users or items left without entries keep their (empty) row or column; follow with
-        :meth:`filter` to drop them.
+        :meth:`filter` to drop them. Keeping under half of the entries (a quarter, of real
+        ratings) warns (:class:`~recae.exceptions.DataWarning`) with advice: on a log without
+        ratings (1.0 per pair, or counts) binarize is rarely what was meant.
         """
         threshold = check_real(threshold, "threshold")
-        out = self.filter_entries(self.matrix.data > threshold)
+        keep = self.matrix.data > threshold
+        warn_if_most_dropped(f"binarize({threshold:g})", self.nnz, int(keep.sum()),
+                             binarize_advice(self.matrix.data, self.has_ratings, threshold),
+                             RATINGS_SHARE if self.has_ratings else MOST)
+        out = self.filter_entries(keep)
         out.matrix.data[:] = 1.0
         out.has_ratings = False
         return out
@@ -289,6 +314,9 @@ class Interactions:
         and items are always dropped, so ``filter()`` compacts a binarized log. Every pass
         drops at least one user or item, so the loop always ends; ``max_iter`` (default: no
         limit) stops it early, and then the result may not satisfy the limits.
+
+        What it removed is logged at INFO and appended to ``drops`` (see :meth:`why_dropped`);
+        keeping under half of the entries warns (:class:`~recae.exceptions.DataWarning`).
         """
         min_user, min_item = check_int(min_user, "min_user"), check_int(min_item, "min_item")
         max_iter = None if max_iter is None else check_int(max_iter, "max_iter", 1)
@@ -313,7 +341,14 @@ class Interactions:
         else:
             logger.warning("filter stopped after max_iter=%d passes before converging", max_iter)
         cur = self.take_users(np.flatnonzero(keep_u)).take_items(np.flatnonzero(keep_i))
+        step = f"filter(min_user={min_user}, min_item={min_item})"
         if cur.nnz == 0:
-            raise DataError(f"no interactions left after filter(min_user={min_user}, min_item={min_item}) "
-                            f"on {self!r}")
+            raise DataError(f"no interactions left after {step} on {self!r}; "
+                            + filter_advice(np.diff(m.indptr), min_user, min_item))
+        if cur.shape != self.shape:
+            record = DropRecord(step, self.user_ids[~keep_u], self.item_ids[~keep_i], (*self.shape, self.nnz),
+                                (*cur.shape, cur.nnz))
+            cur.drops = self.drops + (record,)
+            logger.info("%s", record.summary())
+        warn_if_most_dropped(step, self.nnz, cur.nnz, filter_advice(np.diff(m.indptr), min_user, min_item))
         return cur

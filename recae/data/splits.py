@@ -72,6 +72,19 @@ def _check_fraction(name: str, value: float) -> float:
     return check_real(value, name, 0.0, 1.0, high_open=True)
 
 
+def _heldout_users(data: Interactions, n_heldout, parts: int) -> int:
+    """Users per held-out part from a fraction or a count, leaving at least one training user."""
+    if isinstance(n_heldout, (bool, np.bool_)) or not isinstance(n_heldout, (int, float, np.integer, np.floating)):
+        raise DataError(f"n_heldout must be a fraction of users (float) or a count (int); got {n_heldout!r}")
+    if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 1 / parts:  # NaN fails this too
+        raise DataError(f"n_heldout as a fraction must be in (0, {1 / parts:g}); got {n_heldout}")
+    n = int(n_heldout * data.n_users) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
+    if n < 1 or parts * n >= data.n_users:
+        raise DataError(f"n_heldout gives {n} users per held-out part, but {data.n_users} users cannot "
+                        "leave at least one training user; use a smaller n_heldout")
+    return n
+
+
 def _fold_parts(data: Interactions, fraction: float, min_items: int, rng) -> tuple[Interactions, Interactions]:
     """Split every row: ``floor(fraction * n_u)`` random entries to the target part.
 
@@ -173,14 +186,7 @@ def strong_generalization_split(data: Interactions, n_heldout: float | int = 0.1
     check_interactions(data)
     target_fraction = _check_fraction("target_fraction", target_fraction)
     min_items = check_int(min_items, "min_items", 0)
-    if isinstance(n_heldout, (bool, np.bool_)) or not isinstance(n_heldout, (int, float, np.integer, np.floating)):
-        raise DataError(f"n_heldout must be a fraction of users (float) or a count (int); got {n_heldout!r}")
-    if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 0.5:  # NaN fails this too
-        raise DataError(f"n_heldout as a fraction must be in (0, 0.5); got {n_heldout}")
-    n = int(n_heldout * data.n_users) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
-    if n < 1 or 2 * n >= data.n_users:
-        raise DataError(f"n_heldout gives {n} users per held-out part, but {data.n_users} users cannot "
-                        "leave at least one training user; use a smaller n_heldout")
+    n = _heldout_users(data, n_heldout, parts=2)
     rng = make_rng(random_state)
     perm = rng.permutation(data.n_users)
     train_rows, valid_rows, test_rows = perm[: -2 * n], perm[-2 * n: -n], perm[-n:]
@@ -192,3 +198,24 @@ def strong_generalization_split(data: Interactions, n_heldout: float | int = 0.1
         held = data.take_users(np.sort(rows)).take_items(seen)
         parts.extend(_fold_parts(held, target_fraction, min_items, rng))
     return StrongSplit(train, *parts)
+
+
+def validation_split(data: Interactions, n_heldout: float | int = 0.1, target_fraction: float = 0.2, *,
+                     min_items: int = 5, random_state: int | None = 98765
+                     ) -> tuple[Interactions, tuple[Interactions, Interactions]]:
+    """Hold out validation users only: ``(train, (fold_in, target))`` for ``fit(train, valid=...)``.
+
+    The strong-generalization protocol of :func:`strong_generalization_split` without a test
+    part (``recae fit --valid``): ``n_heldout`` users (a fraction or a count) leave training,
+    their items seen in training split into fold-in and a random ``target_fraction`` target.
+    """
+    check_interactions(data)
+    target_fraction = _check_fraction("target_fraction", target_fraction)
+    min_items = check_int(min_items, "min_items", 0)
+    n = _heldout_users(data, n_heldout, parts=1)
+    rng = make_rng(random_state)
+    perm = rng.permutation(data.n_users)
+    train = data.take_users(np.sort(perm[n:]))
+    seen = np.flatnonzero(np.bincount(train.matrix.indices, minlength=data.n_items) > 0)
+    held = data.take_users(np.sort(perm[:n])).take_items(seen)
+    return train.take_items(seen), _fold_parts(held, target_fraction, min_items, rng)

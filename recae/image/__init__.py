@@ -5,11 +5,26 @@
 >>> model = ImageAutoencoder(arch="conv", latent_dim=32, epochs=10).fit(train)
 >>> errors = model.anomaly_score(load_mnist("test")[0])
 
-Plotting (:mod:`recae.image.plots`) needs matplotlib and is imported only when used.
+The names below are imported on first use (``import recae.image`` alone loads nothing
+else); plotting (:mod:`recae.image.plots`) needs matplotlib and is imported only when used.
 """
 
-from .data import DenseLoader, as_images, load_images
-from .mnist import load_mnist
-from .model import ImageAutoencoder
+import importlib
+
+#: Public name -> the module defining it, imported on first use.
+LAZY = {"ImageAutoencoder": "recae.image.model", "load_mnist": "recae.image.mnist", "load_images": "recae.image.data",
+        "as_images": "recae.image.data", "DenseLoader": "recae.image.data"}
 
 __all__ = ["ImageAutoencoder", "load_mnist", "load_images", "as_images", "DenseLoader"]
+
+
+def __getattr__(name: str):
+    if name not in LAZY:
+        raise AttributeError(f"module 'recae.image' has no attribute {name!r}")
+    value = getattr(importlib.import_module(LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY))

@@ -159,6 +159,7 @@ def add_image_parser(sub) -> argparse.ArgumentParser:
         g.add_argument("--split", choices=("train", "test"), help="MNIST split (default: train for fit, else test)")
         g.add_argument("--limit", type=int, help="use only the first N images")
         g.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+        g.add_argument("--threads", type=int, help="torch threads (default: torch's; use 1 on a busy machine)")
 
     f = isub.add_parser("fit", help="train an image autoencoder and save it", epilog=IMAGE_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,0 +1,68 @@
+"""Error hints in command-line syntax: ``pass data_dir=<dir>`` becomes ``pass --data-dir <dir>``.
+
+Library errors name Python keywords (``dtype='float32'``, ``data_dir=...``, ``min_item=...``);
+:func:`cli_syntax` rewrites the hints it knows into the options of the command that failed,
+so the advice can be typed as shown. Hints it does not know stay as they are.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..models import MODEL_REGISTRY
+
+#: Keyword arguments of the data layer → the ``recae`` option that sets them.
+DATA_FLAGS = {"data_dir": "--data-dir", "timestamp": "--timestamp-col", "rating": "--rating-col", "user": "--user-col",
+              "item": "--item-col", "duplicates": "--duplicates", "min_user": "--min-user", "min_item": "--min-item",
+              "sep": "--sep"}
+#: Commands with their own ``--device`` option (elsewhere a device is a model's ``--param``).
+DEVICE_COMMANDS = ("recommend", "image")
+
+_HINT = re.compile(r"(?P<lead>\b(?:[Pp]ass|[Uu]se|[Ss]et|with|[Tt]ry|or|e\.g\.|raise)\s+)"
+                   r"(?P<name>[a-z_][a-z0-9_]*)=(?P<value>'[^']*'|\"[^\"]*\"|<[^>]*>|[^\s,;)]+)")
+_METHOD = re.compile(r"Interactions\.filter\((?P<name>min_user|min_item)=[^)]*\)")
+_STEP = re.compile(r"filter\(min_user=(?P<u>\d+), min_item=(?P<i>\d+)\)")
+_BUILD = re.compile(r"build it with Interactions\.from_pandas\([^)]*rating=[^)]*\)")
+_MODEL = re.compile(r"\b(?P<cls>[A-Z][A-Za-z0-9]*)\((?P<name>[a-z_][a-z0-9_]*)=\.\.\.\)")
+_BARE = re.compile(r"\b(?P<name>min_user|min_item)\b(?= \(now)")
+
+
+def model_params() -> set[str]:
+    """Every hyper-parameter name of the models ``--model`` accepts (what ``--param`` sets)."""
+    names: set[str] = set()
+    for cls in MODEL_REGISTRY.values():
+        try:
+            names |= set(cls().get_params())
+        except Exception:  # a model that cannot be built without arguments has no --param defaults to list
+            continue
+    return names
+
+
+def _option(name: str, value: str, command: str | None, params: set[str]) -> str | None:
+    plain = value[1:-1] if value[:1] in "'\"" and value[-1:] == value[:1] else value
+    if name == "download" and plain == "True":
+        return "--download"
+    if name in DATA_FLAGS:
+        return f"{DATA_FLAGS[name]} {plain}"
+    if name == "device" and command in DEVICE_COMMANDS:
+        return f"--device {plain}"
+    if name in params:
+        return f"--param {name}={plain}"
+    return None
+
+
+def cli_syntax(message: str, command: str | None = None) -> str:
+    """``message`` with the Python-keyword hints it knows written as options of ``recae <command>``."""
+    params = model_params()
+    message = _BUILD.sub("give --rating-col COLUMN and --explicit (recae fit)", message)
+    message = _STEP.sub(lambda m: f"--min-user {m['u']} --min-item {m['i']}", message)
+    message = _METHOD.sub(lambda m: f"{DATA_FLAGS[m['name']]} N", message)
+    message = _BARE.sub(lambda m: DATA_FLAGS[m["name"]], message)
+    message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
+                         else m.group(0), message)
+
+    def hint(m: re.Match) -> str:
+        option = _option(m["name"], m["value"], command, params)
+        return m.group(0) if option is None else m["lead"] + option
+
+    return _HINT.sub(hint, message)
