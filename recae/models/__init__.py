@@ -9,9 +9,10 @@ from .bpr import ImplicitBPR
 from .cdae import CDAE
 from .dae import MultDAE
 from .ease import EASE
+from .factor_ease import FactorEASE
 from .linear_ae import LinearAE
 from .popularity import Popularity
 from .recvae import RecVAE
 from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "AutoRec", "BiasedMF", "EASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "AutoRec", "BiasedMF", "EASE", "FactorEASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR"]

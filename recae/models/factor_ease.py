@@ -1,0 +1,304 @@
+"""FactorEASE: a factored linear autoencoder with a zero diagonal, trained by minibatches (ELSA-like).
+
+After Vančura, Alves, Kasalický, Kordík, "Scalable Linear Shallow Autoencoder for Collaborative
+Filtering" (ELSA, RecSys 2022). One item matrix A (items × rank) with unit-norm rows gives the
+item-item weights B = A·Aᵀ − I: a user's scores are x·A·Aᵀ − x. The unit rows put ones on the
+diagonal of A·Aᵀ, so diag(B) = 0 by construction (EASE's constraint) and memory is O(items·rank)
+instead of EASE's items². A is the row-normalised raw parameter W (Aᵢ = Wᵢ / ‖Wᵢ‖) in every
+forward pass, so the constraint holds exactly whatever the optimizer does to W.
+
+The loss (the paper's normalised squared error) of a user row x with prediction x̂ = x·A·Aᵀ − x is
+‖x̂/‖x̂‖ − x/‖x‖‖² = 2 − 2·cos(x̂, x), averaged over the batch's users (the reference code averages
+over users × items, i.e. divides this by the catalogue size as well; with Adam only the scale of
+the gradient against Adam's eps changes). Both terms of the cosine are exact without forming x̂:
+with h = x·A (from x's nonzeros when the batch is sparse),
+
+    x̂·x = ‖h‖² − ‖x‖²,    ‖x̂‖² = h·(AᵀA)·hᵀ − 2‖h‖² + ‖x‖²,
+
+so ``negatives=None`` trains on the exact loss at O(nnz·r + items·r²) per batch and never holds
+a batch × items block of predictions, at any catalogue size. ``negatives`` (a count, or a share
+of the catalogue) replaces the AᵀA term by a sample; see :meth:`FactorEASE._sampled_norm2`.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from .. import distributed
+from ..data.batching import csr_coords, densify_rows
+from ..exceptions import DataError, MemoryBudgetError
+from .neural import NeuralRecommender
+from .ranking import FactoredScores
+
+
+class ItemFactors(nn.Module):
+    """The raw item matrix W (items × rank); :meth:`factors` is A, its rows scaled to unit norm."""
+
+    def __init__(self, n_items: int, rank: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_items, rank))
+        nn.init.xavier_uniform_(self.weight)
+
+    def factors(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.weight if rows is None else self.weight[rows]
+        return nn.functional.normalize(w, dim=1)
+
+
+class FactorLayer:
+    """A as an output layer (``weight`` items × rank, zero ``bias``), the shape FactoredScores ranks."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight
+        self.bias = weight.new_zeros(weight.shape[0])
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(hidden.to(self.weight.dtype), self.weight, self.bias)
+
+
+class MinusHistory(FactoredScores):
+    """x·A·Aᵀ − x by item chunks: the factored scores with each chunk's own history subtracted."""
+
+    def __init__(self, hidden: torch.Tensor, layer: FactorLayer, X: sp.csr_matrix):
+        super().__init__(hidden, layer)
+        self.X = X.tocsc()  # column slices of the history per chunk
+
+    def chunk(self, start: int, stop: int) -> torch.Tensor:
+        s = super().chunk(start, stop)
+        return s - densify_rows(self.X[:, start:stop].tocsr(), s.device)
+
+
+def _gib(nbytes: float) -> str:
+    gib = nbytes / 2**30
+    return f"{gib:.1f}" if gib >= 1 else f"{gib:.3g}"
+
+
+class FactorEASE(NeuralRecommender):
+    """Factored EASE: scores x·A·Aᵀ − x with unit-norm item factors A, trained by minibatches.
+
+    Parameters
+    ----------
+    rank : int, default 256
+        Columns r of A; at most the number of items. Memory is O(items · rank); the exact loss
+        costs O(items · rank²) per batch.
+    negatives : None, float in (0, 1) or int, default None
+        None: the exact loss (see the module docstring; cost per batch O(items · rank²), no
+        batch × items block). A count (or share of the catalogue) of items drawn uniformly per
+        batch instead estimates the off-history part of ‖x̂‖² (see :meth:`_sampled_norm2`):
+        O(batch · negatives · rank) per batch, for catalogues where items · rank² per step is
+        too slow. The sampled loss is a biased (plug-in) estimate of the exact one.
+    epochs : int, default 50
+    batch_size : int, default 512
+        Users per update. The exact loss's cost per step does not grow with it.
+    lr : float, default 0.01
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default "adam"
+    weight_decay, l1 : float, default 0.0
+        Penalties on the raw W. A's rows are W's rows normalised, so they only shrink W's scale
+        (which raises the effective step size); they are there for the shared interface.
+    patience : int or None, default 5
+        Early stopping on ``valid_metric`` (needs ``fit(valid=...)``).
+    valid_metric : str, default "ndcg@100"
+    amp : {"auto", True, False}, default "auto"
+        bfloat16 autocast on CUDA for the sampled negatives' scores; the exact loss always runs
+        in float32 (its ‖x̂‖² is a difference of large terms that bfloat16 would cancel).
+    device, random_state, show_progress
+        As in :class:`~recae.models.dae.MultDAE`.
+    weight_averaging : float in [0, 1) or None, default None
+        As in :class:`~recae.models.vae.MultVAE`.
+    memory_budget_gb : float, default 8.0
+        Refuse to fit, before allocating anything, when the training copies of the factors exceed
+        this many GiB: (3 + optimizer moments) × items × rank × 4 bytes, i.e. W, its gradient, the
+        normalised A kept for the backward pass and Adam's two moments (one for RMSprop).
+
+    Attributes
+    ----------
+    item_factors_ : torch.Tensor of shape (n_items, rank)
+        A, the unit-norm item factors (scores are x·A·Aᵀ − x).
+
+    Notes
+    -----
+    The defaults (rank 256, batch 512, lr 0.01, up to 50 epochs, patience 5) scored best on
+    validation NDCG@100 in a grid over rank {128, 256, 512} × batch {256, 512} on ML-1M (strong
+    generalization, seed 98765), among the cheaper settings of that grid; rank 512 was no better
+    there and costs more per epoch (the exact loss grows with rank²). The grid, its test scores
+    against dense EASE, fit times and memory: ``benchmarks/results/factor_ease_ml1m.md``, written
+    by ``benchmarks/factor_ease_probe.py``. Sampled negatives were both slower and worse on that
+    small catalogue: they are for catalogues where items · rank² per step is too much.
+    New users fold in exactly: their scores are x·A·Aᵀ − x, the same computation as for
+    training users. ``similar_items`` ranks the cosine of A's rows (Aᵢ·Aⱼ).
+    """
+
+    def __init__(self, rank=256, negatives=None, epochs=50, batch_size=512, lr=0.01, optimizer="adam",
+                 weight_decay=0.0, l1=0.0, patience=5, valid_metric="ndcg@100", amp="auto", device="auto",
+                 random_state=0, show_progress=None, weight_averaging=None, memory_budget_gb=8.0):
+        self.rank = rank
+        self.negatives = negatives
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.patience = patience
+        self.valid_metric = valid_metric
+        self.amp = amp
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+        self.weight_averaging = weight_averaging
+        self.memory_budget_gb = memory_budget_gb
+
+    #: The memory budget changes no result, so a resumed run may differ in it.
+    resumable = NeuralRecommender.resumable + ("memory_budget_gb",)
+
+    # ------------------------------------------------------------------ checks
+    def _check_settings(self) -> None:
+        if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
+            raise DataError(f"rank must be a positive integer; got {self.rank!r}")
+        super()._check_settings()
+
+    def _prepare(self, X) -> None:
+        n_items = X.shape[1]
+        if self.rank > n_items:
+            raise DataError(f"rank must be at most the number of items ({n_items}); got {self.rank}")
+        self._n_negatives()  # checked before anything is allocated
+        self._check_memory(n_items)
+
+    def _n_negatives(self) -> int | None:
+        """Items drawn per batch (None: the exact loss)."""
+        value = self.negatives
+        if value is None:
+            return None
+        bad = DataError(f"negatives must be None, a share in (0, 1) or a count >= 1; got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise bad
+        if not isinstance(value, Integral) and 0 < value < 1:
+            return max(1, math.ceil(value * self.n_items_))
+        if value >= 1 and float(value) == int(value):
+            return min(int(value), self.n_items_)
+        raise bad
+
+    def _check_memory(self, n_items: int) -> None:
+        """W, its gradient, A (kept for the backward pass) and the optimizer's state: float32 items × rank each."""
+        budget = self.memory_budget_gb
+        if isinstance(budget, bool) or not isinstance(budget, Real) or not budget > 0:
+            raise DataError(f"memory_budget_gb must be a positive number; got {budget!r}")
+        copies = 3 + {"adam": 2, "adamw": 2, "rmsprop": 1}.get(self.optimizer, 0)
+        need = copies * n_items * self.rank * 4
+        if need > budget * 2**30:
+            raise MemoryBudgetError(
+                f"FactorEASE with rank {self.rank} on {n_items} items needs about {_gib(need)} GiB "
+                f"({copies} × {n_items} × {self.rank} × 4 bytes: factors, gradient, normalised factors and "
+                f"{self.optimizer} state) but memory_budget_gb={budget} ({_gib(budget * 2**30)} GiB); "
+                "lower the rank, raise the budget, or drop rare items with Interactions.filter(min_item=...)")
+
+    # ------------------------------------------------------------------ the model
+    def _build(self, n_items):
+        return ItemFactors(n_items, int(self.rank))
+
+    def _decoder_input(self, x):
+        A = self.module_.factors()
+        return x @ A, FactorLayer(A)
+
+    #: Batches denser than this share of nonzeros compute h = x·A as a dense product, sparser ones
+    #: from their nonzeros (embedding_bag); on one CPU thread the dense product wins above ~1%.
+    dense_share = 1 / 64
+
+    @staticmethod
+    def _bag(A: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, vals: torch.Tensor, n_rows: int):
+        """h = x·A from x's nonzeros (``rows`` sorted) without touching A's other rows' products."""
+        counts = torch.bincount(rows, minlength=n_rows)
+        return nn.functional.embedding_bag(cols, A, torch.cumsum(counts, 0) - counts, mode="sum",
+                                           per_sample_weights=vals)
+
+    def _loss(self, state, x, rows):
+        with torch.autocast(x.device.type, enabled=False):  # float32: ‖x̂‖² is a difference of large terms
+            x = x.float()
+            r, c = x.nonzero(as_tuple=True)  # rows sorted; no other batch × items temporaries
+            v = x[r, c]
+            n = x.shape[0]
+            xx = torch.zeros(n, device=x.device).index_add(0, r, v * v)  # ‖x‖²
+            if self._n_negatives() is None:
+                A = self.module_.factors()
+                h = x @ A if len(r) >= self.dense_share * x.numel() else self._bag(A, c, r, v, n)
+                hh = (h * h).sum(dim=1)
+                pp = ((h @ (A.T @ A)) * h).sum(dim=1) - 2 * hh + xx  # ‖x̂‖²
+            else:
+                hh, pp = self._sampled_norm2(x, r, c, v, state.noise)
+            return self._nmse(hh - xx, pp, xx)  # x̂·x = ‖h‖² − ‖x‖²
+
+    @staticmethod
+    def _nmse(px, pp, xx) -> torch.Tensor:
+        """Mean over rows of ‖x̂/‖x̂‖ − x/‖x‖‖² = 2 − 2·(x̂·x)/(‖x̂‖·‖x‖); an empty row counts 0."""
+        cos = px / (pp.clamp_min(1e-12).sqrt() * xx.clamp_min(1e-12).sqrt())
+        return torch.where(xx > 0, 2 - 2 * cos, torch.zeros_like(cos)).mean()
+
+    def _sampled_norm2(self, x, r, c, v, generator):
+        """‖h‖² and a sampled estimate of ‖x̂‖² (x̂·x = ‖h‖² − ‖x‖² stays exact).
+
+        ‖x̂‖² splits into the user's own items (x̂ᵢ = h·Aᵢ − xᵢ, computed exactly per nonzero) and
+        the rest, Σ_{j ∉ x} (h·Aⱼ)². The rest is estimated from the distinct items S of
+        ``negatives`` uniform draws shared by the batch: the sampled items not in the user's
+        history, S∖x, each weighted by (I − |x|) / |S∖x|. Given |S∖x| those are a uniform sample
+        of the user's unseen items, so this estimate of ‖x̂‖² is unbiased; the loss, a nonlinear
+        (ratio) function of it, is a plug-in estimate of the exact loss: consistent as the sample
+        grows, with a bias of order 1/|S∖x| (by Jensen, the |cosine| comes out too large on average,
+        so for users with a positive cosine the loss is under-estimated). Only the rows of A in the
+        batch's histories and in S are normalised and multiplied, O((nnz + B·|S|)·rank) per batch;
+        the optimizer still updates all of W (O(items·rank)).
+        """
+        gen = generator.generator if isinstance(generator, distributed.BatchSlice) else generator
+        n, n_items = x.shape
+        neg = torch.randint(n_items, (self._n_negatives(),), generator=gen, device=gen.device).to(x.device).unique()
+        items, where = c.unique(return_inverse=True)
+        A_pos = self.module_.factors(items)
+        h = self._bag(A_pos, where, r, v, n)
+        own_pred = (h[r] * A_pos[where]).sum(dim=1) - v  # x̂ on the history's items
+        pp_own = torch.zeros(n, device=x.device).index_add(0, r, own_pred * own_pred)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
+            q = h @ self.module_.factors(neg).T
+        own = x[:, neg] != 0  # a sampled item in the history is counted on the exact side
+        n_left = (len(neg) - own.sum(dim=1)).clamp_min(1)
+        scale = (n_items - torch.bincount(r, minlength=n)).clamp_min(0) / n_left
+        pp = pp_own + scale * q.float().pow(2).masked_fill(own, 0.0).sum(dim=1)
+        return (h * h).sum(dim=1), pp
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def score_rows(self, X):
+        """Exactly x·A·Aᵀ − x (float32) for history rows X."""
+        self.module_.eval()
+        A = self.module_.factors()
+        return self._hidden(X, A) @ A.T - densify_rows(X, self.device_)
+
+    @torch.no_grad()
+    def factored_rows(self, X):
+        """x·A·Aᵀ − x kept factored, ranked by item chunks (each chunk subtracts its part of x)."""
+        self.module_.eval()
+        A = self.module_.factors()
+        hidden = self._hidden(X, A)
+        return MinusHistory(hidden, FactorLayer(A), X)
+
+    def _hidden(self, X: sp.csr_matrix, A: torch.Tensor) -> torch.Tensor:
+        """h = x·A from CSR rows without densifying them (no rows × items block)."""
+        X = sp.csr_matrix(X)
+        r, c = csr_coords(X, self.device_)
+        return self._bag(A, c, r, torch.as_tensor(X.data.astype(np.float32), device=self.device_), X.shape[0])
+
+    @torch.no_grad()
+    def similarity_rows(self, cols):
+        """Cosine of the items ``cols`` to every item: Aᵢ·Aⱼ (A's rows have unit norm)."""
+        self.module_.eval()
+        A = self.module_.factors()
+        return A[torch.as_tensor(np.asarray(cols, dtype=np.int64), device=self.device_)] @ A.T
+
+    @property
+    def item_factors_(self) -> torch.Tensor:
+        """A (items × rank, unit-norm rows), detached."""
+        with torch.no_grad():
+            return self.module_.factors().detach()
