@@ -19,7 +19,7 @@ from .evaluate import evaluate
 from .exceptions import (ConversionWarning, DataError, DataWarning, DatasetNotFoundError, MemoryBudgetError, ModelFileError,
                          NotFittedError, RecaeError, ShapeError, TrainingError, UnknownIdError)
 from .models import params as _params
-from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EASE, FactorEASE, LinearAE, MultDAE, MultVAE, Popularity, RecVAE, Recommender
+from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EASE, FactorEASE, LinearAE, MultDAE, MultVAE, Popularity, RecVAE, Recommender, SparseEASE
 
 #: Public names imported on first use: name -> module holding it (the name itself for a submodule).
 LAZY = {"ImageAutoencoder": "recae.image.model", "anomaly": "recae.anomaly", "distributed": "recae.distributed",
@@ -28,7 +28,7 @@ LAZY = {"ImageAutoencoder": "recae.image.model", "anomaly": "recae.anomaly", "di
 __all__ = [
     "__version__",
     "Interactions", "HoldoutSplit", "StrongSplit", "holdout_split", "strong_generalization_split",
-    "temporal_split", "validation_split", "evaluate", "metrics", "anomaly", "distributed", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "FactorEASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
+    "temporal_split", "validation_split", "evaluate", "metrics", "anomaly", "distributed", "ImageAutoencoder", "load", "AutoRec", "BiasedMF", "EASE", "FactorEASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "SparseEASE", "Blend", "ImplicitALS", "ImplicitBPR", "Recommender",
     "RecaeError", "ConversionWarning", "DataWarning", "DataError", "ShapeError", "UnknownIdError", "NotFittedError",
     "ModelFileError", "MemoryBudgetError", "DatasetNotFoundError", "TrainingError",
 ]

@@ -82,7 +82,8 @@ def warn_if_oversubscribed(name: str, device) -> None:
         load = os.getloadavg()[0]
     except OSError:  # not available on this platform
         return
-    if device.type == "cpu" and threads > 1 and load + threads > cores + 0.5:
+    others = max(load - 1.0, 0.0)  # this process's own running thread is part of the load
+    if device.type == "cpu" and threads > 1 and others + threads > cores + 0.5:
         logger.warning("%s: %d torch threads on %d cores with a load of %.1f already; on a busy machine "
                        "torch.set_num_threads(1) (the CLI's --threads 1) is often several times faster",
                        name, threads, cores, load)

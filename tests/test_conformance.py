@@ -46,6 +46,8 @@ MODELS = {
     "MultVAE": (lambda device: recae.MultVAE(hidden_dims=(32,), latent_dim=8, anneal_steps=100, device=device, **FAST), True),
     "CDAE": (lambda device: recae.CDAE(hidden_dim=16, device=device, **FAST), True),
     "RecVAE": (lambda device: recae.RecVAE(hidden_dim=32, latent_dim=8, device=device, **dict(FAST, epochs=12)), True),
+    # density 0.5: the planted similar-items check needs more than the default's 2 neighbours on 40 items
+    "SparseEASE": (lambda device: recae.models.SparseEASE(l2=1.0, density=0.5, device=device), True),
     # rank ≤ 4: the suite also fits 4- and 6-item boards
     "FactorEASE": (lambda device: recae.models.FactorEASE(rank=4, device=device, **dict(FAST, lr=0.03)), True),
     "Blend": (lambda device: recae.Blend(members=[["EASE", {"l2": 1.0}], ["MultDAE", dict(hidden_dims=[16], **FAST)]],

@@ -85,7 +85,7 @@ def load_result(path) -> tuple[BenchResult, dict]:
 
 def _label(name: str, params: dict) -> str:
     return {"popularity": "Popularity", "als": "implicit ALS", "bpr": "implicit BPR", "ease": "EASE",
-            "edlae": "EDLAE (EASE + dropout)", "linearae": "LinearAE (Blend member)", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
+            "edlae": "EDLAE (EASE + dropout)", "linearae": "LinearAE (Blend member)", "sparseease": "SparseEASE", "factorease": "FactorEASE", "multdae": "MultDAE", "multvae": "MultVAE", "cdae": "CDAE",
             "recvae": "RecVAE"}.get(name, name)
 
 
@@ -209,8 +209,8 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
 
 
 def _blend_row(fitted, valids, split, ks, seed, result, on_row) -> None:
-    """The recae hybrid: the better full-rank linear member on validation, the low-rank one, every neural one."""
-    linear = [m for m in ("edlae", "ease") if m in fitted]
+    """The recae hybrid: the best full-rank linear member on validation, the low-rank one, every trained one."""
+    linear = [m for m in ("edlae", "ease", "sparseease") if m in fitted]
     members = ([max(linear, key=valids.get)] if linear else []) + (["linearae"] if "linearae" in fitted else []) \
         + [m for m in fitted if SPACES[m].neural]
     if len(members) < 2:

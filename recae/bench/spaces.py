@@ -44,6 +44,10 @@ SPACES: dict[str, Space] = {
     # would move to LinearAE's own default and add less to the Blend, so the bench fixes it
     "linearae": Space("LinearAE", {k: [v] for k, v in MEMBER_SETTINGS["LinearAE"].items()},
                       dict(MEMBER_SETTINGS["LinearAE"])),
+    # the large-catalogue linear autoencoders: a sparse closed form and a factored one
+    "sparseease": Space("SparseEASE", {"l2": [100.0, 200.0, 500.0, 1000.0], "density": [0.02, 0.05, 0.1]}),
+    "factorease": Space("FactorEASE", {"rank": [128, 256, 512], "lr": [3e-3, 1e-2], "batch_size": [256, 512]},
+                        neural=True),
     "als": Space("ImplicitALS", {"factors": [64, 128, 256, 512], "regularization": [1.0, 10.0, 50.0, 100.0, 200.0],
                                  "alpha": [1.0, 2.0, 5.0, 10.0, 20.0], "iterations": [15, 30]}),
     "bpr": Space("ImplicitBPR", {"factors": [64, 128, 256], "learning_rate": [0.01, 0.02, 0.05, 0.1],
@@ -59,7 +63,7 @@ SPACES: dict[str, Space] = {
 }
 #: The recae hybrid: a Blend of the tuned linear, low-rank linear and neural members, weighted on validation.
 BLEND = "blend"
-BLEND_MEMBERS = ("edlae", "ease", "linearae", "recvae", "multdae", "multvae", "cdae")
+BLEND_MEMBERS = ("edlae", "ease", "sparseease", "linearae", "recvae", "multdae", "multvae", "cdae", "factorease")
 MODELS = (*SPACES, BLEND)
 DEFAULT_MODELS = ("popularity", "als", "bpr", "ease", "edlae", "linearae", "multdae", "multvae", "cdae", "recvae", BLEND)
 

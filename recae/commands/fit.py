@@ -7,6 +7,7 @@ import sys
 
 from ..data.splits import validation_split
 from ..exceptions import RecaeError
+from ..models.auto import auto_linear
 from ..models.explicit import ExplicitRecommender
 from .common import (add_data_args, add_threads_arg, implicit_positives, load_data, model_class, model_names, new_model,
                      parse_params, warn)
@@ -32,7 +33,8 @@ def add_parser(sub) -> None:
     f = sub.add_parser("fit", help="fit a model on a log and save it", epilog=FIT_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(f)
-    f.add_argument("--model", default="ease", help=f"model class (default ease); one of {model_names()}")
+    f.add_argument("--model", default="ease", help=f"model class (default ease); one of {model_names()}, or auto: "
+                   "EASE where its items² matrices fit the memory budget, else SparseEASE")
     f.add_argument("--param", action="append", metavar="NAME=VALUE", help="hyper-parameter, repeatable (e.g. --param l2=200)")
     f.add_argument("--explicit", action="store_true", help="keep ratings as they are (no binarize/filter)")
     g = f.add_argument_group("training (neural and rating models)")
@@ -63,6 +65,15 @@ def training_options(model, args) -> dict:
 
 
 def cmd_fit(args) -> int:
+    data = None
+    if args.model.lower() == "auto":  # the choice needs the catalogue's size: load first
+        data, what = load_data(args)
+        if not args.explicit:
+            data = implicit_positives(data, args)
+        budget = parse_params(args.param).get("memory_budget_gb", 8.0)
+        args.model = auto_linear(data.n_items, budget).__name__.lower()
+        print(f"--model auto: {args.model} for {data.n_items:,} items (dense EASE "
+              f"{'fits' if args.model == 'ease' else 'does not fit'} memory_budget_gb={budget:g})")
     cls = model_class(args.model)
     rating_model = issubclass(cls, ExplicitRecommender)
     if rating_model and not args.explicit:
@@ -73,12 +84,13 @@ def cmd_fit(args) -> int:
     if "show_progress" in model.get_params() and "show_progress" not in params:
         model.set_params(show_progress=not args.quiet)  # the CLI shows the training bar by default
     options = training_options(model, args)
-    data, what = load_data(args)
+    if data is None:
+        data, what = load_data(args)
+        if not args.explicit:
+            data = implicit_positives(data, args)
     if args.explicit and not data.has_ratings and rating_model:
         raise RecaeError(f"{cls.__name__} trains on explicit ratings, but this log has none: give --rating-col "
                          "COLUMN (the column holding the ratings)")
-    if not args.explicit:
-        data = implicit_positives(data, args)
     valid = None
     if args.valid is not None:
         if "checkpoint_dir" not in model.fit_options:

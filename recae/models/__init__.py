@@ -13,6 +13,7 @@ from .factor_ease import FactorEASE
 from .linear_ae import LinearAE
 from .popularity import Popularity
 from .recvae import RecVAE
+from .sparse_ease import SparseEASE
 from .vae import MultVAE
 
-__all__ = ["Recommender", "MODEL_REGISTRY", "AutoRec", "BiasedMF", "EASE", "FactorEASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "Blend", "ImplicitALS", "ImplicitBPR"]
+__all__ = ["Recommender", "MODEL_REGISTRY", "AutoRec", "BiasedMF", "EASE", "FactorEASE", "LinearAE", "Popularity", "MultDAE", "MultVAE", "CDAE", "RecVAE", "SparseEASE", "Blend", "ImplicitALS", "ImplicitBPR"]
