@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from _env import environment, header_markdown
+
 
 def one(args) -> dict:
     """Fit and evaluate one model in this process (``--one``)."""
@@ -74,7 +76,7 @@ def main() -> None:
     base = rows[0].get("ndcg100", float("nan"))
     name = "a synthetic long-tail log (100k users, 50k items)" if args.data == "synthetic" else f"ML-{args.data.upper()}"
     lines = [f"# SparseEASE vs EASE on {name}, strong generalization (seed 98765, λ = 500)\n",
-             "command: python " + " ".join([str(Path(sys.argv[0]))] + sys.argv[1:]) + "\n",
+             header_markdown(environment()),
              "| model | nonzero weights | NDCG@100 | ± se | ratio to EASE | fit s | RSS before fit MiB | peak RSS MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
