@@ -143,17 +143,13 @@ def _choose_neighbours(G: sp.csr_matrix, k: int) -> np.ndarray:
         take = rank < k
         block = np.full((stop - start, k), -1, dtype=np.int64)
         block[rows[take] - start, rank[take]] = cols[take]
-        short = np.flatnonzero(block[:, -1] < 0)
-        if len(short):
-            taken = np.zeros(n, dtype=bool)
-            for r in short:  # only items with fewer than k co-occurring items
-                have = block[r][block[r] >= 0]
-                taken[have] = True
-                taken[start + r] = True
-                fill = popular[~taken[popular]][: k - len(have)]
-                block[r, len(have):] = fill
-                taken[have] = False
-                taken[start + r] = False
+        for r in np.flatnonzero(block[:, -1] < 0):  # only items with fewer than k co-occurring items
+            have = block[r][block[r] >= 0]
+            # the most popular items that are neither the item nor its neighbours: a prefix of
+            # k + |have| + 1 popular items always holds enough of them (O(k) per item, not O(items))
+            cand = popular[: k + len(have) + 1]
+            cand = cand[~np.isin(cand, have) & (cand != start + r)]
+            block[r, len(have):] = cand[: k - len(have)]
         out[start:stop] = np.sort(block, axis=1)
         start = stop
     return out
