@@ -108,3 +108,18 @@ def test_a_busy_machine_is_reported(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="recae.train"):
         warn_if_oversubscribed("MultDAE", torch.device("cpu"))
     assert caplog.text == ""
+
+
+def test_an_unknown_user_a_filter_removed_is_named_as_such(tmp_path):
+    df = pd.DataFrame({"user": [f"u{u}" for u in range(20) for _ in range(u % 7 + 1)],
+                       "item": [f"i{(u * 3 + j) % 15}" for u in range(20) for j in range(u % 7 + 1)]})
+    data = recae.Interactions.from_pandas(df).filter(min_user=3)
+    m = recae.EASE(l2=1.0).fit(data)
+    with pytest.raises(UnknownIdError, match=r"\['u0'\] removed by filter\(min_user=3"):
+        m.recommend("u0")
+    with pytest.raises(UnknownIdError) as plain:
+        m.recommend("nobody")
+    assert "removed by" not in str(plain.value)
+    m.save(tmp_path / "m.recae")
+    with pytest.raises(UnknownIdError, match=r"\['u1'\] removed by filter"):  # the file keeps the record
+        recae.load(tmp_path / "m.recae").recommend(["u1", "u2"])

@@ -32,7 +32,7 @@ from ..data.interactions import Interactions
 from ..data.sparse import take_rows
 from ..data.validate import check_choice
 from ..device import resolve_device
-from ..exceptions import DataError, ModelFileError
+from ..exceptions import DataError, ModelFileError, UnknownIdError
 from ..io import ids_in, ids_out, write_model_file
 from . import ranking
 from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
@@ -90,6 +90,9 @@ class Recommender(Params):
         self._forget()  # refitting starts from scratch
         try:
             self.adopt(X, user_ids, item_ids)
+            # users a filter removed from the log, to tell "removed by filter(...)" from "unknown" later
+            self.dropped_users_ = {step: users for step, users in
+                                   ((r.step, list(r.users)) for r in getattr(data, "drops", ())) if users}
             self._fit(X, valid=validation_pair(valid, self.item_ids_), **fit_kwargs)
         except BaseException:
             self._forget()  # a failed fit must not leave a half-fitted model behind
@@ -149,6 +152,19 @@ class Recommender(Params):
             cache[kind] = IdIndex(ids, kind)
         return cache[kind]
 
+    def _lookup_users(self, user_ids) -> np.ndarray:
+        """Row positions of raw user ids; an unknown id a filter removed says which filter."""
+        try:
+            return self._ids("user").lookup(user_ids)
+        except UnknownIdError as exc:
+            dropped = getattr(self, "dropped_users_", {})
+            asked = set(np.atleast_1d(np.asarray(user_ids, dtype=object)).tolist()) if dropped else set()
+            why = [f"{sorted(asked & set(users), key=str)[:5]} removed by {step}" for step, users in dropped.items()
+                   if asked & set(users)]
+            if not why:
+                raise
+            raise UnknownIdError(f"{exc}; of these, {'; '.join(why)} before fitting") from None
+
     def _item_mask(self, items, exclude) -> torch.Tensor | None:
         """Boolean ``(n_items,)`` mask of allowed candidates, or None when all are allowed."""
         if items is None and exclude is None:
@@ -205,7 +221,7 @@ class Recommender(Params):
         self._check_fitted()
         n = check_n(n)
         single = is_scalar(user_ids, "user ids")
-        rows = self._ids("user").lookup(user_ids)
+        rows = self._lookup_users(user_ids)
         seen = take_rows(self.user_items_, rows) if exclude_seen else None
         ids, scores = self.top_k(lambda a, b: self.score_users(rows[a:b]), seen, len(rows), n,
                                 self._item_mask(items, exclude), factored=lambda a, b: self.factored_users(rows[a:b]))
@@ -321,7 +337,9 @@ class Recommender(Params):
                         "user_items.indices": torch.as_tensor(X.indices.astype(np.int64)),
                         "user_items.data": torch.as_tensor(X.data.astype(np.float32))})
         meta = {"class": type(self).__name__, "params": self.export_params(), "n_users": int(X.shape[0]),
-                "n_items": int(X.shape[1])}
+                "n_items": int(X.shape[1]),
+                "dropped_users": {step: [u.item() if isinstance(u, np.generic) else u for u in users]
+                                  for step, users in getattr(self, "dropped_users_", {}).items()}}
         ids_out("user_ids", self.user_ids_, tensors, meta)
         ids_out("item_ids", self.item_ids_, tensors, meta)
         write_model_file(path, meta, tensors)
@@ -340,6 +358,7 @@ class Recommender(Params):
             X = sp.csr_matrix((tensors["user_items.data"].numpy(), tensors["user_items.indices"].numpy(),
                                tensors["user_items.indptr"].numpy()), shape=(n_users, n_items))
             model.adopt(X, user_ids, item_ids, device=model.device_)
+            model.dropped_users_ = {str(k): list(v) for k, v in dict(meta.get("dropped_users", {})).items()}
             model.set_state({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
                              if k.startswith("state.")})
         except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:  # RuntimeError: load_state_dict
