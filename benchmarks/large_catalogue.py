@@ -67,6 +67,7 @@ def main() -> int:
     ap.add_argument("--out")
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the log (e.g. 0.05 for a quick check)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--rows", help="write the report from these JSON lines (fits run as --one) instead of fitting")
     args = ap.parse_args()
     if args.one:
         name, params = json.loads(args.one)
@@ -74,7 +75,9 @@ def main() -> int:
         return 0
     env = environment()
     rows = []
-    for name, params in CONFIGS:
+    if args.rows:
+        rows = [json.loads(line) for line in Path(args.rows).read_text().splitlines() if line.strip()]
+    for name, params in ([] if args.rows else CONFIGS):
         cmd = [sys.executable, __file__, "--scale", str(args.scale), "--one", json.dumps([name, params])]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -91,6 +94,9 @@ def main() -> int:
              "| model | settings | valid NDCG@100 | test NDCG@100 | × ALS | trunc. Recall@20 | fit s | epochs | "
              "peak RSS GiB |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "not_finished" in r:
+            lines.append(f"| {r['model']} | `{json.dumps(r['params'])}` | {r['not_finished']} | | | | | | |")
+            continue
         if "error" in r:
             lines.append(f"| {r['model']} | `{json.dumps(r['params'])}` | error: {r['error']} | | | | | | |")
             continue
