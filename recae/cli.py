@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from .commands import bench, demo, evaluate, fit, recommend
+from .commands import bench, demo, evaluate, fit, recommend, serve, tune
 from .commands.bench import cmd_bench
 from .commands.common import DATASETS, load_data
 from .commands.demo import cmd_demo
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"recae {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (demo, fit, recommend, evaluate, bench):
+    for command in (demo, fit, recommend, evaluate, bench, tune, serve):
         command.add_parser(sub)
     add_image_parser(sub)
     return p
