@@ -11,6 +11,7 @@ data-parallel training under ``torchrun`` (DistributedDataParallel).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import logging
 import math
@@ -261,27 +262,50 @@ class Trainer:
 
     # ------------------------------------------------------------------ batches
     def run_batches(self, optimizers, loss_fn) -> float:
-        """One pass over shuffled batches updating ``optimizers``; the mean batch loss."""
-        state, spec = self.state, self.spec
-        if state.dist is not None:
-            return self._run_batches_distributed(optimizers, loss_fn)
-        total = torch.zeros((), device=self.device)
+        """One pass over shuffled batches updating ``optimizers``; the mean batch loss.
+
+        Data-parallel, every rank walks the same global batches and gathers only its part, its
+        loss weighted by ``world × its share`` of the batch (``batch_weight``: rows by default), so
+        DDP's gradient average is the gradient of the global batch's loss.
+        """
+        state, d = self.state, self.state.dist
+        # float64 where the ranks' shares are summed; float32 in one process, as the frozen loss histories were
+        total = torch.zeros((), dtype=torch.float32 if d is None else torch.float64, device=self.device)
         n = 0
         for rows in state.loader.batches(self.batch_size, shuffle=True, generator=state.generator):
-            x = state.loader.gather(rows)
+            local, weight = (rows, 1.0) if d is None or d.local_data else self._local_part(rows)
+            x = state.loader.gather(local)
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=spec.amp):
-                loss = loss_fn(state, x, rows)
-            (loss + spec.penalty(state.module)).backward()
+            try:
+                step = self._weighted_step if d is None else functools.partial(d.ddp, self._weighted_step)
+                loss, objective = step(loss_fn, x, local, weight)
+            finally:
+                state.batch_slice = None
+            objective.backward()
             for opt in optimizers:
                 opt.step()
             state.step += 1
             if state.average is not None:
-                state.average.update(len(rows) / state.loader.n_rows)
-            total += loss.detach().float()
+                # rank-local shards differ in size; every rank steps ceil(largest / part) times a pass
+                pass_rows = state.loader.largest if d is not None and d.local_data else state.loader.n_rows
+                state.average.update(len(rows) / pass_rows)
+            total += loss.detach().to(total.dtype) * (weight / (d.world if d is not None else 1))
             n += 1
+        if d is not None:
+            total, = d.all_reduce_sum([float(total)])
         return float(total) / max(n, 1)
+
+    def _local_part(self, rows):
+        """This rank's rows of a global batch and its loss weight; sets the batch's noise slice."""
+        state, d = self.state, self.state.dist
+        local, start = d.local_rows(rows)
+        whole = self.spec.batch_weight(state, rows)
+        weight = self.spec.batch_weight(state, local) * d.world / whole if whole > 0 else 0.0
+        if len(local) == 0:  # a last batch smaller than the world: join the all-reduce with a zero-weight row
+            local, start, weight = rows[:1], 0, 0.0
+        state.batch_slice = distributed.BatchSlice(state.generator, len(rows), start)
+        return local, weight
 
     def full_batch_epoch(self) -> float:
         """One ``optimizer.step(closure)`` of full-batch L-BFGS; the objective at the epoch's start.
@@ -323,44 +347,3 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.spec.amp):
             loss = loss_fn(self.state, x, rows)
         return loss, loss * weight + self.spec.penalty(self.state.module)
-
-    def _run_batches_distributed(self, optimizers, loss_fn) -> float:
-        """``run_batches`` across ranks: same global batches, each rank gathers only its part.
-
-        Each rank's loss is weighted by ``world × its share`` of the batch (``batch_weight``:
-        rows by default), so DDP's gradient average is the gradient of the global batch's loss.
-        """
-        state, spec = self.state, self.spec
-        d = state.dist
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        n = 0
-        for rows in state.loader.batches(self.batch_size, shuffle=True, generator=state.generator):
-            if d.local_data:  # rows are already this rank's own, equally many on every rank
-                local, weight = rows, 1.0
-            else:
-                local, start = d.local_rows(rows)
-                # the rank's share of what the batch loss is normalised by (rows, or ratings)
-                whole = spec.batch_weight(state, rows)
-                weight = spec.batch_weight(state, local) * d.world / whole if whole > 0 else 0.0
-                if len(local) == 0:  # a last batch smaller than the world: join the all-reduce with a zero-weight row
-                    local, start, weight = rows[:1], 0, 0.0
-                state.batch_slice = distributed.BatchSlice(state.generator, len(rows), start)
-            x = state.loader.gather(local)
-            for opt in optimizers:
-                opt.zero_grad(set_to_none=True)
-            try:
-                loss, weighted = d.ddp(self._weighted_step, loss_fn, x, local, weight)
-            finally:
-                state.batch_slice = None
-            weighted.backward()
-            for opt in optimizers:
-                opt.step()
-            state.step += 1
-            if state.average is not None:
-                # rank-local shards differ in size; every rank steps ceil(largest / part) times a pass
-                pass_rows = state.loader.largest if d.local_data else state.loader.n_rows
-                state.average.update(len(rows) / pass_rows)
-            total += loss.detach().double() * (weight / d.world)  # this rank's share of the global batch mean
-            n += 1
-        total, = d.all_reduce_sum([float(total)])
-        return total / max(n, 1)

@@ -26,7 +26,7 @@ from ..device import resolve_device
 from ..exceptions import DataError, ModelFileError, NotFittedError, ShapeError
 from ..io import write_model_file
 from ..models.layers import activation
-from ..models.params import Params, file_device, file_params
+from ..models.params import Params, file_device, file_params, store_params
 from ..models.trained import Trained, positive_int
 from ..train import TrainSpec
 from .data import DenseLoader, as_images, restore_layout
@@ -99,26 +99,7 @@ class ImageAutoencoder(Trained, Params):
                  noise=0.0, noise_type="gaussian", code_l1=0.0, epochs=20, batch_size=128, lr=1e-3, optimizer="adam",
                  weight_decay=0.0, l1=0.0, patience=None, amp="auto", device="auto", random_state=0,
                  show_progress=None):
-        self.arch = arch
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.channels = channels
-        self.activation = activation
-        self.loss = loss
-        self.noise = noise
-        self.noise_type = noise_type
-        self.code_l1 = code_l1
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
+        store_params(self, locals())
 
     # shared with the recommenders, not forked: parameters, seeding, training settings, AMP, the L1 penalty
     _fitted_attr = "module_"
@@ -205,12 +186,10 @@ class ImageAutoencoder(Trained, Params):
             valid_t = torch.from_numpy(v).to(self.device_) if v is not None else None
 
             def spec(trainer) -> TrainSpec:
-                return TrainSpec(
-                    module=self.module_, loss=self._loss, loader=DenseLoader(torch.from_numpy(x), self.device_),
-                    optimizers=[self._make_optimizer(self.module_.parameters())],
-                    fingerprint=self._fingerprint(np.asarray(x.shape, dtype=np.int64), x),
-                    validate=(lambda: float(self._errors(valid_t, "mse").mean())) if valid_t is not None else None,
-                    metric="mse", higher_is_better=False, penalty=self._penalty, amp=self._amp_enabled())
+                return self._spec(
+                    DenseLoader(torch.from_numpy(x), self.device_), self._fingerprint(np.asarray(x.shape, np.int64), x),
+                    (lambda: float(self._errors(valid_t, "mse").mean())) if valid_t is not None else None,
+                    metric="mse", higher_is_better=False)
 
             self._train(self.image_shape_, spec, checkpoint_dir=checkpoint_dir, resume=resume, callbacks=callbacks)
         except BaseException:

@@ -19,6 +19,8 @@ import torch
 
 from ..exceptions import RecaeError
 from .base import Recommender
+from .params import store_params
+from .ranking import cosine_rows
 
 
 def _implicit_als():
@@ -38,7 +40,31 @@ def single_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-class ImplicitALS(Recommender):
+class ImplicitFactors(Recommender):
+    """What the ``implicit`` wrappers share: scores ``user_factors_ · item_factors_ᵀ``; new rows via ``_fold_in``."""
+
+    _abstract = True
+    #: The item-factor columns that item similarities compare (BPR leaves out its bias column).
+    similarity_columns = slice(None)
+
+    def score_rows(self, X):
+        return self._fold_in(X) @ self.item_factors_.T
+
+    def score_users(self, rows):
+        return self.user_factors_[torch.as_tensor(rows, device=self.device_)] @ self.item_factors_.T
+
+    def similarity_rows(self, cols):
+        # cosine between item factors, as implicit's own similar_items does
+        return cosine_rows(self.item_factors_[:, self.similarity_columns], cols)
+
+    def get_state(self):
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    def set_state(self, tensors):
+        self.user_factors_, self.item_factors_ = tensors["user_factors"], tensors["item_factors"]
+
+
+class ImplicitALS(ImplicitFactors):
     """Implicit-feedback ALS (weighted matrix factorization) from the ``implicit`` package.
 
     Parameters
@@ -60,12 +86,7 @@ class ImplicitALS(Recommender):
     """
 
     def __init__(self, factors=256, regularization=50.0, alpha=5.0, iterations=15, random_state=0, device="auto"):
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
+        store_params(self, locals())
 
     def _solver(self):
         model = _implicit_als()(factors=int(self.factors), regularization=float(self.regularization),
@@ -87,20 +108,3 @@ class ImplicitALS(Recommender):
             model.user_factors = np.zeros((1, model.item_factors.shape[1]), dtype=np.float32)
             factors = model.recalculate_user(np.arange(X.shape[0]), X.astype(np.float32))
         return torch.as_tensor(np.asarray(factors).reshape(X.shape[0], -1), device=self.device_)
-
-    def score_rows(self, X):
-        return self._fold_in(X) @ self.item_factors_.T
-
-    def score_users(self, rows):
-        return self.user_factors_[torch.as_tensor(rows, device=self.device_)] @ self.item_factors_.T
-
-    def similarity_rows(self, cols):
-        # cosine between item factors, as implicit's own similar_items does
-        unit = self.item_factors_ / self.item_factors_.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
-
-    def get_state(self):
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
-
-    def set_state(self, tensors):
-        self.user_factors_, self.item_factors_ = tensors["user_factors"], tensors["item_factors"]

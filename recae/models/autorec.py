@@ -32,6 +32,7 @@ from ..data.batching import densify_rows, row_chunks
 from ..exceptions import DataError
 from .explicit import ExplicitRecommender
 from .layers import SparseInputLinear, activation
+from .params import store_params
 from .ratings import masked_sse, ridge_fold_in
 
 ORIENTS = ("item", "user")
@@ -94,22 +95,7 @@ class AutoRec(ExplicitRecommender):
     def __init__(self, orient="item", hidden=500, activation="sigmoid", output="identity", l2=200.0, epochs=20,
                  batch_size=256, lr=1e-3, optimizer="adam", patience=8, valid_metric="rmse", rating_range=None,
                  amp=False, device="auto", random_state=0, show_progress=None):
-        self.orient = orient
-        self.hidden = hidden
-        self.activation = activation
-        self.output = output
-        self.l2 = l2
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.rating_range = rating_range
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
+        store_params(self, locals())
 
     def _check_settings(self):
         if self.orient not in ORIENTS:

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..exceptions import DataError
 from .explicit import ExplicitRecommender
+from .params import store_params
 from .ratings import masked_sse, ridge_fold_in
 
 
@@ -58,20 +59,7 @@ class BiasedMF(ExplicitRecommender):
     def __init__(self, factors=64, l2=0.05, init_std=0.05, epochs=25, batch_size=256, lr=3e-3, optimizer="adam",
                  patience=5, valid_metric="rmse", rating_range=None, amp=False, device="auto", random_state=0,
                  show_progress=None):
-        self.factors = factors
-        self.l2 = l2
-        self.init_std = init_std
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.rating_range = rating_range
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
+        store_params(self, locals())
 
     def _check_settings(self):
         if isinstance(self.factors, bool) or not isinstance(self.factors, (int, np.integer)) or self.factors < 0:

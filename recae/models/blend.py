@@ -33,6 +33,7 @@ from ..metrics import RANKING_METRICS
 from ..exceptions import DataError, NotFittedError
 from .base import MODEL_REGISTRY, Recommender
 from .inputs import validation_pair
+from .params import store_params
 from .validation import scored_rows
 
 logger = logging.getLogger(__name__)
@@ -91,11 +92,7 @@ class Blend(Recommender):
     DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
 
     def __init__(self, members=None, weights=None, grid_step=0.05, valid_metric="ndcg@100", device="auto"):
-        self.members = members
-        self.weights = weights
-        self.grid_step = grid_step
-        self.valid_metric = valid_metric
-        self.device = device
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ members
     def _member_specs(self) -> list[tuple[str, dict]]:

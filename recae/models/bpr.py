@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ..exceptions import RecaeError
-from .als import single_blas_thread
-from .base import Recommender
+from .als import ImplicitFactors, single_blas_thread
+from .params import store_params
 
 
 def _implicit_bpr():
@@ -29,7 +29,7 @@ def _implicit_bpr():
     return BayesianPersonalizedRanking
 
 
-class ImplicitBPR(Recommender):
+class ImplicitBPR(ImplicitFactors):
     """Bayesian personalized ranking matrix factorization from the ``implicit`` package.
 
     Parameters
@@ -57,18 +57,11 @@ class ImplicitBPR(Recommender):
     """
 
     _FOLD_SAMPLES = 256
+    similarity_columns = slice(None, -1)
 
     def __init__(self, factors=128, learning_rate=0.05, regularization=0.01, iterations=100,
                  fold_in_steps=100, fold_in_lr=0.05, num_threads=0, random_state=0, device="auto"):
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.fold_in_steps = fold_in_steps
-        self.fold_in_lr = fold_in_lr
-        self.num_threads = num_threads
-        self.random_state = random_state
-        self.device = device
+        store_params(self, locals())
 
     def _fit(self, X, valid=None):
         with single_blas_thread():
@@ -104,20 +97,3 @@ class ImplicitBPR(Recommender):
         out = torch.ones((n, f + 1), device=V.device, dtype=V.dtype)
         out[:, :-1] = p.detach() * has[:, None]
         return out
-
-    def score_rows(self, X):
-        return self._fold_in(X) @ self.item_factors_.T
-
-    def score_users(self, rows):
-        return self.user_factors_[torch.as_tensor(rows, device=self.device_)] @ self.item_factors_.T
-
-    def similarity_rows(self, cols):
-        V = self.item_factors_[:, :-1]
-        unit = V / V.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
-
-    def get_state(self):
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
-
-    def set_state(self, tensors):
-        self.user_factors_, self.item_factors_ = tensors["user_factors"], tensors["item_factors"]

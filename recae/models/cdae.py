@@ -21,6 +21,7 @@ from ..data.sparse import take_rows
 from .layers import SparseInputLinear, activation, dropout, init_weights, l2_normalize
 from .losses import multinomial_nll
 from .neural import NeuralRecommender
+from .params import store_params
 from .ranking import FactoredScores
 
 LOSSES = ("multinomial", "bce", "mse")
@@ -55,24 +56,7 @@ class CDAE(NeuralRecommender):
                  batch_size=256, lr=1e-3, optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20,
                  valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=None,
                  sampled_softmax=None):
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.activation = activation
-        self.loss = loss
-        self.user_l2 = user_l2
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.sampled_softmax = sampled_softmax
+        store_params(self, locals())
 
     no_local_rows = "its user vectors are indexed by global training row"
 

@@ -13,6 +13,7 @@ from torch import nn
 from .layers import dropout, init_weights, l2_normalize, mlp
 from .losses import multinomial_nll
 from .neural import NeuralRecommender
+from .params import store_params
 
 
 class MultDAE(NeuralRecommender):
@@ -43,22 +44,7 @@ class MultDAE(NeuralRecommender):
     def __init__(self, hidden_dims=(200,), dropout=0.5, activation="tanh", epochs=200, batch_size=256, lr=1e-3,
                  optimizer="adam", weight_decay=1e-5, l1=0.0, patience=20, valid_metric="ndcg@100", amp="auto",
                  device="auto", random_state=0, show_progress=None, sampled_softmax=None):
-        self.hidden_dims = hidden_dims
-        self.dropout = dropout
-        self.activation = activation
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.sampled_softmax = sampled_softmax
+        store_params(self, locals())
 
     def _build(self, n_items):
         dims = [n_items, *self.hidden_dims]

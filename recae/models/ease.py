@@ -21,6 +21,7 @@ from ..data.batching import densify_rows
 from ..exceptions import DataError, MemoryBudgetError
 from .base import Recommender
 from .closed_form import check_dtype_l2, check_memory, gram, is_real
+from .params import store_params
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,10 @@ class EASE(Recommender):
         Item-item weights with a zero diagonal.
     """
 
+    additive_scores = True  # scores are x·B: linear in the history, so explain() is exact
+
     def __init__(self, l2=500.0, dropout=0.0, dtype="float32", device="auto", memory_budget_gb=8.0):
-        self.l2 = l2
-        self.dropout = dropout
-        self.dtype = dtype
-        self.device = device
-        self.memory_budget_gb = memory_budget_gb
+        store_params(self, locals())
 
     def _fit(self, X, valid=None):
         dtype = check_dtype_l2(self.dtype, self.l2)

@@ -33,6 +33,7 @@ from ..exceptions import DataError, ShapeError, TrainingError
 from ..train import TrainSpec
 from .base import Recommender
 from .inputs import is_scalar
+from .ranking import cosine_rows
 from .ratings import RatingRows, check_ratings, row_stats
 from .trained import OPTIMIZERS, Trained
 
@@ -55,7 +56,7 @@ class ExplicitRecommender(Trained, Recommender):
     Scores are predicted ratings, computed densely per block of rows (no lazy item-chunked
     ranking). A subclass provides ``_build``, ``_loss(ctx, (values, mask), rows)``,
     ``_training_rows(X)`` (the matrix whose rows are the training vectors),
-    ``_refresh()`` (caches derived after training or loading), ``_pair_scores(u, i)``
+    ``_refresh()`` (caches derived from the weights, after training or loading), ``_pair_scores(u, i)``
     (raw predictions for index pairs of trained users and items), ``_user_scores(rows)``
     (all items for training users), ``_fold_in_scores(X)`` (all items for new rating rows)
     and ``_item_vectors()`` (item representations for ``similar_items``).
@@ -143,20 +144,15 @@ class ExplicitRecommender(Trained, Recommender):
                 raise TrainingError(f"{type(self).__name__}(optimizer='lbfgs') trains in one process (full-batch "
                                     "line searches are not data-parallel here); use a first-order optimizer under "
                                     "torchrun")
-            return TrainSpec(
-                module=self.module_, loss=self._loss, loader=RatingRows(rows, self.device_),
-                optimizers=self._optimizers(self.module_),
-                fingerprint=self._fingerprint(np.asarray(X.shape, np.int64), X.indptr.astype(np.int64),
-                                              X.indices.astype(np.int64), X.data.astype(np.float32)),
-                validate=(lambda: self._validation_error(valid)) if valid is not None else None,
-                metric=self.valid_metric, higher_is_better=False, penalty=self._penalty, amp=self._amp_enabled(),
-                batch_weight=self._batch_weight, full_batch=self.optimizer == "lbfgs")
+            return self._spec(
+                RatingRows(rows, self.device_),
+                self._fingerprint(np.asarray(X.shape, np.int64), X.indptr.astype(np.int64), X.indices.astype(np.int64),
+                                  X.data.astype(np.float32)),
+                (lambda: self._validation_error(valid)) if valid is not None else None,
+                higher_is_better=False, batch_weight=self._batch_weight, full_batch=self.optimizer == "lbfgs")
 
         self._train(X.shape[1], spec, **fit_kwargs)
         self._refresh()
-
-    def _optimizers(self, module) -> list[torch.optim.Optimizer]:
-        return [self._make_optimizer(module.parameters())]
 
     def _make_optimizer(self, params) -> torch.optim.Optimizer:
         # any L2 term is the model's (_loss, _penalty or _optimizers groups), never the optimizer's default
@@ -185,22 +181,6 @@ class ExplicitRecommender(Trained, Recommender):
             pred = self._clip(self.score(fold_in[users]))[where, coo.col]
         err = pred.astype(np.float64) - coo.data
         return float(np.sqrt(np.mean(err ** 2)) if metric == "rmse" else np.mean(np.abs(err)))
-
-    # ------------------------------------------------------------------ to implement
-    def _refresh(self) -> None:
-        """Recompute caches derived from the weights and the training data."""
-
-    def _pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _user_scores(self, rows: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _fold_in_scores(self, X: sp.csr_matrix) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _item_vectors(self) -> torch.Tensor:
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ prediction
     def _clip(self, values):
@@ -253,8 +233,7 @@ class ExplicitRecommender(Trained, Recommender):
         # a one-item history would read as "rated 1 star"; compare item representations instead
         v = self._item_vectors().float()
         v = v - v.mean(dim=0)  # sigmoid codes are all positive; centring lets cosines tell items apart
-        unit = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
+        return cosine_rows(v, cols)
 
     @torch.no_grad()
     def _predict_index(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -318,14 +297,11 @@ class ExplicitRecommender(Trained, Recommender):
         return X, single
 
     # ------------------------------------------------------------------ persistence
-    def _explicit_state(self) -> dict[str, torch.Tensor]:
+    def _extra_state(self) -> dict[str, torch.Tensor]:
         f64 = torch.float64
         return {"extra.user_count": torch.as_tensor(self.user_count_), "extra.user_mean": torch.as_tensor(self.user_mean_, dtype=f64),
                 "extra.item_count": torch.as_tensor(self.item_count_), "extra.item_mean": torch.as_tensor(self.item_mean_, dtype=f64),
                 "extra.stats": torch.tensor([self.global_mean_, *self.rating_range_, self.n_observed_], dtype=f64)}
-
-    def get_state(self):
-        return {**dict(self.module_.state_dict()), **self._explicit_state()}
 
     def _prepare_from_state(self, tensors) -> None:
         self.user_count_ = tensors["extra.user_count"].cpu().numpy()
@@ -335,8 +311,3 @@ class ExplicitRecommender(Trained, Recommender):
         g, low, high, n_obs = tensors["extra.stats"].cpu().tolist()
         self.global_mean_, self.rating_range_, self.n_observed_ = g, (low, high), int(n_obs)
         self.n_users_ = len(self.user_count_)
-
-    def set_state(self, tensors):
-        self._prepare_from_state(tensors)
-        self._load_module(self.n_items_, tensors)
-        self._refresh()

@@ -27,6 +27,7 @@ from ..data.batching import densify_rows
 from ..exceptions import DataError
 from .base import Recommender
 from .closed_form import check_dtype_l2, check_memory, gram
+from .params import store_params
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +63,10 @@ class LinearAE(Recommender):
     row of B), as for EASE, rather than taking the cosine of the factors.
     """
 
+    additive_scores = True  # scores are (x·V)·Vᵀ: linear in the history, so explain() is exact
+
     def __init__(self, rank=1024, l2=1000.0, dtype="float32", device="auto", memory_budget_gb=8.0):
-        self.rank = rank
-        self.l2 = l2
-        self.dtype = dtype
-        self.device = device
-        self.memory_budget_gb = memory_budget_gb
+        store_params(self, locals())
 
     def _fit(self, X, valid=None):
         dtype = check_dtype_l2(self.dtype, self.l2)

@@ -2,8 +2,9 @@
 
 A subclass provides ``_build(n_items) -> nn.Module``, ``_loss(state, x, rows) -> Tensor``
 (the training loss of one dense batch) and ``_decoder_input(x) -> (hidden, output layer)``
-(ranking scores are ``output_layer(hidden)``), and may override ``_train_epoch`` when its
-update is special (RecVAE alternates). All randomness (shuffling, dropout, sampling) comes
+(ranking scores are ``output_layer(hidden)``); it may override ``_prepare(X)`` (checks and
+statistics of X before the module is built), ``_train_epoch`` when its update is special
+(RecVAE alternates) and the state hooks of :class:`~recae.models.trained.Trained`. All randomness (shuffling, dropout, sampling) comes
 from the trainer's one seeded ``torch.Generator``, so a fixed ``random_state`` gives identical
 results on the same device and the global RNG is never touched.
 """
@@ -39,23 +40,9 @@ class NeuralRecommender(Trained, Recommender):
                             f"got {self.valid_metric!r}")
         self._check_training_settings()
 
-    # ------------------------------------------------------------------ to implement
-    def _build(self, n_items: int) -> nn.Module:
-        raise NotImplementedError
-
-    def _loss(self, state, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _decoder_input(self, x: torch.Tensor) -> tuple[torch.Tensor, nn.Linear]:
-        """(hidden, output layer): the ranking scores are ``output_layer(hidden)``."""
-        raise NotImplementedError
-
-    def _prepare(self, X) -> None:
-        """Hook for models that check settings or learn statistics of X before building the module."""
-
     # ------------------------------------------------------------------ training
-    def _optimizers(self, module: nn.Module) -> list[torch.optim.Optimizer]:
-        return [self._make_optimizer(module.parameters())]
+    def _prepare(self, X) -> None:
+        """Checks and statistics of X before the module is built (none by default)."""
 
     def _train_epoch(self, trainer) -> float:
         """One epoch (default: one pass of ``_loss``); RecVAE alternates its phases here."""
@@ -67,15 +54,11 @@ class NeuralRecommender(Trained, Recommender):
         shape = (np.asarray(X.shape, dtype=np.int64), X.indptr.astype(np.int64), X.indices.astype(np.int64))
 
         def spec(trainer) -> TrainSpec:
-            module = self.module_
-            return TrainSpec(
-                module=module, loss=self._loss, loader=DeviceCSR(X, self.device_), optimizers=self._optimizers(module),
-                fingerprint=self._fingerprint(*shape, X.data.astype(np.float32)),
+            return self._spec(
+                DeviceCSR(X, self.device_), self._fingerprint(*shape, X.data.astype(np.float32)),
+                (lambda: validation_score(self, valid, self.valid_metric)) if valid is not None else None,
                 shard_fingerprint=self._fingerprint(np.asarray((0, X.shape[1]), np.int64), np.zeros(1, np.int64)),
-                validate=(lambda: validation_score(self, valid, self.valid_metric)) if valid is not None else None,
-                metric=self.valid_metric, penalty=self._penalty, amp=self._amp_enabled(),
-                epoch=self._train_epoch,
-                weight_averaging=getattr(self, "weight_averaging", None),
+                epoch=self._train_epoch, weight_averaging=getattr(self, "weight_averaging", None),
                 find_unused_parameters=self.find_unused_parameters)
 
         self._train(X.shape[1], spec, **fit_kwargs)
@@ -103,14 +86,3 @@ class NeuralRecommender(Trained, Recommender):
     def factored_rows(self, X):
         self.module_.eval()
         return FactoredScores(*self._decoder_input(densify_rows(X, self.device_)))
-
-    # ------------------------------------------------------------------ persistence
-    def get_state(self):
-        return dict(self.module_.state_dict())
-
-    def set_state(self, tensors):
-        self._prepare_from_state(tensors)
-        self._load_module(self.n_items_, tensors)
-
-    def _prepare_from_state(self, tensors) -> None:
-        """Hook for models that keep extra (non-module) tensors in their state."""

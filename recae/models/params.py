@@ -40,6 +40,16 @@ def file_device(model, where: str):
                              f"usable here ({exc}); pass device='cpu' to load it") from None
 
 
+def store_params(model, values: dict) -> None:
+    """Keep ``__init__``'s keyword arguments unchanged, as ``store_params(self, locals())``.
+
+    scikit-learn's rule: ``__init__`` stores its arguments under their own names, with no logic
+    and no checks (settings are checked in ``fit``), so ``get_params`` and ``clone`` read them back.
+    """
+    for name in model._param_names():
+        setattr(model, name, values[name])
+
+
 class Params:
     """``get_params``/``set_params``/``clone``/``repr`` read from the ``__init__`` signature.
 

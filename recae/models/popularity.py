@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .base import Recommender
+from .params import store_params
 
 
 class Popularity(Recommender):
@@ -22,7 +23,7 @@ class Popularity(Recommender):
     """
 
     def __init__(self, device="auto"):
-        self.device = device
+        store_params(self, locals())
 
     def _fit(self, X, valid=None):
         counts = np.bincount(X.indices[X.data != 0], minlength=X.shape[1]).astype(np.float32)

@@ -112,6 +112,12 @@ def top_k(dense, seen: sp.csr_matrix | None, n_rows: int, n: int, mask, *, n_ite
     return ids, scores
 
 
+def cosine_rows(vectors: torch.Tensor, cols) -> torch.Tensor:
+    """Cosines ``(len(cols), n)`` between ``vectors[cols]`` and every row of ``vectors`` ``(n, d)``."""
+    unit = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return unit[torch.as_tensor(cols, device=unit.device)] @ unit.T
+
+
 def to_raw(item_ids: np.ndarray, ids: np.ndarray, scores: np.ndarray, single: bool):
     """Item indices → raw ids; integer ids pad with -1 (unsigned ones widen to int64), strings with None."""
     out_dtype, raw_pad = {"i": (item_ids.dtype, -1), "u": (np.int64, -1)}.get(item_ids.dtype.kind, (object, None))

@@ -21,6 +21,7 @@ from ..exceptions import DataError
 from .layers import SparseInputLinear, dropout, gaussian_like, l2_normalize
 from .losses import log_normal
 from .neural import NeuralRecommender
+from .params import store_params
 
 
 class RecVAEEncoder(nn.Module):
@@ -73,26 +74,7 @@ class RecVAE(NeuralRecommender):
                  n_enc_epochs=3, n_dec_epochs=1, epochs=100, batch_size=500, lr=5e-4, optimizer="adam", weight_decay=0.0,
                  l1=0.0, patience=10, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0,
                  show_progress=None, sampled_softmax=None):
-        self.hidden_dim = hidden_dim
-        self.latent_dim = latent_dim
-        self.dropout = dropout
-        self.gamma = gamma
-        self.mixture_weights = mixture_weights
-        self.n_enc_epochs = n_enc_epochs
-        self.n_dec_epochs = n_dec_epochs
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.sampled_softmax = sampled_softmax
+        store_params(self, locals())
 
     def _build(self, n_items):
         enc = RecVAEEncoder(n_items, self.hidden_dim, self.latent_dim)
@@ -141,6 +123,8 @@ class RecVAE(NeuralRecommender):
         if self.sampled_softmax is not None:
             return self._output_nll(z, self.module_["decoder"], x, ctx.noise)
         return -(torch.log_softmax(self.module_["decoder"](z).float(), dim=1) * x).sum(dim=1).mean()
+
+    _loss = _encoder_loss  # what the TrainSpec names; _train_epoch runs both phases
 
     def _train_epoch(self, trainer):
         enc_opt, dec_opt = trainer.state.optimizers

@@ -16,7 +16,7 @@ import torch
 
 from .. import distributed
 from ..exceptions import DataError, TrainingError
-from ..train import Trainer, seeded_build
+from ..train import Trainer, TrainSpec, seeded_build
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ class Trained:
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
+    def _optimizers(self, module) -> list[torch.optim.Optimizer]:
+        return [self._make_optimizer(module.parameters())]
+
     def _make_optimizer(self, params) -> torch.optim.Optimizer:
         return OPTIMIZERS[self.optimizer](params, lr=self.lr, weight_decay=self.weight_decay)
 
@@ -85,6 +88,12 @@ class Trained:
         if not self.l1:
             return 0.0
         return self.l1 * sum(p.abs().sum() for n, p in module.named_parameters() if p.ndim > 1)
+
+    def _spec(self, loader, fingerprint: str, validate, **options) -> TrainSpec:
+        """The TrainSpec of ``module_`` with this model's loss, optimizers, penalty, metric and AMP."""
+        defaults = {"metric": getattr(self, "valid_metric", "loss"), "penalty": self._penalty, "amp": self._amp_enabled()}
+        return TrainSpec(module=self.module_, loss=self._loss, loader=loader, optimizers=self._optimizers(self.module_),
+                         fingerprint=fingerprint, validate=validate, **{**defaults, **options})
 
     def _train(self, shape, make_spec, *, checkpoint_dir=None, resume=False, callbacks=(), local_rows=False) -> None:
         """Build ``module_`` for ``shape`` and train it; ``make_spec(trainer)`` returns the TrainSpec."""
@@ -111,6 +120,24 @@ class Trained:
         self.module_ = seeded_build(lambda: self._build(shape), self._seed(), self.device_)
         self.module_.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
         self.module_.eval()
+
+    # state hooks of the recommenders: extra (non-module) tensors, and caches derived from the weights
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _prepare_from_state(self, tensors) -> None:
+        """Read back what ``_extra_state`` saved, before the module is rebuilt."""
+
+    def _refresh(self) -> None:
+        """Recompute caches derived from the weights (after training or loading)."""
+
+    def get_state(self):
+        return {**self.module_.state_dict(), **self._extra_state()}
+
+    def set_state(self, tensors):
+        self._prepare_from_state(tensors)
+        self._load_module(self.n_items_, tensors)
+        self._refresh()
 
     def save(self, path) -> None:
         """Save the fitted model; under torchrun only rank 0 writes."""

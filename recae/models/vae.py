@@ -13,6 +13,7 @@ from torch import nn
 from .layers import dropout, gaussian_like, init_weights, l2_normalize, mlp
 from .losses import gaussian_kl, multinomial_nll
 from .neural import NeuralRecommender
+from .params import store_params
 
 
 class MultVAE(NeuralRecommender):
@@ -50,26 +51,7 @@ class MultVAE(NeuralRecommender):
                  anneal_steps=20000, epochs=200, batch_size=128, lr=1e-3, optimizer="adam", weight_decay=0.0, l1=0.0,
                  patience=30, valid_metric="ndcg@100", amp="auto", device="auto", random_state=0, show_progress=None,
                  sampled_softmax=None, weight_averaging=0.9):
-        self.hidden_dims = hidden_dims
-        self.latent_dim = latent_dim
-        self.dropout = dropout
-        self.activation = activation
-        self.beta_cap = beta_cap
-        self.anneal_steps = anneal_steps
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.sampled_softmax = sampled_softmax
-        self.weight_averaging = weight_averaging
+        store_params(self, locals())
 
     def _build(self, n_items):
         enc = [n_items, *self.hidden_dims]
