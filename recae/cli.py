@@ -38,6 +38,7 @@ EPILOG = """examples:
   recae recommend --model-file ease.recae --user 42 -n 10
   recae recommend --model-file ease.recae --user 1,2,999 --skip-unknown
   recae recommend --model-file ease.recae --history 1,50,181 -n 5
+  recae serve ease.recae --port 8000          JSON API, explorer at http://127.0.0.1:8000/, docs at /docs
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
   recae bench --dataset ml-100k                 every model vs implicit ALS/BPR, tuned alike, tables + plot
   recae image fit --data mnist --arch conv --latent-dim 32 --out conv.recae

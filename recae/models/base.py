@@ -34,7 +34,7 @@ from ..data.validate import check_choice
 from ..device import resolve_device
 from ..exceptions import DataError, ModelFileError, UnknownIdError
 from ..io import ids_in, ids_out, write_model_file
-from . import ranking
+from . import explain as explaining, ranking
 from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
 from .params import Params, file_device, file_params
 
@@ -64,6 +64,7 @@ class Recommender(Params):
     #: Catalogues larger than this are ranked in item chunks from ``factored_rows``/``factored_users``
     #: (models whose scores are one output layer); None ranks dense score blocks at any size.
     item_chunk: int | None = None
+    additive_scores: bool = False  #: scores linear in the history row: ``explain`` is exact for them
     #: ``recommend_new`` ranks an empty history by popularity (rating models have fallbacks of their own).
     empty_history_fallback: bool = True
 
@@ -186,6 +187,8 @@ class Recommender(Params):
         return X, single
 
     # ------------------------------------------------------------------ ranking
+    explain = explaining.explain  # model.explain(user_or_history, item_ids, n=5): recae.models.explain
+
     def top_k(self, dense, seen, n_rows: int, n: int, mask=None, factored=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` item indices and scores (see :func:`recae.models.ranking.top_k`)."""
         return ranking.top_k(dense, seen, n_rows, n, mask, n_items=self.n_items_, owner=type(self).__name__,
