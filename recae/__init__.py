@@ -23,7 +23,8 @@ from .models import CDAE, AutoRec, BiasedMF, Blend, ImplicitALS, ImplicitBPR, EA
 
 #: Public names imported on first use: name -> module holding it (the name itself for a submodule).
 LAZY = {"ImageAutoencoder": "recae.image.model", "anomaly": "recae.anomaly", "distributed": "recae.distributed",
-        "bench": "recae.bench", "datasets": "recae.datasets"}
+        "bench": "recae.bench", "datasets": "recae.datasets",
+        "tune": "recae.tuning.api"}
 
 __all__ = [
     "__version__",

@@ -284,3 +284,31 @@ def test_the_plot_has_a_legend_and_standard_errors(tmp_path):
     assert seen["texts"] == []
     segments = seen["bars"][0].lines[2][0].get_segments()  # the error bar of the first point
     assert segments[0][:, 1].tolist() == pytest.approx([0.213 - 0.007, 0.213 + 0.007])
+
+
+def test_equal_wall_clock_budget_runs_the_search_per_model(planted, tmp_path):
+    pytest.importorskip("optuna")
+    r = run_bench(planted, "strong", ["popularity", "ease", "multdae"], seeds=2, budget_seconds=1.0, max_epochs=3,
+                  show_progress=False)
+    assert r.info["budget_kind"] == "seconds per model" and r.info["budget_seconds"] == 1.0 and r.info["budget"] is None
+    assert r.info["torch_threads"] == 1  # one thread for every model
+    assert {t["seed"] for t in r.trials} == {98765}  # searched on the first split, refitted on the second
+    assert [t["model"] for t in r.trials][0] == "popularity" and sum(t["model"] == "popularity" for t in r.trials) == 1
+    ease = [t for t in r.trials if t["model"] == "ease"]
+    assert ease[0]["params"] == {"l2": 500.0} and all("state" in t for t in ease)
+    chosen = {row["model"]: row for row in r.rows if row["seed"] == 98765}
+    assert chosen["ease"]["valid_ndcg@100"] == max(t["valid_ndcg@100"] for t in ease)
+    assert chosen["ease"]["tune_seconds"] == pytest.approx(sum(t["fit_seconds"] for t in ease))
+    md = write(r, tmp_path, "timed", "recae bench ...")["md"].read_text()
+    assert "1 s per model (equal wall-clock budget" in md
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "60", True])
+def test_budget_seconds_must_be_positive(planted, bad):
+    with pytest.raises(DataError, match="budget_seconds"):
+        run_bench(planted, "strong", ["ease"], seeds=1, budget_seconds=bad, show_progress=False)
+
+
+def test_the_equal_trials_report_says_so(result, tmp_path):
+    md = write(result, tmp_path, "trials", "recae bench ...")["md"].read_text()
+    assert "2 trials per model (equal trial count" in md and result.info["budget_kind"] == "trials per model"

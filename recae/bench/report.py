@@ -115,8 +115,12 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
     out = [f"# recae bench: {info.get('dataset', 'data')}, {info['protocol']} protocol\n",
            *environment_lines(env), f"- torch threads: {info['torch_threads']}; implicit: its own OpenMP pool, BLAS pinned to 1",
            f"- data: {info['users']} users × {info['items']} items, {info['nnz']} positives",
-           f"- seeds: {', '.join(map(str, info['seeds']))}; budget: {info['budget']} trials per model "
-           f"(default setting + random grid points), tuned on validation of "
+           f"- seeds: {', '.join(map(str, info['seeds']))}; budget: " + (
+               f"{info['budget']} trials per model (equal trial count: default setting + random grid points)"
+               if info.get("budget_seconds") is None else
+               f"{info['budget_seconds']:g} s per model (equal wall-clock budget, every model on one thread: "
+               "default setting, then Optuna TPE, neural trials pruned per epoch)")
+           + ", tuned on validation of "
            f"{'the first split' if info['tune'] == 'first' else 'every split'}"
            + (f"; neural epochs capped at {info['max_epochs']}" if info.get("max_epochs") else ""),
            f"- whole run: {info.get('seconds', float('nan')):.0f} s, process peak RSS "
@@ -136,8 +140,9 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
             f"`{json.dumps(r['params'])}`" + (f" best epoch {r['best_epoch']}" if "best_epoch" in r else "") + " |"
             for r in result.rows]
     out += ["", "## Tuning trials", "", "| seed | model | setting | valid NDCG@100 | fit s |", "|---|---|---|---|---|"]
-    out += [f"| {t['seed']} | {t['model']} | `{json.dumps(t['params'])}` | {t['valid_ndcg@100']:.4f} | "
-            f"{t['fit_seconds']:.1f} |" for t in result.trials]
+    out += [f"| {t['seed']} | {t['model']} | `{json.dumps(t['params'])}` | {t['valid_ndcg@100']:.4f}"
+            + (f" ({t['state']})" if t.get("state", "complete") != "complete" else "") + f" | {t['fit_seconds']:.1f} |"
+            for t in result.trials]
     return "\n".join(out) + "\n"
 
 

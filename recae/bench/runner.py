@@ -28,12 +28,15 @@ from ..exceptions import DataError
 from ..models import Blend
 from .memory import PeakRSS, lifetime_peak_bytes
 from .protocols import make_split, seed_list, split_seeds
+from .search import Search, fit_model, one_thread, valid_ndcg
 from .spaces import BLEND, BLEND_MEMBERS, SPACES, check_models, trials
 
 logger = logging.getLogger(__name__)
 
 MIB = 2 ** 20
 BASELINES = ("als", "bpr")
+#: With a wall-clock budget every model runs on one thread: implicit's BPR takes it as a parameter.
+ONE_THREAD_PARAMS = {"bpr": {"num_threads": 1}}
 
 
 @dataclass
@@ -89,21 +92,23 @@ def _label(name: str, params: dict) -> str:
             "recvae": "RecVAE"}.get(name, name)
 
 
-def _valid_ndcg(model, split) -> float:
-    return float(evaluate(model, split, k=100, metrics=("ndcg",), part="valid").loc["ndcg@100", "mean"])
-
-
 def _fit(name: str, params: dict, split, max_epochs):
-    space = SPACES[name]
-    params = dict(params)
-    if space.neural and max_epochs is not None:
-        params["epochs"] = int(max_epochs)
-    model = space.model_class()(**params)
     with PeakRSS() as mem:
-        t = time.perf_counter()
-        model.fit(split.train, valid=split if space.neural else None)
-        seconds = time.perf_counter() - t
+        model, seconds = fit_model(name, params, split, max_epochs)
     return model, seconds, mem.peak
+
+
+def _search(name, split, seconds, max_epochs, seed, result):
+    """Equal wall-clock budget: the Optuna search of one model for ``seconds``; its best (valid, model, params, ...)."""
+    with PeakRSS() as mem:
+        found = Search(split, [name], seconds=seconds, per_model=True, max_epochs=max_epochs,
+                       fixed=ONE_THREAD_PARAMS).run()
+    for r in found.records:
+        result.trials.append({"seed": seed, "model": name, "params": r["params"], "valid_ndcg@100": r["valid_ndcg@100"],
+                              "fit_seconds": r["seconds"], "state": r["state"]})
+    best = found.best[name]
+    return (best.valid, best.model, best.params, best.record["seconds"], mem.peak), \
+        sum(r["seconds"] for r in found.records)
 
 
 def _test_row(model, split, ks, seed, name, label, params, fit_s, tune_s, peak, valid) -> dict:
@@ -125,7 +130,7 @@ def _test_row(model, split, ks, seed, name, label, params, fit_s, tune_s, peak, 
 
 def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int = 4, *, k=(20, 50, 100),
               tune: str = "first", max_epochs: int | None = None, threads: int | None = None,
-              show_progress: bool = True, on_row=None) -> BenchResult:
+              show_progress: bool = True, on_row=None, budget_seconds: float | None = None) -> BenchResult:
     """Tune, fit and test every model on the same splits.
 
     Parameters
@@ -139,6 +144,10 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
         A count (seeds 98765, 1, 2, ...) or explicit split seeds. ``temporal`` uses one split.
     budget : int, default 4
         Trials per model (its default setting first, then random grid points).
+    budget_seconds : float, optional
+        Instead of ``budget``: an equal wall-clock budget per model, baselines included, spent
+        by the Optuna search of :mod:`recae.bench.search` (its default first, then TPE, neural
+        trials pruned per epoch), every model on one thread (torch, BLAS, implicit's OpenMP).
     k : sequence of int
         Cutoffs for NDCG and Recall; NDCG@100 must be among them.
     tune : {"first", "every"}
@@ -159,10 +168,17 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
     if tune not in ("first", "every"):
         raise DataError(f"tune must be 'first' or 'every'; got {tune!r}")
     ks = sorted({int(x) for x in k} | {100})
-    result = BenchResult(info={"protocol": protocol, "seeds": seeds, "budget": budget, "tune": tune,
+    if budget_seconds is not None and (isinstance(budget_seconds, bool) or not isinstance(
+            budget_seconds, (int, float)) or not budget_seconds > 0):
+        raise DataError(f"budget_seconds must be a positive number of seconds per model; got {budget_seconds!r}")
+    timed = budget_seconds is not None
+    threads = 1 if timed else threads
+    result = BenchResult(info={"protocol": protocol, "seeds": seeds, "tune": tune,
+                               "budget": None if timed else budget, "budget_seconds": budget_seconds,
+                               "budget_kind": "seconds per model" if timed else "trials per model",
                                "models": models, "users": data.n_users, "items": data.n_items, "nnz": data.nnz,
                                "max_epochs": max_epochs, "k": ks})
-    plans = {m: trials(m, budget) for m in models if m != BLEND}
+    plans = {m: [None] if timed else trials(m, budget) for m in models if m != BLEND}
     steps = sum(len(p) for p in plans.values()) + (len(seeds) - 1) * len(plans) * (tune == "first") \
         + sum(len(p) for p in plans.values()) * (len(seeds) - 1) * (tune == "every")
     old_threads = torch.get_num_threads()
@@ -172,6 +188,8 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
             torch.set_num_threads(int(threads))
             stack.callback(torch.set_num_threads, old_threads)
         result.info["torch_threads"] = torch.get_num_threads()
+        if timed:
+            stack.enter_context(one_thread())
         bar = stack.enter_context(tqdm(total=steps, desc="bench", disable=not show_progress))
         for i, seed in enumerate(seeds):
             split = make_split(data, protocol, seed)
@@ -180,10 +198,16 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
                 searching = i == 0 or tune == "every"
                 settings = plans[name] if searching else [chosen[name]]
                 best, tune_s = None, 0.0
+                if timed and searching:
+                    bar.set_postfix_str(f"seed {seed} {name}: {budget_seconds:g} s search")
+                    best, tune_s = _search(name, split, budget_seconds, max_epochs, seed, result)
+                    settings = []
+                    bar.update(1)
                 for params in settings:
                     bar.set_postfix_str(f"seed {seed} {name} {params}")
-                    model, secs, peak = _fit(name, params, split, max_epochs)
-                    valid = _valid_ndcg(model, split)
+                    model, secs, peak = _fit(name, {**params, **ONE_THREAD_PARAMS.get(name, {})} if timed else params,
+                                             split, max_epochs)
+                    valid = valid_ndcg(model, split)
                     tune_s += secs
                     if searching:
                         result.trials.append({"seed": seed, "model": name, "params": params, "valid_ndcg@100": valid,

@@ -1,10 +1,14 @@
-"""What `recae bench` may tune: one search space per model, and the seeded trial sampler.
+"""What `recae bench` and `recae tune` may tune: one search space per model, as data.
 
-Every model, baselines included, gets the same number of trials. Trial 0 is the model's
-default setting (recae's defaults are the ones tuned on ML-1M; ALS's default is the
-reference setting 256 factors / regularization 50 / alpha 5), and the remaining trials are
-distinct settings drawn at random from the model's grid. A model whose grid is smaller than
-the budget gets its whole grid.
+With an equal trial count (``recae bench --budget N``) every model, baselines included, gets
+the same number of trials. Trial 0 is the model's default setting (recae's defaults are the
+ones tuned on ML-1M; ALS's default is the reference setting 256 factors / regularization 50 /
+alpha 5), and the remaining trials are distinct settings drawn at random from the model's
+grid. A model whose grid is smaller than the budget gets its whole grid.
+
+The Optuna searches (``recae tune``, ``recae bench --budget-seconds``) read the same grids
+through :func:`distributions`: a numeric grid becomes the range it spans (log scale when it
+spans a factor of ten or more), any other grid a categorical choice.
 """
 
 from __future__ import annotations
@@ -76,6 +80,79 @@ def check_models(models) -> list[str]:
     if BLEND in models and not any(m in BLEND_MEMBERS for m in models):
         raise DataError(f"'blend' combines other models; add some of {list(BLEND_MEMBERS)}")
     return list(dict.fromkeys(models))
+
+
+def start(name: str, grid: dict | None = None) -> dict:
+    """The first setting searched: the model's defaults for the grid's parameters, then ``fixed``."""
+    space = SPACES[name]
+    grid = space.grid if grid is None else grid
+    params = space.model_class()().get_params()
+    first = {k: params[k] for k in grid if k in params}
+    first.update(space.fixed)
+    return first
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def check_grid(name: str, grid) -> dict:
+    """``grid`` checked against the model's parameters: ``{parameter: [values, ...]}``.
+
+    Raises
+    ------
+    DataError
+        For an unknown model or parameter, a value that is not a non-empty list, or values
+        whose type differs from the default's (numbers where the default is a number).
+    """
+    if name not in SPACES:
+        raise DataError(f"unknown model {name!r} in the search spaces; choose from {list(SPACES)}")
+    if not isinstance(grid, dict):
+        raise DataError(f"the search space of {name!r} must be a dict {{parameter: [values, ...]}}; got {grid!r}")
+    params = SPACES[name].model_class()().get_params()
+    out = {}
+    for key, values in grid.items():
+        if key not in params:
+            raise DataError(f"{SPACES[name].cls_name} has no parameter {key!r}; its parameters: {sorted(params)}")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise DataError(f"{name}.{key}: the search space value must be a non-empty list of values, "
+                            f"e.g. [{params[key]!r}]; got {values!r}")
+        default = params[key]
+        for v in values:
+            if _number(default) and not _number(v) or isinstance(default, str) and not isinstance(v, str):
+                raise DataError(f"{name}.{key} takes values of the type of its default {default!r} "
+                                f"({type(default).__name__}); got {v!r} ({type(v).__name__})")
+            if _number(v) and not np.isfinite(float(v)):
+                raise DataError(f"{name}.{key}: values must be finite numbers; got {v!r}")
+        out[key] = list(values)
+    return out
+
+
+def distributions(name: str, grid: dict | None = None) -> dict:
+    """Optuna distributions of a grid (the first setting always inside them).
+
+    Integer grids of three or more values become an ``IntDistribution`` over their range,
+    real-valued ones a ``FloatDistribution`` (log scale when the positive range spans a
+    factor of ten or more); grids with fewer values, a zero beside positive values on a
+    log-like scale, or non-numbers become a ``CategoricalDistribution``.
+    """
+    # lazy: optuna is an optional dependency (the `tune` extra) and slow to import
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    space = SPACES[name]
+    grid = space.grid if grid is None else check_grid(name, grid)
+    first = start(name, grid)
+    out = {}
+    for key in sorted(grid):
+        values = list(dict.fromkeys([*grid[key], first[key]] if key in first else grid[key]))
+        lo, hi = (min(values), max(values)) if all(_number(v) for v in values) else (None, None)
+        if lo is None or len(values) < 3 or lo <= 0 < hi and max(values) / min(v for v in values if v > 0) >= 10:
+            out[key] = CategoricalDistribution(values)
+        elif all(isinstance(v, (int, np.integer)) for v in values):
+            out[key] = IntDistribution(int(lo), int(hi), log=lo > 0 and hi / lo >= 10)
+        else:
+            out[key] = FloatDistribution(float(lo), float(hi), log=lo > 0 and hi / lo >= 10)
+    return out
 
 
 def trials(name: str, budget: int, seed: int = 0) -> list[dict]:

@@ -1,0 +1,293 @@
+"""The Optuna search behind `recae tune` and `recae bench --budget-seconds`: one study per model.
+
+Each model has its own study (TPE sampling over :func:`~recae.bench.spaces.distributions`,
+median pruning), so pruning compares a trial only with earlier trials of the same model. The
+first trial of every model is its default setting. Models take turns: the next trial goes to
+the model that has used the least (time, or trials with a trial budget), so every model gets
+an equal share; a model leaves the rotation when its space is exhausted or ``patience`` trials
+in a row did not improve it, or (with a shared budget) when its best full trial is clearly
+behind the leader (``race``), and its share goes to the others.
+
+Neural models report validation NDCG@100 after every epoch through the trainer's
+``callbacks`` fit option: a trial worse than the median of its model's earlier trials at the
+same epoch is pruned, and a trial that reaches its time share stops there and keeps its best
+epoch (state ``"stopped"``: a candidate for the result, a pruned trial for the sampler).
+Closed-form and implicit trials cannot stop part-way: one may overrun its share by one fit,
+and such a model leaves the rotation once even its fastest fit so far exceeds the time left to it.
+
+Reproducibility: the sampler is reseeded before each trial from ``random_state``, the model and
+the number of its finished trials, and every fit has a fixed ``random_state``, so with a trial
+budget a seed gives the same trials on the same machine. With a time budget each model draws
+the same sequence of settings as long as its trials score the same, but how many run, their
+order across models and where a neural trial is cut short depend on the machine's speed and load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..evaluate import evaluate
+from ..exceptions import DataError
+from .spaces import SPACES, distributions, start
+from .storage import open_studies
+
+logger = logging.getLogger(__name__)
+
+METRIC = "ndcg@100"
+
+
+def valid_ndcg(model, split) -> float:
+    """Validation NDCG@100 of a fitted model (the score every search maximises)."""
+    return float(evaluate(model, split, k=100, metrics=("ndcg",), part="valid").loc["ndcg@100", "mean"])
+
+
+def one_thread():
+    """A context that keeps BLAS and OpenMP pools (implicit's included) to one thread, when threadpoolctl is there."""
+    try:
+        from threadpoolctl import threadpool_limits  # lazy: optional, comes with scikit-learn or the bench extra
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def fit_model(name: str, params: dict, split, max_epochs=None, callbacks=()):
+    """Fit ``SPACES[name]`` with ``params`` on ``split.train``; neural models validate (early stopping) on it.
+
+    Returns
+    -------
+    (model, seconds)
+    """
+    space = SPACES[name]
+    params = dict(params)
+    if space.neural and max_epochs is not None:
+        params["epochs"] = min(int(max_epochs), int(params.get("epochs", max_epochs)))
+    model = space.model_class()(**params)
+    extra = {"callbacks": list(callbacks)} if space.neural and callbacks else {}
+    t = time.perf_counter()
+    model.fit(split.train, valid=split if space.neural else None, **extra)
+    return model, time.perf_counter() - t
+
+
+@dataclass
+class Candidate:
+    """A model's best finished trial: its validation score, setting, record and fitted model."""
+
+    valid: float
+    params: dict
+    record: dict
+    model: object = None
+
+
+@dataclass
+class SearchResult:
+    """``records``: every finished trial in the order run (resumed ones first); ``best``: model name → Candidate."""
+
+    records: list = field(default_factory=list)
+    best: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Search:
+    """Search the models' spaces on ``split`` (see the module docstring).
+
+    Parameters
+    ----------
+    split : StrongSplit or HoldoutSplit
+        Trials fit on ``split.train`` and are scored on its validation part.
+    models : list of str
+        Keys of :data:`~recae.bench.spaces.SPACES`.
+    seconds : float, optional
+        Time budget: the whole search's (``per_model=False``) or each model's (``per_model=True``).
+    n_trials : int, optional
+        Trial budget: in all (``per_model=False``) or per model.
+    grids : dict, optional
+        ``{model: {parameter: [values]}}`` replacing those models' grids.
+    storage : str or path, optional
+        An Optuna SQLite file: finished trials are kept there and a new search with the same
+        arguments resumes them (a trial cut short by a kill runs again).
+    fixed : dict, optional
+        ``{model: {parameter: value}}`` added to every trial's setting (not searched).
+    race : float or None, default 0.9
+        In a shared budget, a model whose best full (not cut short) trial scores under
+        ``race`` × the leader's leaves the rotation.
+    on_trial : callable, optional
+        ``on_trial(record, progress)`` after each trial (``progress``: best, trials done, time left).
+    """
+
+    def __init__(self, split, models, *, seconds=None, n_trials=None, per_model=False, grids=None,
+                 random_state=0, storage=None, study_name="recae", max_epochs=None, patience=10,
+                 startup_trials=4, fixed=None, race=0.9, on_trial=None):
+        if (seconds is None) == (n_trials is None):
+            raise DataError("give a time budget (seconds) or a trial budget (n_trials), not both or neither")
+        self.split, self.models, self.per_model = split, list(models), per_model
+        self.seconds, self.n_trials, self.on_trial = seconds, n_trials, on_trial
+        self.random_state, self.max_epochs, self.patience = int(random_state), max_epochs, patience
+        self.startup_trials, self.race = startup_trials, race
+        self.fixed = {m: dict((fixed or {}).get(m, {})) for m in self.models}  # e.g. one thread for implicit
+        self.grids = {m: (grids or {}).get(m, SPACES[m].grid) for m in self.models}
+        self.dists = {m: distributions(m, self.grids[m]) for m in self.models}
+        self.first = {m: start(m, self.grids[m]) for m in self.models}
+        settings = {"random_state": self.random_state, "max_epochs": max_epochs, "per_model": per_model,
+                    "fixed": self.fixed}
+        self.studies = open_studies(storage, study_name, self.models, split, self.grids, settings, self.first)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _finished(self, name):
+        from optuna.trial import TrialState
+
+        return self.studies[name].get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+    def _exhausted(self, name, records) -> bool:
+        sizes = [len(d.choices) if hasattr(d, "choices") else math.inf for d in self.dists[name].values()]
+        if records and math.prod(sizes) <= len({str(sorted(r["params"].items())) for r in records}):
+            return True
+        scores = [r["valid_ndcg@100"] for r in records if r["state"] != "pruned"]
+        if self.patience is None or len(scores) <= self.patience:
+            return False
+        return max(scores[-self.patience:]) <= max(scores[:-self.patience]) + 1e-4
+
+    def run(self) -> SearchResult:
+        """Run the trials until the budget is spent; the best fitted model of every model that ran."""
+        result = SearchResult()
+        old = sorted(((t.user_attrs.get("order", t.number), name, t) for name in self.models
+                      for t in self._finished(name)), key=lambda x: x[0])
+        for _, name, t in old:  # resumed from storage: their models are refitted at the end if best
+            self._keep(result, name, dict(t.user_attrs["record"]), None)
+        used = {m: sum(r["seconds"] for r in result.records if r["model"] == m) for m in self.models}
+        done = {m: self._exhausted(m, self._of(result, m)) for m in self.models}
+        t0 = time.perf_counter() - sum(used.values())
+        while True:
+            active = [m for m in self.models if not done[m]]
+            if self.per_model:
+                active = active[:1]
+            if not active or self._spent(result, used, t0):
+                break
+            name = min(active, key=lambda m: (used[m] if self.seconds else len(self._of(result, m))))
+            cap = None
+            if self.seconds is not None:
+                left = self.seconds - (used[name] if self.per_model else time.perf_counter() - t0)
+                cap = max(left if self.per_model else left / len(active), 0.0)
+            past = [r["seconds"] for r in self._of(result, name)]
+            if cap is not None and not SPACES[name].neural and past and min(past) > cap:
+                done[name] = True  # its fits cannot stop part-way, and even its fastest one would overrun
+                logger.info("%s leaves the search: its fits take %.0f s, over the %.0f s left to it", name,
+                            min(past), cap)
+                continue
+            record, model = self._trial(name, len(result.records), cap, t0)
+            used[name] += record["seconds"]
+            self._keep(result, name, record, model)
+            if self.per_model and self.seconds is not None and used[name] >= self.seconds:
+                done[name] = True
+            done[name] = done[name] or self._exhausted(name, self._of(result, name)) or (
+                self.per_model and self.n_trials is not None and len(self._of(result, name)) >= self.n_trials)
+            if not self.per_model and self.race:
+                self._race(result, done)
+            if self.on_trial:
+                self.on_trial(record, self.progress(result, t0, len(active)))
+        result.seconds = time.perf_counter() - t0
+        for name, cand in result.best.items():
+            if cand.model is None:  # best trial from an earlier, killed process: refit its setting
+                params = dict(cand.params)
+                if SPACES[name].neural and cand.record.get("best_epoch"):
+                    params["epochs"] = int(cand.record["best_epoch"])
+                cand.model, _ = fit_model(name, params, self.split, self.max_epochs)
+        return result
+
+    def _race(self, result, done) -> None:
+        """Models clearly behind the leader after a full trial leave the rotation; their time goes to the others."""
+        lead = max((c.valid for c in result.best.values()), default=-math.inf)
+        for name, cand in result.best.items():
+            full = any(r["state"] == "complete" for r in self._of(result, name))
+            if not done[name] and full and cand.valid < self.race * lead:
+                logger.info("%s leaves the search: best %.4f < %.2f × the leader's %.4f", name, cand.valid,
+                            self.race, lead)
+                done[name] = True
+
+    @staticmethod
+    def _of(result, name):
+        return [r for r in result.records if r["model"] == name]
+
+    def _spent(self, result, used, t0) -> bool:
+        if self.n_trials is not None:
+            return not self.per_model and len(result.records) >= self.n_trials
+        return not self.per_model and time.perf_counter() - t0 >= self.seconds
+
+    def progress(self, result, t0, active) -> dict:
+        """Best score so far (and whose), trials done, elapsed and time left (None with a trial budget)."""
+        best = max(result.best.items(), key=lambda kv: kv[1].valid, default=(None, None))
+        elapsed = time.perf_counter() - t0
+        left = None
+        if self.seconds is not None:
+            total = self.seconds * (len(self.models) if self.per_model else 1)
+            left = max(total - elapsed, 0.0)
+        return {"best": best[1].valid if best[1] else float("nan"), "best_model": best[0],
+                "trials": len(result.records), "elapsed": elapsed, "left": left,
+                "trials_left": None if self.n_trials is None else max(self.n_trials - len(result.records), 0)}
+
+    def _keep(self, result, name, record, model) -> None:
+        result.records.append(record)
+        best = result.best.get(name)
+        if record["state"] in ("complete", "stopped") and (best is None or record["valid_ndcg@100"] > best.valid):
+            result.best[name] = Candidate(record["valid_ndcg@100"], record["params"], record, model)
+
+    # ------------------------------------------------------------------ one trial
+    def _trial(self, name, order, cap, t0):
+        import optuna  # lazy: the `tune` extra
+
+        study = self.studies[name]
+        n_done = len(self._finished(name))
+        seed = int(np.random.SeedSequence([self.random_state, zlib.crc32(name.encode()), n_done]).generate_state(1)[0])
+        # a fresh seeded sampler per trial: a resumed search draws what an uninterrupted one would
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup_trials)
+        trial = study.ask(fixed_distributions=self.dists[name])
+        # four significant digits: tidy settings to read and reuse, the same on every run
+        params = {**SPACES[name].fixed, **self.fixed[name], **{k: float(f"{v:.4g}") if isinstance(v, float) else v
+                                           for k, v in trial.params.items()}}
+        deadline = None if cap is None else time.perf_counter() + cap
+        stopped = {}
+
+        def on_epoch(owner, epoch, logs):
+            score = logs.get(METRIC)
+            if score is not None and math.isfinite(score):
+                trial.report(float(score), epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"epoch {epoch}: validation {METRIC} {score:.4f}")
+            if deadline is not None and time.perf_counter() >= deadline:
+                stopped["epoch"] = epoch  # the time share is spent: keep the best epoch so far
+                return True
+            return False
+
+        t = time.perf_counter()
+        record = {"model": name, "trial": trial.number, "order": order, "params": params}
+        model, state, value = None, "complete", float("nan")
+        try:
+            model, _ = fit_model(name, params, self.split, self.max_epochs, [on_epoch])
+            value = valid_ndcg(model, self.split)
+        except optuna.TrialPruned as exc:
+            state = "pruned"
+            value = float(str(exc).rsplit(" ", 1)[-1])  # the score it was pruned at
+        except BaseException:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        secs = time.perf_counter() - t
+        record.update({"valid_ndcg@100": value, "state": state, "seconds": secs, "elapsed": time.perf_counter() - t0})
+        if model is not None and getattr(model, "best_epoch_", None) is not None and SPACES[name].neural:
+            record["best_epoch"] = int(model.best_epoch_)
+        if "epoch" in stopped:
+            record["stopped_at_epoch"] = stopped["epoch"]
+            record["state"] = state = "stopped"  # a usable model, but its score understates the setting
+        trial.set_user_attr("record", record)
+        trial.set_user_attr("order", order)
+        if state != "complete":  # the sampler reads a cut-short trial by its last epoch's score
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+        logger.info("%s trial %d %s: valid %s %.4f (%s, %.1f s)", name, trial.number, params, METRIC, value, state, secs)
+        return record, model

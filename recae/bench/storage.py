@@ -1,0 +1,111 @@
+"""Where a search's Optuna studies live: in memory, or in an SQLite file that a later run resumes.
+
+A stored study records a fingerprint of the data, the search space and the settings; a run
+with other data or settings is refused with the reason, so one file never mixes two searches.
+A trial left running by a killed process is marked failed and its setting queued again, so
+resuming loses no trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import DataError
+
+logger = logging.getLogger(__name__)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def fingerprint(split, grid: dict, settings: dict) -> str:
+    """Hash of the split's matrices, one model's grid and the search settings."""
+    h = hashlib.sha256(json.dumps({"grid": grid, "settings": settings}, sort_keys=True, default=str).encode())
+    parts = [split.train] + [getattr(split, a) for a in ("valid_fold_in", "valid_target", "valid")
+                             if getattr(split, a, None) is not None]
+    for part in parts:
+        m = part.matrix
+        h.update(np.asarray(m.shape, np.int64).tobytes())
+        h.update(np.ascontiguousarray(m.indptr, np.int64).tobytes())
+        h.update(np.ascontiguousarray(m.indices, np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def storage_url(path) -> str:
+    """``sqlite:///...`` for a file path, refusing an existing file that is not an SQLite database."""
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise DataError(f"storage must be a file path such as tune.db; {str(path)!r} is a directory")
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as f:
+            if f.read(16) != SQLITE_MAGIC:
+                raise DataError(f"{str(path)!r} is not an SQLite database (Optuna storage); "
+                                "pass a new file path, e.g. --storage tune.db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def open_studies(storage, study_name: str, models, split, grids: dict, settings: dict, first: dict) -> dict:
+    """One Optuna study per model, named ``<study_name>/<model>``: created, or resumed from ``storage``.
+
+    Raises
+    ------
+    DataError
+        When ``storage`` holds studies of another search (another name, other data or settings).
+    """
+    import optuna  # lazy: the `tune` extra
+
+    where = None
+    if storage is None:
+        store = optuna.storages.InMemoryStorage()
+    else:
+        where = str(storage)
+        try:
+            store = optuna.storages.RDBStorage(storage_url(storage))
+            names = [s.study_name for s in store.get_all_studies()]
+        except DataError:
+            raise
+        except Exception as exc:  # sqlalchemy's errors for a damaged or foreign database
+            raise DataError(f"{where!r} is not an Optuna storage this version can read ({exc}); "
+                            "pass a new file path") from None
+        ours = [n for n in names if n.startswith(study_name + "/")]
+        if names and not ours:
+            raise DataError(f"{where!r} holds the studies {sorted({n.split('/')[0] for n in names})} of another "
+                            f"search, not {study_name!r}; pass study_name (--study-name) of one of them to "
+                            "resume it, or a new storage file to start this one")
+    studies = {}
+    for name in models:
+        fp = fingerprint(split, grids[name], settings)
+        study = optuna.create_study(storage=store, study_name=f"{study_name}/{name}", direction="maximize",
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=3),
+                                    load_if_exists=True)
+        old = study.user_attrs.get("fingerprint")
+        if old is None:
+            study.set_user_attr("fingerprint", fp)
+            study.set_user_attr("settings", json.loads(json.dumps(settings, default=str)))
+        elif old != fp:
+            raise DataError(f"{where!r} holds a study {study_name}/{name} of other data, search space or settings "
+                            f"(fingerprint {old}, this search {fp}; stored settings {study.user_attrs.get('settings')}, "
+                            f"now {settings}); pass a new storage file, or another study_name, to start afresh")
+        _requeue(study, name, first[name])
+        studies[name] = study
+    return studies
+
+
+def _requeue(study, name: str, first: dict) -> None:
+    """Queue the first setting of a new study; re-queue trials a killed process left running."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        study.enqueue_trial(first)
+        return
+    for t in trials:
+        if t.state == TrialState.RUNNING:
+            logger.info("%s: trial %d was cut short by a stopped process; running it again", name, t.number)
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params)

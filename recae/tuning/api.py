@@ -1,0 +1,224 @@
+"""``recae.tune``: the best model and setting for one's own data within a time or trial budget."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..bench.protocols import FIRST_SEED, make_split
+from ..bench.search import Search, valid_ndcg
+from ..bench.spaces import BLEND, DEFAULT_MODELS, SPACES, check_grid, check_models
+from ..evaluate import evaluate
+from ..exceptions import DataError
+from ..models import Blend
+
+logger = logging.getLogger(__name__)
+
+UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def parse_budget(budget) -> tuple[float | None, int | None]:
+    """``"20m"``, ``"90s"``, ``"1h30m"`` → (seconds, None); a positive int → (None, trials)."""
+    if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
+        if budget < 1:
+            raise DataError(f"a trial budget must be at least 1 trial; got {budget}")
+        return None, int(budget)
+    text = str(budget).strip().lower() if isinstance(budget, str) else None
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(sec|min|s|m|h)", text or "")
+    if not text or not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(sec|min|s|m|h)", "", text).strip():
+        raise DataError(f"budget must be a time such as '20m', '90s' or '1h30m', or a number of trials (int); "
+                        f"got {budget!r}")
+    seconds = sum(float(n) * UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise DataError(f"a time budget must be more than 0 s; got {budget!r}")
+    return seconds, None
+
+
+def blend_members(best: dict) -> list[str]:
+    """The Blend's members among the searched models: the best full-rank linear one, LinearAE, every neural one."""
+    linear = [m for m in ("edlae", "ease", "sparseease") if m in best]
+    return ([max(linear, key=lambda m: best[m].valid)] if linear else []) + (["linearae"] if "linearae" in best else []) \
+        + [m for m in best if SPACES[m].neural]
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` found.
+
+    Attributes
+    ----------
+    model : Recommender
+        The chosen model, refitted as :func:`tune`'s ``refit`` says (``refit_on`` records it).
+    name, params : str, dict
+        The chosen model's name in :data:`~recae.bench.spaces.MODELS` and its setting.
+    valid : float
+        Its validation NDCG@100.
+    test : dict
+        Test NDCG@100 and truncated Recall@20 of the chosen trial's model (fitted on the
+        split's training users) on the split's test part, which the search never looked at.
+    leaderboard : list of dict
+        Per model: best and default validation NDCG@100, trials (pruned among them), seconds,
+        test NDCG@100 of its best setting.
+    trials : list of dict
+        Every trial in the order run: model, setting, state, validation NDCG@100, seconds, elapsed.
+    info : dict
+        Budget, protocol, split seed, data shape, models, the whole run's seconds.
+    """
+
+    model: object
+    name: str
+    params: dict
+    valid: float
+    test: dict = field(default_factory=dict)
+    leaderboard: list = field(default_factory=list)
+    trials: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    def save(self, path) -> None:
+        """Save the chosen model (a recae model file; ``recae.load`` reads it)."""
+        self.model.save(path)
+
+
+def _test(model, split) -> dict:
+    table = evaluate(model, split, k=(20, 100), metrics=("ndcg", "truncated_recall"))
+    return {"ndcg@100": float(table.loc["ndcg@100", "mean"]), "ndcg@100_se": float(table.loc["ndcg@100", "se"]),
+            "truncated_recall@20": float(table.loc["truncated_recall@20", "mean"])}
+
+
+def _refit_params(name, cand) -> dict:
+    params = dict(cand.params)
+    if SPACES[name].neural and cand.record.get("best_epoch"):
+        params["epochs"] = int(cand.record["best_epoch"])  # no validation users left to stop on
+    return params
+
+
+def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_state: int = 0, split=None,
+         spaces: dict | None = None, storage=None, study_name: str = "recae-tune", refit: bool = True,
+         max_epochs: int | None = None, threads: int | None = None, patience: int | None = 10,
+         on_trial=None) -> TuneResult:
+    """Search models and their hyper-parameters on a validation split of ``data``; return the best, refitted.
+
+    Each model gets an equal share of the budget (its default setting first, then Optuna's TPE
+    sampler over its space in :data:`recae.bench.spaces.SPACES`; neural trials are pruned per
+    epoch against the median of their model's earlier trials). With ``"blend"`` among the
+    models, the Blend of the best members is a candidate too, weighted on validation.
+
+    Parameters
+    ----------
+    data : Interactions
+        Binary positives, users × items.
+    models : sequence of str, optional
+        Names from :data:`recae.bench.spaces.MODELS`; default :data:`~recae.bench.spaces.DEFAULT_MODELS`.
+    budget : str or int, default "20m"
+        Wall-clock time of the search (``"20m"``, ``"90s"``, ``"1h"``) or a number of trials
+        in all. The Blend's weight search and the refit come after it.
+    protocol : {"strong", "holdout", "temporal"}
+        How ``data`` is split (:func:`recae.bench.make_split`); validation picks, test reports.
+    random_state : int, default 0
+        Seeds the sampler; the split uses seed 98765 + ``random_state``.
+    split : StrongSplit or HoldoutSplit, optional
+        Search on this split instead (``data`` is then used only for the refit).
+    spaces : dict, optional
+        ``{model: {parameter: [values, ...]}}`` replacing those models' grids.
+    storage : str or path, optional
+        An SQLite file for the Optuna studies: a search with the same data and settings resumes
+        from it, losing no finished trial; one of other data or settings is refused.
+    refit : bool, default True
+        Refit the chosen setting on all of ``data`` (every user, validation and test users
+        included; neural models for the epochs their best trial stopped at; a Blend keeps its
+        weights). False: keep the trial's model, fitted on the split's training users.
+    max_epochs, threads, patience : optional
+        Cap on neural epochs; torch's threads during the search; trials without improvement
+        after which a model leaves the rotation.
+    on_trial : callable, optional
+        ``on_trial(record, progress)`` after each trial (the CLI prints progress from it).
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    DataError
+        For a budget that is not a time or a trial count, or too small for one trial; an
+        unknown model; a search-space value of the wrong type; a storage file of another search.
+    """
+    seconds, n_trials = parse_budget(budget)
+    names = check_models(models if models is not None else DEFAULT_MODELS)
+    searched = [m for m in names if m != BLEND]
+    grids = {m: check_grid(m, g) for m, g in (spaces or {}).items()}
+    unused = sorted(set(grids) - set(searched))
+    if unused:
+        raise DataError(f"spaces given for {unused}, which are not among the models searched {searched}; "
+                        "add them to models or drop their spaces")
+    if n_trials is not None and n_trials < len(searched):
+        logger.warning("a budget of %d trials leaves %s without a trial; give at least %d", n_trials,
+                       searched[n_trials:], len(searched))
+    seed = FIRST_SEED + int(random_state) if split is None else "given"
+    split = split if split is not None else make_split(data, protocol, seed)
+    old_threads = torch.get_num_threads()
+    with contextlib.ExitStack() as stack:
+        if threads:
+            torch.set_num_threads(int(threads))
+            stack.callback(torch.set_num_threads, old_threads)
+        search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
+                        storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
+                        on_trial=on_trial)
+        found = search.run()
+        if seconds is not None and found.records and not any(r["elapsed"] <= seconds for r in found.records):
+            first = found.records[0]
+            raise DataError(f"budget {budget!r} is too small for one trial: the first ({first['model']} with its "
+                            f"defaults) took {first['seconds']:.1f} s; give at least {max(2 * first['seconds'], 1):.0f}s, "
+                            "or a trial count, or cheaper models first")
+        if not found.best:
+            raise DataError(f"no trial finished within budget {budget!r} (all were pruned or cut short); "
+                            "give a larger budget")
+        best = dict(found.best)
+        blend = None
+        members = blend_members(best) if BLEND in names else []
+        if len(members) >= 2:
+            blend = Blend.from_models([best[m].model for m in members], valid=split)
+            valid = valid_ndcg(blend, split)
+            logger.info("blend of %s: valid ndcg@100 %.4f", members, valid)
+        leaderboard = _leaderboard(found, best, split, blend, members)
+        top = max(leaderboard, key=lambda r: r["valid_ndcg@100"])
+        name = top["model"]
+        chosen = blend if name == BLEND else best[name].model
+        params = top["params"]
+        model, refit_on = chosen, "the split's training users (refit=False)"
+        if refit:
+            refit_on = f"all {data.n_users} users of the data"
+            if name == BLEND:
+                specs = [(SPACES[m].cls_name, _refit_params(m, best[m])) for m in members]
+                model = Blend(members=specs, weights=list(map(float, blend.weights_))).fit(data)
+            else:
+                model = SPACES[name].model_class()(**_refit_params(name, best[name])).fit(data)
+    info = {"budget": str(budget), "budget_seconds": seconds, "n_trials": n_trials, "protocol": protocol,
+            "split_seed": seed, "random_state": random_state, "models": names, "users": data.n_users,
+            "items": data.n_items, "nnz": data.nnz, "search_seconds": found.seconds, "refit_on": refit_on,
+            "storage": None if storage is None else str(storage), "threads": threads or torch.get_num_threads()}
+    return TuneResult(model=model, name=name, params=params, valid=top["valid_ndcg@100"], test=top["test"],
+                      leaderboard=leaderboard, trials=found.records, info=info)
+
+
+def _leaderboard(found, best, split, blend, members) -> list[dict]:
+    rows = []
+    for name, cand in best.items():
+        recs = [r for r in found.records if r["model"] == name]
+        rows.append({"model": name, "valid_ndcg@100": cand.valid, "params": cand.params,
+                     "default_valid_ndcg@100": recs[0]["valid_ndcg@100"] if recs else float("nan"),
+                     "trials": len(recs), "pruned": sum(r["state"] == "pruned" for r in recs),
+                     "seconds": sum(r["seconds"] for r in recs), "best_epoch": cand.record.get("best_epoch"),
+                     "test": _test(cand.model, split)})
+    if blend is not None:
+        rows.append({"model": BLEND, "valid_ndcg@100": valid_ndcg(blend, split),
+                     "params": {"members": members, "weights": np.round(blend.weights_, 3).tolist()},
+                     "default_valid_ndcg@100": float("nan"), "trials": 1, "pruned": 0,
+                     "seconds": sum(r["seconds"] for r in rows if r["model"] in members), "best_epoch": None,
+                     "test": _test(blend, split)})
+    return sorted(rows, key=lambda r: -r["valid_ndcg@100"])

@@ -1,0 +1,221 @@
+"""recae tune: budgets, the spaces as Optuna distributions, the search, pruning, errors, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("optuna")
+
+import recae  # noqa: E402
+from recae import DataError  # noqa: E402
+from recae.bench import SPACES  # noqa: E402
+from recae.bench.protocols import make_split  # noqa: E402
+from recae.bench.search import Search  # noqa: E402
+from recae.bench.spaces import check_grid, distributions, start  # noqa: E402
+from recae.cli import main  # noqa: E402
+from recae.datasets import synthetic  # noqa: E402
+from recae.tuning import parse_budget, tune  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return synthetic(n_users=400, n_items=120, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def split(planted):
+    return make_split(planted, "strong", 98765)
+
+
+def trail(records):
+    return [(r["model"], r["params"], r["state"], round(r["valid_ndcg@100"], 10)) for r in records]
+
+
+@pytest.mark.parametrize("text, seconds", [("20m", 1200), ("90s", 90), ("1h30m", 5400), ("2.5 min", 150)])
+def test_time_budgets(text, seconds):
+    assert parse_budget(text) == (seconds, None)
+
+
+def test_trial_budget():
+    assert parse_budget(7) == (None, 7)
+
+
+@pytest.mark.parametrize("bad", ["20", "fast", "0s", 0, -3, True, 2.5, "20m and more"])
+def test_bad_budgets_say_what_to_give(bad):
+    with pytest.raises(DataError, match="budget"):
+        parse_budget(bad)
+
+
+def test_distributions_come_from_the_same_grids():
+    for name, space in SPACES.items():
+        dists = distributions(name)
+        assert sorted(dists) == sorted(space.grid), name
+        first = start(name)
+        for key, dist in dists.items():
+            for v in [*space.grid[key], first[key]]:  # every grid point and the default lie inside
+                if hasattr(dist, "choices"):
+                    assert v in dist.choices, (name, key, v)
+                else:
+                    assert dist.low <= v <= dist.high, (name, key, v)
+    assert distributions("ease")["l2"].log  # 50 .. 2000: a log scale
+    assert hasattr(distributions("multdae")["weight_decay"], "choices")  # 0 beside 1e-5: categorical
+
+
+@pytest.mark.parametrize("grid, match", [({"l2": ["big"]}, "type of its default"), ({"l2": 5}, "non-empty list"),
+                                         ({"l2": []}, "non-empty list"), ({"lambda": [1.0]}, "no parameter 'lambda'")])
+def test_bad_search_space_values_are_named(grid, match):
+    with pytest.raises(DataError, match=match):
+        check_grid("ease", grid)
+
+
+def test_unknown_model_is_named(planted):
+    with pytest.raises(DataError, match="'svd'"):
+        tune(planted, models=["ease", "svd"], budget=2)
+
+
+def test_a_space_for_a_model_not_searched_is_refused(planted):
+    with pytest.raises(DataError, match="not among the models"):
+        tune(planted, models=["ease"], spaces={"als": {"factors": [8]}}, budget=2)
+
+
+def test_budget_too_small_for_one_trial(planted):
+    with pytest.raises(DataError, match="too small for one trial"):
+        tune(planted, models=["als"], budget="0.001s")
+
+
+def test_tune_picks_refits_and_is_reproducible(planted):
+    kw = dict(models=["popularity", "ease", "edlae", "blend"], budget=7, random_state=1)
+    a, b = tune(planted, **kw), tune(planted, **kw)
+    assert trail(a.trials) == trail(b.trials)  # a seed gives the same trials
+    assert len(a.trials) == 7 and {r["model"] for r in a.trials} == {"popularity", "ease", "edlae"}
+    assert a.trials[0]["params"] == start("popularity") and a.trials[1]["params"] == start("ease")  # defaults first
+    assert a.valid == max(r["valid_ndcg@100"] for r in a.leaderboard) and a.name == a.leaderboard[0]["model"]
+    assert a.valid >= max(r["valid_ndcg@100"] for r in a.trials if r["state"] == "complete")
+    assert len(a.model.user_ids_) == planted.n_users  # refitted on every user, not only the training ones
+    ids, _ = a.model.recommend(planted.user_ids[0], n=5)
+    assert len(ids) == 5
+    c = tune(planted, **{**kw, "random_state": 2})
+    assert trail(c.trials) != trail(a.trials)
+
+
+def test_no_refit_keeps_the_trial_model(planted, split):
+    r = tune(planted, models=["ease"], budget=2, split=split, refit=False)
+    assert len(r.model.user_ids_) == split.train.n_users < planted.n_users
+    assert "training users" in r.info["refit_on"]
+
+
+def test_hopeless_neural_trials_are_pruned_per_epoch(split):
+    # lr 1e-7 learns nothing: pruned against the default's curve (lr 1e-3) after the warm-up epochs
+    search = Search(split, ["multdae"], n_trials=4, grids={"multdae": {"lr": [1e-7]}}, max_epochs=8, patience=None)
+    records = search.run().records
+    slow = [r for r in records if r["params"]["lr"] == 1e-7]
+    assert slow and all(r["state"] == "pruned" for r in slow)
+    assert records[0]["params"]["lr"] == 1e-3 and records[0]["state"] == "complete"
+
+
+def test_a_neural_trial_stops_at_its_time_share_and_keeps_its_best_epoch(split):
+    search = Search(split, ["multdae"], seconds=0.5, per_model=True,
+                    fixed={"multdae": {"epochs": 100_000, "patience": None}})
+    found = search.run()
+    rec = found.records[0]
+    assert 1 <= rec["stopped_at_epoch"] < 100_000 and 1 <= rec["best_epoch"] <= rec["stopped_at_epoch"]
+    assert found.best["multdae"].model.is_fitted
+
+
+def test_storage_of_another_study_or_other_data_is_refused(tmp_path, planted):
+    db = tmp_path / "tune.db"
+    tune(planted, models=["ease"], budget=2, storage=db, study_name="a")
+    assert db.read_bytes()[:15] == b"SQLite format 3"
+    with pytest.raises(DataError, match="holds the studies \\['a'\\]"):
+        tune(planted, models=["ease"], budget=2, storage=db, study_name="b")
+    other = synthetic(n_users=300, n_items=100, random_state=4)
+    with pytest.raises(DataError, match="other data"):
+        tune(other, models=["ease"], budget=2, storage=db, study_name="a")
+    (tmp_path / "notes.db").write_text("not a database")
+    with pytest.raises(DataError, match="not an SQLite database"):
+        tune(planted, models=["ease"], budget=2, storage=tmp_path / "notes.db")
+
+
+KILLED = """
+import sys, time
+import recae.bench.search as search
+from recae.datasets import synthetic
+from recae.tuning import tune
+fit, calls = search.fit_model, []
+def fit_then_hang(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # ease's default is stored; edlae's default is running when the process is killed
+        open(sys.argv[2], "w").write("1")
+        time.sleep(600)
+    return fit(*args, **kwargs)
+search.fit_model = fit_then_hang
+tune(synthetic(n_users=400, n_items=120, random_state=3), models=["ease", "edlae"], budget=8, storage=sys.argv[1])
+"""
+
+
+def test_a_killed_search_resumes_with_no_trial_lost(tmp_path, planted):
+    import time
+
+    db, marks = tmp_path / "tune.db", tmp_path / "marks"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(db), str(marks)])
+    try:
+        while not (marks.exists() and marks.read_text() == "1"):
+            assert proc.poll() is None, "the search process ended before it was killed"
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup runs
+        proc.wait()
+    import optuna
+
+    stored = optuna.load_study(study_name="recae-tune/ease", storage=f"sqlite:///{db}").get_trials()
+    stored += optuna.load_study(study_name="recae-tune/edlae", storage=f"sqlite:///{db}").get_trials()
+    assert sorted(t.state.name for t in stored) == ["COMPLETE", "RUNNING"]  # killed mid-trial
+    resumed = tune(planted, models=["ease", "edlae"], budget=8, storage=db)
+    whole = tune(planted, models=["ease", "edlae"], budget=8)
+    assert trail(resumed.trials) == trail(whole.trials)
+    assert resumed.name == whole.name and resumed.params == whole.params
+
+
+def test_import_recae_stays_free_of_optuna():
+    code = "import sys, recae; assert 'optuna' not in sys.modules; assert callable(recae.tune); print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+    assert recae.tune is tune
+
+
+def test_cli_tune_saves_the_model_and_the_report(tmp_path, capsys, planted):
+    out, log = tmp_path / "best.recae", tmp_path / "log.csv"
+    planted.to_pandas().to_csv(log, index=False)
+    args = ["tune", "--data", str(log), "--budget", "3", "--models", "popularity", "ease", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "[  1]" in printed and "best" in printed and "trials left" in printed  # the progress display
+    model = recae.load(out)
+    assert model.is_fitted
+    report = json.loads((tmp_path / "best_tune.json").read_text())
+    assert len(report["trials"]) == 3 and report["chosen"]["model"] in ("popularity", "ease")
+    assert (tmp_path / "best_tune.md").read_text().count("| ease |") >= 1
+    assert main(args + ["--quiet", "--report-dir", str(tmp_path / "r")]) == 0
+    assert "[  1]" not in capsys.readouterr().out
+
+
+def test_cli_bad_input_is_one_error_line(tmp_path, capsys):
+    assert main(["tune", "--data", "synthetic", "--budget", "soon", "--out", str(tmp_path / "m.recae")]) == 2
+    assert "budget must be a time" in capsys.readouterr().err
+    assert main(["tune", "--data", "synthetic", "--space", '{"ease": {"l2": "big"}}', "--models", "ease",
+                 "--out", str(tmp_path / "m.recae")]) == 2
+    assert "non-empty list" in capsys.readouterr().err
+
+
+def test_the_blend_of_the_best_members_is_a_candidate_and_refits_on_all_users(planted):
+    r = tune(planted, models=["ease", "multdae", "blend"], budget=3, max_epochs=5)
+    row = next(x for x in r.leaderboard if x["model"] == "blend")
+    assert row["params"]["members"] == ["ease", "multdae"] and sum(row["params"]["weights"]) == pytest.approx(1.0)
+    assert r.name == "blend"  # on this planted log the blend wins validation (the run is seeded)
+    assert type(r.model).__name__ == "Blend" and len(r.model.user_ids_) == planted.n_users
+    dae = r.model.members_[1]
+    best_epoch = next(x for x in r.leaderboard if x["model"] == "multdae")["best_epoch"]
+    assert dae.epochs == best_epoch and dae.history_[-1]["epoch"] == best_epoch  # refitted for its best epochs
