@@ -112,8 +112,8 @@ def main() -> None:
                  f"{best['test_ndcg100'] / ref:.3f} × EASE ({ref:.4f}), fit {best['fit_s']:.1f} s. "
                  f"Process lifetime peak RSS over the ML-1M runs {ml_peak:.0f} MiB.\n")
     lines += [f"\n## One training epoch on a synthetic {big.shape[0]} × {big.shape[1]} log ({big.nnz} nonzeros)\n",
-              "Defaults (rank 256, batch 512), no validation. The batch input is a dense batch × items block "
-              "(the shared loader), part of both rows' time and memory.\n",
+              "Defaults (rank 256, batch 512), no validation. Batches reach the loss as coordinates "
+              "(`SparseRows`), never as a dense batch × items block.\n",
               "| loss | epoch s (CPU s) | peak RSS MiB |", "|---|---|---|"]
     for r in wide:
         name = "exact (negatives=None)" if r["negatives"] is None else f"sampled (negatives={r['negatives']})"

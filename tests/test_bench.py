@@ -312,3 +312,16 @@ def test_budget_seconds_must_be_positive(planted, bad):
 def test_the_equal_trials_report_says_so(result, tmp_path):
     md = write(result, tmp_path, "trials", "recae bench ...")["md"].read_text()
     assert "2 trials per model (equal trial count" in md and result.info["budget_kind"] == "trials per model"
+
+
+def test_a_peer_without_its_package_is_left_out_and_the_results_say_why(planted, monkeypatch):
+    import recae.bench.runner as runner
+    from recae.bench.report import markdown
+
+    monkeypatch.setattr(runner, "missing_peer",
+                        lambda cls: "SANSA needs the 'sansa' package: pip install sansa" if cls == "SANSA" else None)
+    result = run_bench(planted, models=["popularity", "sansa"], seeds=1, budget=1, show_progress=False)
+    assert [r["model"] for r in result.rows] == ["popularity"]
+    assert result.info["absent"] == {"sansa": "SANSA needs the 'sansa' package: pip install sansa"}
+    env = {"command": "test", "date": "today", "machine": "here", "versions": {}}
+    assert "- sansa is absent: SANSA needs the 'sansa' package: pip install sansa" in markdown(result, env)

@@ -68,6 +68,19 @@ try:
                                                                      num_threads=1, device=device), True)
 except ImportError:
     pass
+try:  # optional peers: the sansa package (with scikit-sparse) and elsarec
+    import sansa  # noqa: F401
+    import sksparse  # noqa: F401
+
+    MODELS["SANSA"] = (lambda device: recae.models.SANSA(l2=1.0, density=0.5, device=device), True)
+except ImportError:
+    pass
+try:
+    import elsa  # noqa: F401
+
+    MODELS["ELSA"] = (lambda device: recae.models.ELSA(rank=4, epochs=30, batch_size=8, lr=0.05, device=device), True)
+except ImportError:
+    pass
 # CDAE folds a new user in with the mean user vector, and ALS, BPR, I-AutoRec and the MF models
 # re-solve the user's own weights, so their ranking for a training user's history may differ
 # slightly from recommend(user), which uses the stored user weights.

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from torch.nn.functional import normalize
 
 import recae
+from recae.data.batching import DeviceCSR, SparseRowLoader, SparseRows
 from recae.exceptions import DataError, MemoryBudgetError
-from recae.models.factor_ease import FactorEASE
+from recae.models.factor_ease import FactorEASE, Gram, UnitRows
+from recae.models.trained import Trained
 from recae.train import CHECKPOINT
 
 from conftest import require_data
@@ -113,6 +116,51 @@ def test_exact_loss_is_the_normalised_squared_error(fitted, board):
     torch.testing.assert_close(bagged, direct, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("negatives", [None, 10])
+def test_sparse_batches_train_exactly_as_dense_ones(board, monkeypatch, negatives):
+    """Training gets coordinates (SparseRows), never a dense batch × items block, and learns the same."""
+    params = dict(SMALL, epochs=4, negatives=negatives)
+    sparse = FactorEASE(**params)
+    sparse.dense_share = 2.0  # h from the nonzeros, the large-catalogue path
+    seen = []
+    real = FactorEASE._loss
+    monkeypatch.setattr(FactorEASE, "_loss", lambda self, state, x, rows: seen.append(type(x)) or real(self, state, x, rows))
+    monkeypatch.setattr(DeviceCSR, "gather", lambda *a, **k: pytest.fail("a dense batch was gathered"))
+    sparse.fit(board)
+    assert set(seen) == {SparseRows}
+    monkeypatch.undo()
+    dense = FactorEASE(**params)
+    dense.dense_share = 2.0
+    # the trainer's default loader: dense batches, whose nonzeros the loss reads itself
+    monkeypatch.setattr(FactorEASE, "_train", Trained._train)
+    dense.fit(board)
+    assert [h["loss"] for h in dense.history_] == [h["loss"] for h in sparse.history_]
+    torch.testing.assert_close(dense.item_factors_, sparse.item_factors_, rtol=0, atol=0)
+
+
+def test_custom_backwards_equal_autograd():
+    w = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(4, 4, dtype=torch.float64)
+    torch.autograd.gradcheck(UnitRows.apply, (w,))
+    torch.autograd.gradcheck(Gram.apply, (w,))
+    for ours, reference in ((lambda v: UnitRows.apply(v).sum(dim=0) @ g, lambda v: normalize(v, dim=1).sum(dim=0) @ g),
+                            (lambda v: (Gram.apply(v) * g).sum(), lambda v: (v.T @ v * g).sum())):
+        a, = torch.autograd.grad(ours(w).sum(), w)
+        b, = torch.autograd.grad(reference(w).sum(), w)
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_sparse_row_loader_matches_the_dense_gather(board):
+    X = board.matrix.copy()
+    X.data[[0, 5]] = 0.0  # explicit zeros are left out, as a dense batch's nonzero() leaves them
+    csr = DeviceCSR(X, torch.device("cpu"))
+    rows = torch.tensor([5, 0, 17, 3])
+    batch = SparseRowLoader(csr).gather(rows)
+    assert batch.shape == (4, N) and bool((batch.vals != 0).all())
+    assert bool((batch.rows[1:] >= batch.rows[:-1]).all())
+    torch.testing.assert_close(batch.to_dense(), csr.gather(rows), rtol=0, atol=0)
+
+
 def test_sampled_norm_estimate_is_unbiased(fitted, board):
     x = torch.as_tensor(board.matrix[:6].toarray())
     A = fitted.item_factors_
@@ -121,7 +169,7 @@ def test_sampled_norm_estimate_is_unbiased(fitted, board):
     model.module_.load_state_dict(fitted.module_.state_dict())
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        draws = torch.stack([model._sampled_norm2(x, *x.nonzero(as_tuple=True), x[x != 0], g)[1] for _ in range(4000)])
+        draws = torch.stack([model._sampled_norm2(x.shape, *x.nonzero(as_tuple=True), x[x != 0], g)[1] for _ in range(4000)])
     torch.testing.assert_close(draws.mean(dim=0), exact, rtol=0.02, atol=1e-4)
     assert bool((draws.std(dim=0) > 0).all())  # a real sample, not the exact sum
 

@@ -124,7 +124,8 @@ def markdown(result: BenchResult, env: dict, plot_name: str | None = None) -> st
            f"{'the first split' if info['tune'] == 'first' else 'every split'}"
            + (f"; neural epochs capped at {info['max_epochs']}" if info.get("max_epochs") else ""),
            f"- whole run: {info.get('seconds', float('nan')):.0f} s, process peak RSS "
-           f"{info.get('lifetime_peak_rss_mib', float('nan')):.0f} MiB", "",
+           f"{info.get('lifetime_peak_rss_mib', float('nan')):.0f} MiB",
+           *(f"- {m} is absent: {why}" for m, why in info.get("absent", {}).items()), "",
            "Means over splits. `± se`: mean standard error over test users within a split; `split std`: "
            "std of NDCG@100 over splits. trunc. Recall@k = hits / min(k, |target|) (the Recall@k of the autoencoder papers; "
            "`recae.metrics.truncated_recall_at_k`). `× best MF`: NDCG@100 over the "

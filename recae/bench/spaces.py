@@ -52,6 +52,9 @@ SPACES: dict[str, Space] = {
     "sparseease": Space("SparseEASE", {"l2": [100.0, 200.0, 500.0, 1000.0], "density": [0.02, 0.05, 0.1]}),
     "factorease": Space("FactorEASE", {"rank": [128, 256, 512], "lr": [3e-3, 1e-2], "batch_size": [256, 512]},
                         neural=True),
+    # peers, like implicit: the published sparse and factored linear autoencoders (optional packages)
+    "sansa": Space("SANSA", {"l2": [100.0, 200.0, 500.0, 1000.0], "density": [0.01, 0.02, 0.05]}),
+    "elsa": Space("ELSA", {"rank": [128, 256, 512], "lr": [0.03, 0.1], "batch_size": [256, 512]}, neural=True),
     "als": Space("ImplicitALS", {"factors": [64, 128, 256, 512], "regularization": [1.0, 10.0, 50.0, 100.0, 200.0],
                                  "alpha": [1.0, 2.0, 5.0, 10.0, 20.0], "iterations": [15, 30]}),
     "bpr": Space("ImplicitBPR", {"factors": [64, 128, 256], "learning_rate": [0.01, 0.02, 0.05, 0.1],

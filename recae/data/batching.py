@@ -1,6 +1,8 @@
-"""Densify CSR row batches on a device; the whole matrix is never densified."""
+"""Densify CSR row batches on a device (or hand them on as coordinates); the whole matrix is never densified."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -78,6 +80,17 @@ class DeviceCSR:
 
     def gather(self, rows: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Dense ``(len(rows), n_cols)`` tensor on ``self.device`` for the given row indices."""
+        owner, cols, vals = self.gather_coords(rows)
+        out = torch.zeros((len(rows), self.shape[1]), dtype=dtype, device=self.device)
+        out[owner, cols] = vals.to(dtype)
+        return out
+
+    def gather_coords(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The stored entries of the given rows on ``self.device``: (position in ``rows``, column, value).
+
+        Positions are non-decreasing and each row's columns keep the matrix's order; nothing of
+        size ``len(rows) × n_cols`` is formed.
+        """
         home = self.indptr.device
         rows = rows.to(home)
         starts = self.indptr[rows]
@@ -86,12 +99,51 @@ class DeviceCSR:
         owner = torch.repeat_interleave(torch.arange(len(rows), device=home), lengths, output_size=total)
         first = torch.cumsum(lengths, 0) - lengths
         pos = starts[owner] + torch.arange(total, device=home) - first[owner]
-        out = torch.zeros((len(rows), self.shape[1]), dtype=dtype, device=self.device)
         cols = self.indices[pos].to(self.device, non_blocking=True)
         vals = self.data[pos].to(self.device, non_blocking=True)
-        out[owner.to(self.device, non_blocking=True), cols] = vals.to(dtype)
-        return out
+        return owner.to(self.device, non_blocking=True), cols, vals
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
         """Yield row-index tensors covering every row once (a seeded permutation when shuffling)."""
         return row_batches(self.n_rows, batch_size, shuffle=shuffle, generator=generator)
+
+
+class SparseRows(NamedTuple):
+    """A batch of rows as coordinates: entry e is ``x[rows[e], cols[e]] = vals[e]`` (``rows`` non-decreasing).
+
+    What :class:`SparseRowLoader` hands a loss instead of a dense ``shape`` block, for models
+    whose loss needs only the nonzeros (memory O(nnz), not O(batch × n_cols)).
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    vals: torch.Tensor
+    shape: tuple[int, int]
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The dense ``shape`` block (what :meth:`DeviceCSR.gather` returns)."""
+        out = torch.zeros(self.shape, dtype=dtype, device=self.vals.device)
+        out[self.rows, self.cols] = self.vals.to(dtype)
+        return out
+
+
+class SparseRowLoader:
+    """A :class:`DeviceCSR` whose ``gather`` returns :class:`SparseRows` (explicit zeros left out)."""
+
+    def __init__(self, csr: DeviceCSR):
+        self.csr = csr
+        self.shape = csr.shape
+
+    @property
+    def n_rows(self) -> int:
+        return self.csr.n_rows
+
+    def gather(self, rows: torch.Tensor, dtype: torch.dtype = torch.float32) -> SparseRows:
+        r, c, v = self.csr.gather_coords(rows)
+        keep = v != 0  # a dense batch's nonzero() would not see them either
+        if not bool(keep.all()):
+            r, c, v = r[keep], c[keep], v[keep]
+        return SparseRows(r, c, v.to(dtype), (len(rows), self.shape[1]))
+
+    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None):
+        return self.csr.batches(batch_size, shuffle=shuffle, generator=generator)

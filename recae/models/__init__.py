@@ -11,6 +11,7 @@ from .dae import MultDAE
 from .ease import EASE
 from .factor_ease import FactorEASE
 from .linear_ae import LinearAE
+from .peers import ELSA, SANSA
 from .popularity import Popularity
 from .recvae import RecVAE
 from .sparse_ease import SparseEASE

@@ -18,10 +18,17 @@ with h = x·A (from x's nonzeros when the batch is sparse),
 so ``negatives=None`` trains on the exact loss at O(nnz·r + items·r²) per batch and never holds
 a batch × items block of predictions, at any catalogue size. ``negatives`` (a count, or a share
 of the catalogue) replaces the AᵀA term by a sample; see :meth:`FactorEASE._sampled_norm2`.
+
+Training reads batches as coordinates (:class:`~recae.data.batching.SparseRows`, memory
+O(nnz)), not as the shared loader's dense batch × items blocks. What a step then costs is set by
+the catalogue, not by the batch: the Gram AᵀA and its backward (:class:`Gram`, 4·items·r²
+flops), the row normalisation (:class:`UnitRows`) and the fused Adam update, O(items·r) each.
+An epoch is (users / batch_size) such steps, so large catalogues want large batches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from numbers import Integral, Real
 
@@ -31,10 +38,45 @@ import torch
 from torch import nn
 
 from .. import distributed
-from ..data.batching import csr_coords, densify_rows
+from ..data.batching import SparseRowLoader, SparseRows, csr_coords, densify_rows
 from ..exceptions import DataError, MemoryBudgetError
 from .neural import NeuralRecommender
+from .params import store_params
 from .ranking import FactoredScores
+from .trained import OPTIMIZERS
+
+
+class UnitRows(torch.autograd.Function):
+    """A = W / ‖W‖ by rows (``normalize(W, dim=1)``); backward dW = (g − A·⟨g, A⟩) / ‖W‖ in three passes.
+
+    Autograd's backward of the division forms −g·W/‖W‖² and reduces it: several times the work."""
+
+    @staticmethod
+    def forward(ctx, w):
+        norm = w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        a = w / norm
+        ctx.save_for_backward(a, norm)
+        return a
+
+    @staticmethod
+    def backward(ctx, g):
+        a, norm = ctx.saved_tensors
+        along = torch.linalg.vecdot(g, a, dim=1).unsqueeze(1)
+        return torch.addcmul(g, a, along, value=-1).div_(norm)
+
+
+class Gram(torch.autograd.Function):
+    """AᵀA (r × r) with the backward dA = A·(G + Gᵀ): one items × r² product instead of autograd's two."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a.T @ a
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return a @ (g + g.T)
 
 
 class ItemFactors(nn.Module):
@@ -47,7 +89,7 @@ class ItemFactors(nn.Module):
 
     def factors(self, rows: torch.Tensor | None = None) -> torch.Tensor:
         w = self.weight if rows is None else self.weight[rows]
-        return nn.functional.normalize(w, dim=1)
+        return UnitRows.apply(w) if torch.is_grad_enabled() else nn.functional.normalize(w, dim=1)
 
 
 class FactorLayer:
@@ -122,36 +164,18 @@ class FactorEASE(NeuralRecommender):
 
     Notes
     -----
-    The defaults (rank 256, batch 512, lr 0.01, up to 50 epochs, patience 5) scored best on
-    validation NDCG@100 in a grid over rank {128, 256, 512} × batch {256, 512} on ML-1M (strong
-    generalization, seed 98765), among the cheaper settings of that grid; rank 512 was no better
-    there and costs more per epoch (the exact loss grows with rank²). The grid, its test scores
-    against dense EASE, fit times and memory: ``benchmarks/results/factor_ease_ml1m.md``, written
-    by ``benchmarks/factor_ease_probe.py``. Sampled negatives were both slower and worse on that
-    small catalogue: they are for catalogues where items · rank² per step is too much.
-    New users fold in exactly: their scores are x·A·Aᵀ − x, the same computation as for
-    training users. ``similar_items`` ranks the cosine of A's rows (Aᵢ·Aⱼ).
+    The defaults were chosen on ML-1M validation (a grid over rank × batch size; the grid, test
+    scores against dense EASE, fit times and memory: ``benchmarks/results/factor_ease_ml1m.md``,
+    from ``benchmarks/factor_ease_probe.py``). New users fold in exactly: their scores are
+    x·A·Aᵀ − x, as for training users. ``similar_items`` ranks the cosine of A's rows (Aᵢ·Aⱼ).
     """
+
+    additive_scores = True  # scores are x·A·Aᵀ − x: linear in the history, so explain() is exact
 
     def __init__(self, rank=256, negatives=None, epochs=50, batch_size=512, lr=0.01, optimizer="adam",
                  weight_decay=0.0, l1=0.0, patience=5, valid_metric="ndcg@100", amp="auto", device="auto",
                  random_state=0, show_progress=None, weight_averaging=None, memory_budget_gb=8.0):
-        self.rank = rank
-        self.negatives = negatives
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.valid_metric = valid_metric
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.weight_averaging = weight_averaging
-        self.memory_budget_gb = memory_budget_gb
+        store_params(self, locals())
 
     #: The memory budget changes no result, so a resumed run may differ in it.
     resumable = NeuralRecommender.resumable + ("memory_budget_gb",)
@@ -216,20 +240,40 @@ class FactorEASE(NeuralRecommender):
         return nn.functional.embedding_bag(cols, A, torch.cumsum(counts, 0) - counts, mode="sum",
                                            per_sample_weights=vals)
 
+    def _make_optimizer(self, params):
+        fused = {"fused": True} if self.optimizer in ("adam", "adamw") else {}  # one kernel: several times faster
+        return OPTIMIZERS[self.optimizer](params, lr=self.lr, weight_decay=self.weight_decay, **fused)
+
+    def _train(self, shape, make_spec, **fit_kwargs):
+        # batches come as coordinates (SparseRows): no batch × items block at any catalogue size
+        def sparse_spec(trainer):
+            spec = make_spec(trainer)
+            return dataclasses.replace(spec, loader=SparseRowLoader(spec.loader))
+
+        super()._train(shape, sparse_spec, **fit_kwargs)
+
+    @staticmethod
+    def _coords(x) -> SparseRows:
+        """A batch as coordinates: SparseRows as they come, or a dense block's nonzeros (row-major)."""
+        if isinstance(x, SparseRows):
+            return x
+        r, c = x.nonzero(as_tuple=True)
+        return SparseRows(r, c, x[r, c].float(), tuple(x.shape))
+
     def _loss(self, state, x, rows):
-        with torch.autocast(x.device.type, enabled=False):  # float32: ‖x̂‖² is a difference of large terms
-            x = x.float()
-            r, c = x.nonzero(as_tuple=True)  # rows sorted; no other batch × items temporaries
-            v = x[r, c]
-            n = x.shape[0]
-            xx = torch.zeros(n, device=x.device).index_add(0, r, v * v)  # ‖x‖²
+        x = self._coords(x)
+        with torch.autocast(x.vals.device.type, enabled=False):  # float32: ‖x̂‖² is a difference of large terms
+            r, c, v = x.rows, x.cols, x.vals.float()
+            n, n_items = x.shape
+            xx = torch.zeros(n, device=v.device).index_add(0, r, v * v)  # ‖x‖²
             if self._n_negatives() is None:
                 A = self.module_.factors()
-                h = x @ A if len(r) >= self.dense_share * x.numel() else self._bag(A, c, r, v, n)
+                # dense batches (small catalogues) multiply faster as a block than through embedding_bag
+                h = x.to_dense() @ A if len(r) >= self.dense_share * n * n_items else self._bag(A, c, r, v, n)
                 hh = (h * h).sum(dim=1)
-                pp = ((h @ (A.T @ A)) * h).sum(dim=1) - 2 * hh + xx  # ‖x̂‖²
+                pp = ((h @ Gram.apply(A)) * h).sum(dim=1) - 2 * hh + xx  # ‖x̂‖²: an r × r Gram, no batch × items
             else:
-                hh, pp = self._sampled_norm2(x, r, c, v, state.noise)
+                hh, pp = self._sampled_norm2(x.shape, r, c, v, state.noise)
             return self._nmse(hh - xx, pp, xx)  # x̂·x = ‖h‖² − ‖x‖²
 
     @staticmethod
@@ -238,31 +282,33 @@ class FactorEASE(NeuralRecommender):
         cos = px / (pp.clamp_min(1e-12).sqrt() * xx.clamp_min(1e-12).sqrt())
         return torch.where(xx > 0, 2 - 2 * cos, torch.zeros_like(cos)).mean()
 
-    def _sampled_norm2(self, x, r, c, v, generator):
+    def _sampled_norm2(self, shape, r, c, v, generator):
         """‖h‖² and a sampled estimate of ‖x̂‖² (x̂·x = ‖h‖² − ‖x‖² stays exact).
 
-        ‖x̂‖² splits into the user's own items (x̂ᵢ = h·Aᵢ − xᵢ, computed exactly per nonzero) and
-        the rest, Σ_{j ∉ x} (h·Aⱼ)². The rest is estimated from the distinct items S of
-        ``negatives`` uniform draws shared by the batch: the sampled items not in the user's
-        history, S∖x, each weighted by (I − |x|) / |S∖x|. Given |S∖x| those are a uniform sample
-        of the user's unseen items, so this estimate of ‖x̂‖² is unbiased; the loss, a nonlinear
-        (ratio) function of it, is a plug-in estimate of the exact loss: consistent as the sample
-        grows, with a bias of order 1/|S∖x| (by Jensen, the |cosine| comes out too large on average,
-        so for users with a positive cosine the loss is under-estimated). Only the rows of A in the
-        batch's histories and in S are normalised and multiplied, O((nnz + B·|S|)·rank) per batch;
+        ‖x̂‖² splits into the user's own items (x̂ᵢ = h·Aᵢ − xᵢ, exact per nonzero) and the rest,
+        Σ_{j ∉ x} (h·Aⱼ)², estimated from the distinct items S of ``negatives`` uniform draws shared
+        by the batch: those not in the history, S∖x, each weighted by (I − |x|) / |S∖x|. Given
+        |S∖x| they are a uniform sample of the unseen items, so the estimate of ‖x̂‖² is unbiased;
+        the loss, a ratio of it, is a plug-in estimate: consistent as the sample grows, with a bias
+        of order 1/|S∖x| (by Jensen the |cosine| comes out too large on average, so for users with a
+        positive cosine the loss is under-estimated). Work: O((nnz + B·|S|)·rank) per batch, but
         the optimizer still updates all of W (O(items·rank)).
         """
         gen = generator.generator if isinstance(generator, distributed.BatchSlice) else generator
-        n, n_items = x.shape
-        neg = torch.randint(n_items, (self._n_negatives(),), generator=gen, device=gen.device).to(x.device).unique()
+        n, n_items = shape
+        neg = torch.randint(n_items, (self._n_negatives(),), generator=gen, device=gen.device).to(v.device).unique()
         items, where = c.unique(return_inverse=True)
         A_pos = self.module_.factors(items)
         h = self._bag(A_pos, where, r, v, n)
         own_pred = (h[r] * A_pos[where]).sum(dim=1) - v  # x̂ on the history's items
-        pp_own = torch.zeros(n, device=x.device).index_add(0, r, own_pred * own_pred)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
+        pp_own = torch.zeros(n, device=v.device).index_add(0, r, own_pred * own_pred)
+        with torch.autocast(v.device.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
             q = h @ self.module_.factors(neg).T
-        own = x[:, neg] != 0  # a sampled item in the history is counted on the exact side
+        # a sampled item in the history is counted on the exact side (neg is sorted: find c in it)
+        at = torch.searchsorted(neg, c).clamp_max(len(neg) - 1)
+        hit = neg[at] == c
+        own = torch.zeros(n, len(neg), dtype=torch.bool, device=v.device)
+        own[r[hit], at[hit]] = True
         n_left = (len(neg) - own.sum(dim=1)).clamp_min(1)
         scale = (n_items - torch.bincount(r, minlength=n)).clamp_min(0) / n_left
         pp = pp_own + scale * q.float().pow(2).masked_fill(own, 0.0).sum(dim=1)

@@ -257,6 +257,8 @@ class SparseEASE(Recommender):
         k, the nonzero weights per column.
     """
 
+    additive_scores = True  # scores are x·B with a sparse B: linear in the history, so explain() is exact
+
     def __init__(self, l2=500.0, density=0.05, solver="auto", dtype="float32", device="auto", memory_budget_gb=8.0):
         self.l2 = l2
         self.density = density
@@ -281,7 +283,8 @@ class SparseEASE(Recommender):
                 raise RecaeError("SparseEASE(solver='cholmod') needs scikit-sparse (CHOLMOD): "
                                  f"{CHOLMOD_INSTALL}; or use solver='scipy'") from None
             raise RecaeError("SparseEASE(solver='cholmod'): the CHOLMOD (SANSA) factorization is not implemented "
-                             "in this version; use solver='scipy' or 'auto'")
+                             "in this version; use solver='scipy' or 'auto', or the sansa package's model "
+                             "recae.models.SANSA, which factorizes with CHOLMOD")
         return dtype
 
     def _check_memory(self, n_items: int, gram_nnz: int, complete: bool) -> None:
