@@ -6,8 +6,10 @@ with the script's command line.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 from recae.bench import report
 
@@ -18,3 +20,9 @@ def environment() -> dict:
 
 def header_markdown(env: dict) -> str:
     return "\n".join(report.environment_lines(env)) + "\n"
+
+
+def write_results(out, text: str, env: dict, rows: list) -> None:
+    """The Markdown report at ``out`` and its rows (with ``env``) as JSON beside it."""
+    Path(out).write_text(text)
+    Path(out).with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=1) + "\n")

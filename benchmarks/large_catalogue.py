@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _env import environment, header_markdown
+from _env import environment, header_markdown, write_results
 
 CONFIGS = [  # the settings of the committed run (its results file says which model got how many)
     ("SparseEASE", {"l2": 50.0, "density": 2e-4}),
@@ -115,8 +115,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
-        Path(args.out).with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=1) + "\n")
+        write_results(args.out, text, env, rows)
     return 0
 
 

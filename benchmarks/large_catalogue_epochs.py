@@ -17,9 +17,8 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from _env import environment, header_markdown
+from _env import environment, header_markdown, write_results
 
 SETTINGS = [(128, 512), (128, 4096), (256, 4096)]
 
@@ -70,8 +69,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
-        Path(args.out).with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=1) + "\n")
+        write_results(args.out, text, env, rows)
     return 0
 
 

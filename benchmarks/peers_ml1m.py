@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _env import environment, header_markdown
+from _env import environment, header_markdown, write_results
 
 SEEDS = (98765, 1, 2)
 DENSITIES = (0.01, 0.02, 0.05)
@@ -148,8 +148,7 @@ def main() -> int:
     text = report([r for r in rows if r["seed"] in complete], env)
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
-        Path(args.out).with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=1) + "\n")
+        write_results(args.out, text, env, rows)
     return 0
 
 

@@ -180,24 +180,31 @@ def plot(result: BenchResult, path) -> None:
     plt.close(fig)
 
 
+def write_files(out_dir, stem: str, plot_to, render, payload: dict, extra: str) -> dict:
+    """``<stem>.png`` by ``plot_to(path)`` (when matplotlib is installed), ``<stem>.md`` by
+    ``render(plot_name)`` and ``<stem>.json`` of ``payload`` under ``out_dir``; their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
+    plot_name = None
+    try:
+        plot_to(out_dir / f"{stem}.png")
+        paths["png"], plot_name = out_dir / f"{stem}.png", f"{stem}.png"
+    except ImportError as exc:  # matplotlib is optional; tables are still written
+        logger.warning("no plot written: %s is not installed (pip install 'recae[%s]' adds matplotlib); "
+                       "the Markdown and JSON results are", exc.name or "matplotlib", extra)
+    paths["md"].write_text(render(plot_name))
+    paths["json"].write_text(json.dumps(payload, indent=1, default=float))
+    return paths
+
+
 def write(result: BenchResult, out_dir, stem: str, command: str, env: dict | None = None) -> dict:
     """Write ``<stem>.md``, ``.json`` and ``.png`` (when matplotlib is installed) under ``out_dir``.
 
     ``env`` (command, date, machine, versions) defaults to this process's; pass a loaded
     run's to re-render it.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     env = env or environment(command)
-    paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
-    plot_name = None
-    try:
-        plot(result, out_dir / f"{stem}.png")
-        paths["png"], plot_name = out_dir / f"{stem}.png", f"{stem}.png"
-    except ImportError as exc:  # matplotlib is optional (the `bench` extra); tables are still written
-        logger.warning("no plot written: %s is not installed (pip install 'recae[bench]' adds matplotlib); "
-                       "the Markdown and JSON results are", exc.name or "matplotlib")
-    paths["md"].write_text(markdown(result, env, plot_name))
-    paths["json"].write_text(json.dumps({"env": env, "info": result.info, "summary": result.summary(),
-                                         "rows": result.rows, "trials": result.trials}, indent=1, default=float))
-    return paths
+    return write_files(out_dir, stem, lambda path: plot(result, path), lambda name: markdown(result, env, name),
+                       {"env": env, "info": result.info, "summary": result.summary(), "rows": result.rows,
+                        "trials": result.trials}, "bench")

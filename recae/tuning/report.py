@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
-from pathlib import Path
 
 import numpy as np
 
-from ..bench.report import environment, environment_lines
+from ..bench.report import environment, environment_lines, write_files
 
-logger = logging.getLogger(__name__)
 
 
 def _f(v, fmt=".4f") -> str:
@@ -83,18 +80,8 @@ def plot(result, path) -> None:
 
 def write(result, out_dir, stem: str, command: str, env: dict | None = None) -> dict:
     """Write ``<stem>.md``, ``.json`` and ``.png`` (with matplotlib) under ``out_dir``; their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     env = env or environment(command)
-    paths = {"md": out_dir / f"{stem}.md", "json": out_dir / f"{stem}.json"}
-    plot_name = None
-    try:
-        plot(result, out_dir / f"{stem}.png")
-        paths["png"], plot_name = out_dir / f"{stem}.png", f"{stem}.png"
-    except ImportError as exc:
-        logger.warning("no plot written: %s is not installed (pip install 'recae[tune]')", exc.name or "matplotlib")
-    paths["md"].write_text(markdown(result, env, plot_name))
-    paths["json"].write_text(json.dumps({"env": env, "info": result.info, "chosen": {
-        "model": result.name, "params": result.params, "valid_ndcg@100": result.valid, "test": result.test},
-        "leaderboard": result.leaderboard, "trials": result.trials}, indent=1, default=float))
-    return paths
+    return write_files(out_dir, stem, lambda path: plot(result, path), lambda name: markdown(result, env, name),
+                       {"env": env, "info": result.info, "chosen": {"model": result.name, "params": result.params,
+                                                                   "valid_ndcg@100": result.valid, "test": result.test},
+                        "leaderboard": result.leaderboard, "trials": result.trials}, "tune")
