@@ -39,16 +39,20 @@ for s in snippets:
         ok, error = True, None
     except BaseException:
         ok, error = False, traceback.format_exc()
-    print(json.dumps({"line": s["line"], "ok": ok, "seconds": time.perf_counter() - t, "error": error}), flush=True)
+    print(json.dumps({"line": s["line"], "section": s["section"], "ok": ok, "seconds": time.perf_counter() - t, "error": error}), flush=True)
     if not ok:
         break
 """
 
 
 def snippets(readme: Path = ROOT / "README.md") -> list[dict]:
-    """The README's ```python blocks: ``{"line": first code line, "code": text}`` in order."""
+    """The README's ```python blocks, in order: first code line, the section they stand in, their text."""
     text = readme.read_text()
-    return [{"line": text.count("\n", 0, m.start(1)) + 1, "code": m.group(1)} for m in FENCE.finditer(text)]
+    found = []
+    for m in FENCE.finditer(text):
+        heading = re.findall(r"^##+ (.*)$", text[:m.start()], re.M)[-1:] or ["(top)"]
+        found.append({"line": text.count("\n", 0, m.start(1)) + 1, "section": heading[0], "code": m.group(1)})
+    return found
 
 
 def write_ratings(folder: Path, data_dir: str) -> None:
@@ -94,13 +98,13 @@ def main() -> int:
         from _env import environment, header_markdown
 
         env = environment()
-        rows = "\n".join(f"| README.md:{r['line']} | {'ok' if r['ok'] else 'failed'} | {r['seconds']:.1f} |"
+        rows = "\n".join(f"| {r['section']} (README.md:{r['line']}) | {'ok' if r['ok'] else 'failed'} | {r['seconds']:.1f} |"
                          for r in results)
         load = os.getloadavg()[0]
         Path(args.out).write_text(
             "# README snippets, run verbatim in order in one fresh process\n\n" + header_markdown(env)
             + f"\nLoad average when it ended: {load:.1f} (2 cores).\n\n"
-            + f"| snippet (first line) | result | seconds |\n|---|---|---|\n{rows}\n\n"
+            + f"| snippet (section, first line) | result | seconds |\n|---|---|---|\n{rows}\n\n"
             f"Total {total:.0f} s, with the child's start and `import recae`.\n")
     ok = len(results) == len(snippets()) and all(r["ok"] for r in results)
     return 0 if ok else 1
