@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 import recae
 from recae import EASE, Popularity, evaluate, strong_generalization_split
@@ -55,6 +56,28 @@ def test_scores_are_X_times_B(dtype):
     order = [j for j in np.argsort(-expected, kind="stable") if j not in (3, 7)]
     np.testing.assert_array_equal(ids, order)
     np.testing.assert_allclose(scores, expected[order], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_rows", [1, 7, 300])  # 300 > SPARSE_PRODUCT_ROWS: the dense path
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_rows_times_sparse_and_dense_paths_agree(n_rows, order):
+    from recae.data.batching import SPARSE_PRODUCT_ROWS, rows_times
+
+    assert 7 < SPARSE_PRODUCT_ROWS < 300
+    rng = np.random.default_rng(n_rows)
+    X = sp.random(n_rows, 40, density=0.2, format="csr", random_state=rng, dtype=np.float64)
+    W = rng.standard_normal((40, 9)).astype(np.float32)
+    Wt = torch.from_numpy(np.asfortranarray(W) if order == "F" else W)
+    assert Wt.is_contiguous() == (order == "C")
+    out = rows_times(X, Wt)
+    assert out.shape == (n_rows, 9) and out.dtype == torch.float32
+    np.testing.assert_allclose(out.numpy(), X.toarray() @ W.astype(np.float64), rtol=0, atol=1e-5)
+
+
+def test_fitted_B_is_row_major():
+    """The sparse one-user product walks B's rows: on a column-major B it falls back to the dense product."""
+    model = EASE(l2=5.0, device="cpu").fit(sp.csr_matrix(random_matrix()))
+    assert model.B_.is_contiguous()
 
 
 def test_l2_zero_on_full_rank_matrix_is_the_plain_inverse():

@@ -4,7 +4,9 @@ Each model has its own study (TPE sampling over :func:`~recae.bench.spaces.distr
 median pruning), so pruning compares a trial only with earlier trials of the same model. The
 first trial of every model is its default setting. Models take turns: the next trial goes to
 the model that has used the least (time, or trials with a trial budget), so every model gets
-an equal share; a model leaves the rotation when its space is exhausted or ``patience`` trials
+an equal share (in the first round, a default trial shares the time left with the models still
+waiting for theirs, so a slow model's default can use what the fast ones did not, up to half
+of it); a model leaves the rotation when its space is exhausted or ``patience`` trials
 in a row did not improve it, or (with a shared budget) when its best full trial is clearly
 behind the leader (``race``), and its share goes to the others.
 
@@ -173,7 +175,11 @@ class Search:
             cap = None
             if self.seconds is not None:
                 left = self.seconds - (used[name] if self.per_model else time.perf_counter() - t0)
-                cap = max(left if self.per_model else left / len(active), 0.0)
+                # a default trial shares what is left with the models still waiting for theirs (the
+                # time fast models did not use goes to a slow one's first fit), but never more than half
+                waiting = [m for m in active if not self._of(result, m)]
+                share = len(active) if not waiting else max(len(waiting), 2 if len(active) > 1 else 1)
+                cap = max(left if self.per_model else left / share, 0.0)
             past = [r["seconds"] for r in self._of(result, name)]
             if cap is not None and not SPACES[name].neural and past and min(past) > cap:
                 done[name] = True  # its fits cannot stop part-way, and even its fastest one would overrun

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from ..data.batching import densify_rows
+from ..data.batching import rows_times
 from ..exceptions import DataError, MemoryBudgetError
 from .base import Recommender
 from .closed_form import check_dtype_l2, check_memory, gram, is_real
@@ -84,6 +84,8 @@ class EASE(Recommender):
                     f"the Gram matrix XᵀX + {self.l2}·I is singular ({exc}); use a larger l2"
                     + (" or dtype='float64'" if dtype == torch.float32 else "") + counts
                     + " (items with identical or no interactions make XᵀX singular)") from None
+        if not P.is_contiguous() and P.T.is_contiguous():
+            P = P.T  # LAPACK's column-major inverse is exactly symmetric: the row-major view, same numbers
         B = P / (-torch.diagonal(P))
         B.diagonal().zero_()
         self.B_ = B.to(torch.float32)
@@ -111,7 +113,7 @@ class EASE(Recommender):
         return torch.cholesky_inverse(L)
 
     def score_rows(self, X):
-        return densify_rows(X, self.device_) @ self.B_
+        return rows_times(X, self.B_)
 
     def get_state(self):
         return {"B": self.B_}

@@ -23,7 +23,7 @@ from numbers import Integral
 
 import torch
 
-from ..data.batching import densify_rows
+from ..data.batching import rows_times
 from ..exceptions import DataError
 from .base import Recommender
 from .closed_form import check_dtype_l2, check_memory, gram
@@ -89,7 +89,7 @@ class LinearAE(Recommender):
 
     def score_rows(self, X):
         V = self.item_factors_
-        return (densify_rows(X, self.device_) @ V) @ V.T
+        return rows_times(X, V) @ V.T
 
     def get_state(self):
         return {"item_factors": self.item_factors_}
