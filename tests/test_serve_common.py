@@ -121,6 +121,23 @@ def test_coerce_id_follows_the_model_id_type(model):
         coerce_id(1.5, strs, "item id")
 
 
+def test_quality_measured_at_fit_travels_in_the_file_to_get_model(tmp_path):
+    from recae import MultDAE, load, strong_generalization_split
+    from recae.serve.state import ModelState, load_model
+
+    split = strong_generalization_split(synthetic(n_users=300, n_items=80, random_state=1), random_state=0)
+    model = MultDAE(epochs=3, random_state=0, device="cpu").fit(split.train, valid=split)
+    best = max(h["ndcg@100"] for h in model.history_)
+    assert model.quality_["valid_ndcg@100"] == best and model.quality_["epoch"] == model.best_epoch_
+    model.save(tmp_path / "m.recae")
+    assert load(tmp_path / "m.recae").quality_ == model.quality_
+    loaded, meta = load_model(tmp_path / "m.recae")
+    assert ModelState(loaded, meta, None, 0).info()["quality"] == model.quality_
+    assert not hasattr(MultDAE(epochs=1, random_state=0).fit(split.train), "quality_")  # no validation, no figure
+    plain = EASE(l2=10.0).fit(split.train)
+    assert ModelState(plain, {}, None, 0).info()["quality"] is None
+
+
 def test_journal_is_durable_checksummed_and_refuses_foreign_files(tmp_path):
     from recae.serve import Journal, JournalError
 

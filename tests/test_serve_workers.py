@@ -1,7 +1,8 @@
-"""`recae serve --workers 2`: the journal carries appended interactions and reloads between workers."""
+"""`recae serve --workers 2`: the journal carries appended interactions and reloads between workers; SIGHUP swaps them all."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -37,5 +38,32 @@ def test_workers_share_appended_history_and_reloads(tmp_path):
                 break
             time.sleep(0.3)
         assert set(seen) == {2000.0}, seen
+    finally:
+        server.stop()
+
+
+def test_sighup_swaps_every_worker_to_the_file_on_disk_with_no_failed_request(tmp_path):
+    data = small_data()
+    EASE(l2=100.0, device="cpu").fit(data).save(tmp_path / "m.recae")
+    EASE(l2=2000.0, device="cpu").fit(data).save(tmp_path / "next.recae")
+    server = Server(tmp_path / "m.recae", "--workers", "2")
+    try:
+        (tmp_path / "next.recae").replace(tmp_path / "m.recae")  # a deploy: the new file lands atomically
+        server.signal(signal.SIGHUP)  # uvicorn's parent restarts the workers one at a time
+        deadline, seen, failed = time.monotonic() + 180, [], []
+        while time.monotonic() < deadline:
+            seen = []
+            for _ in range(10):
+                r = httpx.get(f"{server.url}/model", timeout=60)
+                if r.status_code != 200:
+                    failed.append(r.status_code)
+                else:
+                    seen.append(r.json()["params"]["l2"])
+            if set(seen) == {2000.0}:
+                break
+            time.sleep(0.2)
+        assert set(seen) == {2000.0}, seen
+        assert not failed, failed
+        assert server.proc.poll() is None  # the server itself lives on
     finally:
         server.stop()

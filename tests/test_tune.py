@@ -196,6 +196,9 @@ def test_cli_tune_saves_the_model_and_the_report(tmp_path, capsys, planted):
     model = recae.load(out)
     assert model.is_fitted
     report = json.loads((tmp_path / "best_tune.json").read_text())
+    # the figures behind the choice travel in the file (GET /model shows them)
+    assert model.quality_["valid_ndcg@100"] == pytest.approx(report["chosen"]["valid_ndcg@100"])
+    assert 0 < model.quality_["test_ndcg@100"] <= 1 and "recae tune (3" in model.quality_["source"]
     assert len(report["trials"]) == 3 and report["chosen"]["model"] in ("popularity", "ease")
     assert (tmp_path / "best_tune.md").read_text().count("| ease |") >= 1
     assert main(args + ["--quiet", "--report-dir", str(tmp_path / "r")]) == 0

@@ -32,11 +32,11 @@ from ..data.interactions import Interactions
 from ..data.sparse import take_rows
 from ..data.validate import check_choice
 from ..device import resolve_device
-from ..exceptions import DataError, ModelFileError, UnknownIdError
-from ..io import ids_in, ids_out, write_model_file
+from ..exceptions import DataError, UnknownIdError
 from . import explain as explaining, ranking
 from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
-from .params import Params, file_device, file_params
+from .files import RecommenderFile
+from .params import Params
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ __all__ = ["MODEL_REGISTRY", "Recommender"]
 MODEL_REGISTRY: dict[str, type] = {}
 
 
-class Recommender(Params):
+class Recommender(RecommenderFile, Params):
     """Base class of recae models. See the module docstring for the contract."""
 
     _abstract = True  # the base itself is no model a file can name
@@ -325,46 +325,3 @@ class Recommender(Params):
                           shape=(len(cols), self.n_items_))
         ids, scores = self.top_k(lambda a, b: self.similarity_rows(cols[a:b]), X, len(cols), n)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
-
-    # ------------------------------------------------------------------ persistence
-    def export_params(self) -> dict:
-        """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
-        return self.get_params()
-
-    def save(self, path) -> None:
-        """Write weights (safetensors) and JSON metadata to one file; never pickles."""
-        self._check_fitted()
-        X = self.user_items_
-        tensors = {f"state.{k}": v for k, v in self.get_state().items()}
-        tensors.update({"user_items.indptr": torch.as_tensor(X.indptr.astype(np.int64)),
-                        "user_items.indices": torch.as_tensor(X.indices.astype(np.int64)),
-                        "user_items.data": torch.as_tensor(X.data.astype(np.float32))})
-        meta = {"class": type(self).__name__, "params": self.export_params(), "n_users": int(X.shape[0]),
-                "n_items": int(X.shape[1]),
-                "dropped_users": {step: [u.item() if isinstance(u, np.generic) else u for u in users]
-                                  for step, users in getattr(self, "dropped_users_", {}).items()}}
-        ids_out("user_ids", self.user_ids_, tensors, meta)
-        ids_out("item_ids", self.item_ids_, tensors, meta)
-        write_model_file(path, meta, tensors)
-
-    @classmethod
-    def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = "") -> "Recommender":
-        """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
-        model = cls(**file_params(cls, meta, device, where))
-        model.device_ = file_device(model, where)
-        try:
-            user_ids, item_ids = ids_in("user_ids", tensors, meta), ids_in("item_ids", tensors, meta)
-            n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
-            if user_ids.shape != (n_users,) or item_ids.shape != (n_items,):
-                raise ValueError(f"{len(user_ids)} user ids and {len(item_ids)} item ids for a "
-                                 f"{n_users}×{n_items} model")
-            X = sp.csr_matrix((tensors["user_items.data"].numpy(), tensors["user_items.indices"].numpy(),
-                               tensors["user_items.indptr"].numpy()), shape=(n_users, n_items))
-            model.adopt(X, user_ids, item_ids, device=model.device_)
-            model.dropped_users_ = {str(k): list(v) for k, v in dict(meta.get("dropped_users", {})).items()}
-            model.set_state({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
-                             if k.startswith("state.")})
-        except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:  # RuntimeError: load_state_dict
-            raise ModelFileError(f"{where!r} is an incomplete or inconsistent {cls.__name__} file "
-                                 f"({type(exc).__name__}: {exc})") from None
-        return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 
 import numpy as np
 import torch
@@ -114,6 +115,10 @@ class Trained:
             self._trainer = None
         self.history_ = state.history
         self.best_epoch_ = state.best_epoch if state.best_epoch > 0 else state.epoch
+        if spec.validate is not None and math.isfinite(state.best_score):
+            # what GET /model shows (and a model file keeps): the score the kept epoch was chosen by
+            self.quality_ = {f"valid_{spec.metric}": float(state.best_score), "epoch": int(self.best_epoch_),
+                             "source": "fit(valid=...): the validation users given to fit"}
 
     def _load_module(self, shape, tensors: dict) -> None:
         """``module_`` from saved tensors: the same seeded build as fit, its weights then overwritten."""

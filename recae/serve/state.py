@@ -140,4 +140,4 @@ class ModelState:
                 "explanations": "exact" if getattr(model, "additive_scores", False) else "leave-one-out",
                 "file": {"path": self.path, "sha256": meta.get("sha256"), "recae_version": meta.get("recae_version"),
                          "format_version": meta.get("format_version")},
-                "quality": meta.get("quality"), "generation": self.generation}
+                "quality": getattr(model, "quality_", None) or meta.get("quality"), "generation": self.generation}

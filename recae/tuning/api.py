@@ -198,6 +198,10 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
                 model = Blend(members=specs, weights=list(map(float, blend.weights_))).fit(data)
             else:
                 model = SPACES[name].model_class()(**_refit_params(name, best[name])).fit(data)
+    # the figures behind the choice travel in the model file (GET /model shows them)
+    model.quality_ = {"valid_ndcg@100": float(top["valid_ndcg@100"]), **{f"test_{k}": v for k, v in top["test"].items()},
+                      "source": f"recae tune ({budget}, {protocol} split seed {seed}): {name} fitted on the split's "
+                                "training users; validation picked it, test users scored it"}
     info = {"budget": str(budget), "budget_seconds": seconds, "n_trials": n_trials, "protocol": protocol,
             "split_seed": seed, "random_state": random_state, "models": names, "users": data.n_users,
             "items": data.n_items, "nnz": data.nnz, "search_seconds": found.seconds, "refit_on": refit_on,
