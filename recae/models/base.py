@@ -153,10 +153,14 @@ class Recommender(RecommenderFile, Params):
             cache[kind] = IdIndex(ids, kind)
         return cache[kind]
 
-    def _lookup_users(self, user_ids) -> np.ndarray:
-        """Row positions of raw user ids; an unknown id a filter removed says which filter."""
+    def user_rows(self, user_ids, *, unknown: str = "raise") -> np.ndarray:
+        """Row positions ``(n,)`` of raw user ids in ``user_ids_`` (and ``user_items_``).
+
+        ``unknown="raise"`` raises UnknownIdError naming the unknown ids (and the filter that
+        removed any of them); ``"ignore"`` gives -1 for them.
+        """
         try:
-            return self._ids("user").lookup(user_ids)
+            return self._ids("user").lookup(user_ids, unknown=unknown)
         except UnknownIdError as exc:
             dropped = getattr(self, "dropped_users_", {})
             asked = set(np.atleast_1d(np.asarray(user_ids, dtype=object)).tolist()) if dropped else set()
@@ -165,6 +169,10 @@ class Recommender(RecommenderFile, Params):
             if not why:
                 raise
             raise UnknownIdError(f"{exc}; of these, {'; '.join(why)} before fitting") from None
+
+    def item_columns(self, item_ids, *, unknown: str = "raise") -> np.ndarray:
+        """Column positions ``(n,)`` of raw item ids in ``item_ids_`` (-1 for unknown ones with ``"ignore"``)."""
+        return self._ids("item").lookup(item_ids, unknown=unknown)
 
     def _item_mask(self, items, exclude) -> torch.Tensor | None:
         """Boolean ``(n_items,)`` mask of allowed candidates, or None when all are allowed."""
@@ -224,7 +232,7 @@ class Recommender(RecommenderFile, Params):
         self._check_fitted()
         n = check_n(n)
         single = is_scalar(user_ids, "user ids")
-        rows = self._lookup_users(user_ids)
+        rows = self.user_rows(user_ids)
         seen = take_rows(self.user_items_, rows) if exclude_seen else None
         ids, scores = self.top_k(lambda a, b: self.score_users(rows[a:b]), seen, len(rows), n,
                                 self._item_mask(items, exclude), factored=lambda a, b: self.factored_users(rows[a:b]))

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import torch
 
 from ..data.batching import row_chunks
-from ..data.ids import IdIndex, plain
+from ..data.ids import plain
 from ..data.sparse import take_rows
 from ..data.validate import check_choice
 from ..exceptions import DataError, NotFittedError
@@ -49,7 +49,7 @@ def history_row(model, user_or_history, unknown: str = "raise") -> sp.csr_matrix
     """
     if not isinstance(user_or_history, dict) and not sp.issparse(user_or_history) \
             and is_scalar(user_or_history, "user id"):
-        rows = IdIndex(model.user_ids_, "user").lookup([user_or_history])
+        rows = model.user_rows([user_or_history])
         return take_rows(model.user_items_, rows)
     X, _ = model.history_rows(user_or_history, unknown)
     if X.shape[0] != 1:
@@ -149,7 +149,7 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
     n = check_n(n)
     X = history_row(model, user_or_history, unknown)
     raw_items = [item_ids] if is_scalar(item_ids, "item ids") else list(item_ids)
-    targets = IdIndex(model.item_ids_, "item").lookup(raw_items)
+    targets = model.item_columns(raw_items)
     hist, contrib, scores, baseline, used = contributions(model, X, targets, method)
     total = np.abs(contrib).sum(axis=0)
     out = []

@@ -130,7 +130,7 @@ class Session:
         if known >= 0:
             base = take_rows(model.user_items_, np.array([known]))
             merged.update(zip(base.indices.tolist(), base.data.tolist()))
-        cols = state.items.lookup(list(extra), unknown="ignore")  # a reloaded model may lack some items
+        cols = model.item_columns(list(extra), unknown="ignore")  # a reloaded model may lack some items
         merged.update((int(c), float(v)) for c, v in zip(cols, extra.values()) if c >= 0)
         cols = np.fromiter(merged, dtype=np.int64, count=len(merged))
         vals = np.fromiter(merged.values(), dtype=np.float32, count=len(merged))

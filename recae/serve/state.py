@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from ..data.ids import IdIndex, plain
+from ..data.ids import plain
 from ..exceptions import DataError, ModelFileError
 from ..io import read_model_file
 from ..models.base import MODEL_REGISTRY, Recommender
@@ -81,11 +81,9 @@ class ModelState:
         if not model.is_fitted:
             raise DataError(f"this {type(model).__name__} is not fitted; fit it (or save and load a fitted one) first")
         self.model, self.meta, self.path, self.generation = model, dict(meta), path, int(generation)
-        self.users = IdIndex(model.user_ids_, "user")
         ids = model.user_ids_
         # recae keeps ids sorted: a binary search is far cheaper per request than a pandas lookup
         self._sorted_users = len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
-        self.items = IdIndex(model.item_ids_, "item")
         self.popularity = np.bincount(model.user_items_.indices, minlength=model.n_items_)
         self._fingerprint = None
 
@@ -101,14 +99,14 @@ class ModelState:
             return None
         out = [self.item_id(v) for v in values]
         if out:
-            self.items.lookup(out)
+            self.model.item_columns(out)
         return out
 
     def user_pos(self, user) -> int:
         """Row of a training user, or -1 for a user the model has not seen."""
         ids = self.model.user_ids_
         if not self._sorted_users:
-            return int(self.users.lookup([user], unknown="ignore")[0])
+            return int(self.model.user_rows([user], unknown="ignore")[0])
         try:
             pos = int(np.searchsorted(ids, user))
         except TypeError:  # a string asked of integer ids or the reverse: not a user
