@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -118,43 +116,6 @@ def test_exact_loss_is_the_normalised_squared_error(fitted, board):
     torch.testing.assert_close(bagged, direct, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("dense_share", [None, 2.0])  # h as a dense product / from the nonzeros
-def test_input_dropout_loss_is_exact_for_the_dropped_input(fitted, board, monkeypatch, dense_share):
-    x = torch.as_tensor(board.matrix[:11].toarray())
-    gen = torch.Generator().manual_seed(0)
-    keep = (torch.rand(x.shape, generator=gen) >= 0.4).float()
-    x_in = x * keep / 0.6  # the dropped, rescaled input; the target stays x
-    A = fitted.item_factors_
-    pred = x_in @ A @ A.T - x_in
-    norm = torch.nn.functional.normalize
-    direct = (norm(pred, dim=1) - norm(x, dim=1)).pow(2).sum(dim=1).mean()
-    coords = FactorEASE._coords(x)
-    drop = (x_in[coords.rows, coords.cols]).float()
-    monkeypatch.setattr(fitted, "_dropped", lambda v, state: drop)
-    if dense_share is not None:
-        monkeypatch.setattr(fitted, "dense_share", dense_share, raising=False)
-    fitted.module_.train()
-    try:
-        loss = fitted._loss(None, x, torch.arange(11))
-    finally:
-        fitted.module_.eval()
-    torch.testing.assert_close(loss, direct, rtol=1e-5, atol=1e-6)
-
-
-def test_input_dropout_draws_from_the_fit_seed_and_is_off_in_eval(board):
-    a, b = (FactorEASE(**dict(SMALL, epochs=3, dropout=0.3)).fit(board) for _ in range(2))
-    torch.testing.assert_close(a.item_factors_, b.item_factors_, rtol=0, atol=0)  # same seed, same drops
-    plain = FactorEASE(**dict(SMALL, epochs=3)).fit(board)
-    assert not torch.equal(a.item_factors_, plain.item_factors_)
-    v = torch.ones(50)
-    a.module_.eval()
-    assert a._dropped(v, None) is v  # scoring and validation see the whole history
-    a.module_.train()
-    kept = a._dropped(v, types.SimpleNamespace(noise=torch.Generator().manual_seed(1)))
-    assert np.allclose(kept[kept > 0].numpy(), 1 / 0.7) and 0 < int((kept == 0).sum()) < 50
-    a.module_.eval()
-
-
 @pytest.mark.parametrize("negatives", [None, 10])
 def test_sparse_batches_train_exactly_as_dense_ones(board, monkeypatch, negatives):
     """Training gets coordinates (SparseRows), never a dense batch × items block, and learns the same."""
@@ -248,12 +209,6 @@ def test_resume_equals_uninterrupted(board, tmp_path, negatives):
 def test_bad_rank(board, rank):
     with pytest.raises(DataError, match="rank"):
         FactorEASE(**dict(SMALL, rank=rank)).fit(board)
-
-
-@pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5, True, "0.2", None])
-def test_bad_dropout(board, dropout):
-    with pytest.raises(DataError, match=r"dropout must be a number in \[0, 1\)"):
-        FactorEASE(**dict(SMALL, dropout=dropout)).fit(board)
 
 
 @pytest.mark.parametrize("negatives", [0, -1, 1.5, 0.0, True, "10"])

@@ -19,10 +19,11 @@ so ``negatives=None`` trains on the exact loss at O(nnz·r + items·r²) per bat
 a batch × items block of predictions, at any catalogue size. ``negatives`` (a count, or a share
 of the catalogue) replaces the AᵀA term by a sample; see :meth:`FactorEASE._sampled_norm2`.
 
-Training reads batches as coordinates (:class:`~recae.data.batching.SparseRows`, memory O(nnz)).
-A step's cost is set by the catalogue, not by the batch: the Gram AᵀA and its backward (:class:`Gram`,
-4·items·r² flops), the row normalisation (:class:`UnitRows`) and the fused Adam update, O(items·r)
-each. An epoch is (users / batch_size) such steps, so large catalogues want large batches.
+Training reads batches as coordinates (:class:`~recae.data.batching.SparseRows`, memory
+O(nnz)), not as the shared loader's dense batch × items blocks. What a step then costs is set by
+the catalogue, not by the batch: the Gram AᵀA and its backward (:class:`Gram`, 4·items·r²
+flops), the row normalisation (:class:`UnitRows`) and the fused Adam update, O(items·r) each.
+An epoch is (users / batch_size) such steps, so large catalogues want large batches.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class MinusHistory(FactoredScores):
 
 
 def _gib(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.1f}" if nbytes >= 2**30 else f"{nbytes / 2**30:.3g}"
+    gib = nbytes / 2**30
+    return f"{gib:.1f}" if gib >= 1 else f"{gib:.3g}"
 
 
 class FactorEASE(NeuralRecommender):
@@ -132,10 +134,6 @@ class FactorEASE(NeuralRecommender):
         batch instead estimates the off-history part of ‖x̂‖² (see :meth:`_sampled_norm2`):
         O(batch · negatives · rank) per batch, for catalogues where items · rank² per step is
         too slow. The sampled loss is a biased (plug-in) estimate of the exact one.
-    dropout : float in [0, 1), default 0.0
-        Training only: input history entries are dropped with this probability (the rest scaled
-        by 1 / (1 − dropout)), the target stays whole, as in a denoising autoencoder; the loss
-        stays exact (the sampled loss ignores it). Keeps rarely seen items from overfitting.
     epochs : int, default 50
     batch_size : int, default 512
         Users per update. The exact loss's cost per step does not grow with it.
@@ -155,8 +153,9 @@ class FactorEASE(NeuralRecommender):
     weight_averaging : float in [0, 1) or None, default None
         As in :class:`~recae.models.vae.MultVAE`.
     memory_budget_gb : float, default 8.0
-        Refuse to fit, before allocating anything, when W, its gradient, the normalised A and the
-        optimizer's moments, (3 + 2) × items × rank × 4 bytes with Adam, exceed this many GiB.
+        Refuse to fit, before allocating anything, when the training copies of the factors exceed
+        this many GiB: (3 + optimizer moments) × items × rank × 4 bytes, i.e. W, its gradient, the
+        normalised A kept for the backward pass and Adam's two moments (one for RMSprop).
 
     Attributes
     ----------
@@ -173,7 +172,7 @@ class FactorEASE(NeuralRecommender):
 
     additive_scores = True  # scores are x·A·Aᵀ − x: linear in the history, so explain() is exact
 
-    def __init__(self, rank=256, negatives=None, dropout=0.0, epochs=50, batch_size=512, lr=0.01, optimizer="adam",
+    def __init__(self, rank=256, negatives=None, epochs=50, batch_size=512, lr=0.01, optimizer="adam",
                  weight_decay=0.0, l1=0.0, patience=5, valid_metric="ndcg@100", amp="auto", device="auto",
                  random_state=0, show_progress=None, weight_averaging=None, memory_budget_gb=8.0):
         store_params(self, locals())
@@ -185,8 +184,6 @@ class FactorEASE(NeuralRecommender):
     def _check_settings(self) -> None:
         if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, Real) or not 0 <= self.dropout < 1:
-            raise DataError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
         super()._check_settings()
 
     def _prepare(self, X) -> None:
@@ -269,32 +266,15 @@ class FactorEASE(NeuralRecommender):
             r, c, v = x.rows, x.cols, x.vals.float()
             n, n_items = x.shape
             xx = torch.zeros(n, device=v.device).index_add(0, r, v * v)  # ‖x‖²
-            if self._n_negatives() is not None:
+            if self._n_negatives() is None:
+                A = self.module_.factors()
+                # dense batches (small catalogues) multiply faster as a block than through embedding_bag
+                h = x.to_dense() @ A if len(r) >= self.dense_share * n * n_items else self._bag(A, c, r, v, n)
+                hh = (h * h).sum(dim=1)
+                pp = ((h @ Gram.apply(A)) * h).sum(dim=1) - 2 * hh + xx  # ‖x̂‖²: an r × r Gram, no batch × items
+            else:
                 hh, pp = self._sampled_norm2(x.shape, r, c, v, state.noise)
-                return self._nmse(hh - xx, pp, xx)  # x̂·x = ‖h‖² − ‖x‖²
-            A = self.module_.factors()
-            # dense batches (small catalogues) multiply faster as a block than through embedding_bag
-            dense = len(r) >= self.dense_share * n * n_items
-
-            def times_A(vals):
-                return SparseRows(r, c, vals, x.shape).to_dense() @ A if dense else self._bag(A, c, r, vals, n)
-
-            vin = self._dropped(v, state)  # the input x̃ (the target stays x)
-            h = times_A(vin)  # x̃·A
-            hh = (h * h).sum(dim=1)
-            xin = xx if vin is v else torch.zeros(n, device=v.device).index_add(0, r, vin * vin)  # ‖x̃‖²
-            pp = ((h @ Gram.apply(A)) * h).sum(dim=1) - 2 * hh + xin  # ‖x̂‖², x̂ = x̃·A·Aᵀ − x̃: an r × r Gram
-            if vin is v:
-                return self._nmse(hh - xx, pp, xx)  # x̂·x = ‖h‖² − ‖x‖²
-            cross = torch.zeros(n, device=v.device).index_add(0, r, vin * v)  # x̃·x
-            return self._nmse((h * times_A(v)).sum(dim=1) - cross, pp, xx)  # x̂·x = (x̃A)·(xA) − x̃·x
-
-    def _dropped(self, v, state):
-        """The input's values: ``v`` itself, or in training with ``dropout`` some zeroed, the rest scaled up."""
-        if not (self.dropout and self.module_.training):
-            return v
-        gen = state.noise.generator if isinstance(state.noise, distributed.BatchSlice) else state.noise
-        return v * (torch.rand(len(v), generator=gen, device=gen.device).to(v.device) >= self.dropout) / (1 - self.dropout)
+            return self._nmse(hh - xx, pp, xx)  # x̂·x = ‖h‖² − ‖x‖²
 
     @staticmethod
     def _nmse(px, pp, xx) -> torch.Tensor:
