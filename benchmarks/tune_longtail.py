@@ -6,7 +6,7 @@ positives, so every model fits in minutes. On one strong-generalization split (s
 every searched model with its default setting, fitted on the training users and tested; then
 ``recae.tune`` with the budget on the same split (``refit=False``), its pick tested the same way.
 
-    python benchmarks/tune_longtail.py --budget 5m
+    python benchmarks/tune_longtail.py --budget 5m [--scale 3]
 
 Results: ``benchmarks/results/tune_longtail_<budget>.md`` / ``.json`` and the tune report
 ``tune_longtail_<budget>_search.md/.json/.png``.
@@ -45,12 +45,19 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--budget", default="5m")
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="users and positives × this (items too, by its square root): more test users, less noise")
     args = p.parse_args()
+    shape = dict(SHAPE)
+    if args.scale != 1.0:
+        shape.update(n_users=int(SHAPE["n_users"] * args.scale), n_interactions=int(SHAPE["n_interactions"] * args.scale),
+                     n_items=int(SHAPE["n_items"] * args.scale ** 0.5))
+    tag = args.budget + ("" if args.scale == 1.0 else f"_x{args.scale:g}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
     env = environment()
     load = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
-    data = synthetic(**SHAPE)
+    data = synthetic(**shape)
     split = make_split(data, "strong", 98765)
     defaults = []
     for name in (m for m in args.models if m != "blend"):
@@ -62,11 +69,12 @@ def main() -> None:
     result = tune(data, models=args.models, budget=args.budget, split=split, refit=False, threads=1)
     wall = time.perf_counter() - t
     load.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    result.info.update(dataset="synthetic long-tail 3000 × 3000 × 60k, strong split 98765", load=" / ".join(load))
-    write(result, RESULTS, f"tune_longtail_{args.budget}_search", env["command"], env)
+    result.info.update(dataset=f"synthetic long-tail {data.n_users} × {data.n_items} × {data.nnz}, strong split 98765",
+                       load=" / ".join(load))
+    write(result, RESULTS, f"tune_longtail_{tag}_search", env["command"], env)
     best_default = max(defaults, key=lambda d: d["test"])
     lines = [f"# recae tune on the long-tail generator, budget {args.budget}\n", header_markdown(env),
-             f"- data: `synthetic(**{SHAPE})`: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "
+             f"- data: `synthetic(**{shape})`: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "
              "strong generalization split 98765; one torch thread",
              f"- load: {' / '.join(load)}", "",
              "| model | default: valid NDCG@100 | default: test NDCG@100 ± se | fit s |", "|---|---|---|---|"]
@@ -76,10 +84,10 @@ def main() -> None:
               f"whole call {wall:.0f} s) chose **{result.name}** `{json.dumps(result.params)}`: valid "
               f"{result.valid:.4f}, test {result.test['ndcg@100']:.4f} ± {result.test['ndcg@100_se']:.4f}, "
               f"{result.test['ndcg@100'] / best_default['test']:.3f} × the best default ({best_default['model']}, "
-              f"{best_default['test']:.4f}).", "", f"Search report: `tune_longtail_{args.budget}_search.md`."]
-    (RESULTS / f"tune_longtail_{args.budget}.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / f"tune_longtail_{args.budget}.json").write_text(json.dumps(
-        {"env": env, "shape": SHAPE, "defaults": defaults, "chosen": {"model": result.name, "params": result.params,
+              f"{best_default['test']:.4f}).", "", f"Search report: `tune_longtail_{tag}_search.md`."]
+    (RESULTS / f"tune_longtail_{tag}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"tune_longtail_{tag}.json").write_text(json.dumps(
+        {"env": env, "shape": shape, "defaults": defaults, "chosen": {"model": result.name, "params": result.params,
          "valid": result.valid, "test": result.test}, "load": load}, indent=1, default=float))
     print(f"tuned {result.name}: test {result.test['ndcg@100']:.4f} vs best default {best_default['model']} "
           f"{best_default['test']:.4f}", flush=True)

@@ -126,6 +126,32 @@ def test_a_neural_trial_stops_at_its_time_share_and_keeps_its_best_epoch(split):
     assert found.best["multdae"].model.is_fitted
 
 
+def test_default_trials_share_what_is_left_among_the_models_still_waiting(split, monkeypatch):
+    """A fast default leaves its unused share to the slow defaults after it (never over half of what is left)."""
+    import types
+
+    import recae.bench.search as search_module
+
+    clock, caps = [0.0], []
+    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def fake_trial(self, name, order, cap, t0):  # a fit that takes a fixed time, or its whole cap
+        caps.append((name, cap))
+        took = 9.0 if name in ("ease", "edlae") else cap
+        clock[0] += took
+        record = {"model": name, "trial": order, "order": order, "params": {"n": order}, "valid_ndcg@100": 0.1,
+                  "state": "complete", "seconds": took, "elapsed": clock[0] - t0}
+        return record, object()
+
+    monkeypatch.setattr(Search, "_trial", fake_trial)
+    Search(split, ["ease", "edlae", "multdae", "multvae"], seconds=100, race=None, patience=None).run()
+    assert [n for n, _ in caps[:4]] == ["ease", "edlae", "multdae", "multvae"]
+    # 100 s among 4; 91 among the 3 still waiting; 82 among 2; the last gets half of the 41 left
+    assert [round(c, 9) for _, c in caps[:4]] == [25.0, round(91 / 3, 9), 41.0, 20.5]
+    # then equal shares: 20.5 s left, 5.1 s each is under ease's and edlae's 9 s fits, so they leave
+    assert caps[4] == ("multvae", (100 - 9 - 9 - 41 - 20.5) / 2)
+
+
 def test_storage_of_another_study_or_other_data_is_refused(tmp_path, planted):
     db = tmp_path / "tune.db"
     tune(planted, models=["ease"], budget=2, storage=db, study_name="a")
