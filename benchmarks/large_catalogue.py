@@ -29,6 +29,7 @@ CONFIGS = [  # the settings of the committed run (its results file says which mo
     ("SparseEASE", {"l2": 400.0, "density": 2e-4}),
     # a large catalogue wants large batches: a step's cost is set by items × rank, not by the batch
     ("FactorEASE", {"rank": 256, "epochs": 12, "patience": 2, "batch_size": 4096, "lr": 0.001}),
+    ("FactorEASE", {"rank": 256, "epochs": 12, "patience": 2, "batch_size": 4096, "lr": 0.005}),
     ("ImplicitALS", {"factors": 128, "regularization": 10.0, "alpha": 5.0, "iterations": 15}),
     ("ImplicitALS", {"factors": 128, "regularization": 50.0, "alpha": 2.0, "iterations": 15}),
     ("ImplicitALS", {"factors": 256, "regularization": 50.0, "alpha": 2.0, "iterations": 15}),
