@@ -107,6 +107,18 @@ def model():
     return EASE(l2=50.0, device="cpu").fit(synthetic(n_users=200, n_items=80, random_state=0))
 
 
+def test_public_id_lookups_name_the_unknown_or_give_minus_one(model):
+    users, items = model.user_ids_, model.item_ids_
+    np.testing.assert_array_equal(model.user_rows([users[4], users[0]]), [4, 0])
+    np.testing.assert_array_equal(model.item_columns([items[7]]), [7])
+    np.testing.assert_array_equal(model.user_rows([users[2], 10**9], unknown="ignore"), [2, -1])
+    np.testing.assert_array_equal(model.item_columns([10**9, items[1]], unknown="ignore"), [-1, 1])
+    with pytest.raises(UnknownIdError, match=str(10**9)):
+        model.user_rows([10**9])
+    with pytest.raises(UnknownIdError, match=str(10**9)):
+        model.item_columns([items[0], 10**9])
+
+
 def test_coerce_id_follows_the_model_id_type(model):
     from recae.serve.state import coerce_id
 
