@@ -80,6 +80,10 @@ def paired(model, url, users, seconds: float, block: float = 0.5):
         r = raw.getresponse()
         return r.status, r.read()
 
+    def get_httpx(path: str, params: dict):
+        r = client.get(path, params=params)
+        return r.status_code, r.content
+
     def timed(name: str, call, duration: float):
         nonlocal errors, k
         stop = time.perf_counter() + duration
@@ -96,8 +100,7 @@ def paired(model, url, users, seconds: float, block: float = 0.5):
         while time.perf_counter() < end:
             timed("local", lambda u: len(model.recommend(u, n=N)[0]) == N, block)
             timed("raw", lambda u: full(*get_raw(f"/recommend?{urlencode({'user': u, 'n': N})}")), block)
-            timed("httpx", lambda u: full(*(lambda r: (r.status_code, r.content))(
-                client.get("/recommend", params={"user": u, "n": N}))), block)
+            timed("httpx", lambda u: full(*get_httpx("/recommend", {"user": u, "n": N})), block)
             timed("health", lambda u: get_raw("/health")[0] == 200, block / 2)
     raw.close()
     return series, errors

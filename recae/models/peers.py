@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..data.batching import densify_rows
+from ..data.batching import densify_rows, rows_times
 from ..data.validate import check_choice
 from ..exceptions import DataError, RecaeError
 from .base import Recommender
@@ -215,8 +215,8 @@ class ELSA(Recommender):
             else len(self.history_)
 
     def score_rows(self, X):
-        x = densify_rows(X, self.device_)
-        return (x @ self.item_factors_) @ self.item_factors_.T - x
+        A = self.item_factors_
+        return rows_times(X, A) @ A.T - densify_rows(X, self.device_)
 
     def similarity_rows(self, cols):
         A = self.item_factors_
