@@ -26,3 +26,11 @@ def write_results(out, text: str, env: dict, rows: list) -> None:
     """The Markdown report at ``out`` and its rows (with ``env``) as JSON beside it."""
     Path(out).write_text(text)
     Path(out).with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=1) + "\n")
+
+
+def publish(out, text: str, env: dict, rows: list) -> int:
+    """Print the report and, with ``out``, write it and its rows (:func:`write_results`); 0 for the exit code."""
+    print(text)
+    if out:
+        write_results(out, text, env, rows)
+    return 0

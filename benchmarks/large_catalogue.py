@@ -37,7 +37,7 @@ CONFIGS = [  # the settings of the committed run (its results file says which mo
 ]
 
 
-def one(name: str, params: dict, scale: float) -> dict:
+def one(name: str, params: dict, scale: float, valid_users: int | None = None) -> dict:
     import torch
 
     import recae
@@ -54,14 +54,19 @@ def one(name: str, params: dict, scale: float) -> dict:
     split = strong_generalization_split(data, 0.1, random_state=98765)
     model = getattr(recae, name)(**params)
     t, cpu = time.perf_counter(), time.process_time()
-    kw = {"valid": split} if name == "FactorEASE" else {}
+    kw = {}
+    if name == "FactorEASE":
+        # early stopping may read the first ``valid_users`` validation users only (a cheaper epoch);
+        # the table's validation score below is always over all of them
+        pair = validation_pair(split, split.train.item_ids)
+        kw["valid"] = split if valid_users is None else tuple(m[:valid_users] for m in pair)
     model.fit(split.train, **kw)
     fit_s, fit_cpu_s = time.perf_counter() - t, time.process_time() - cpu
     valid = validation_score(model, validation_pair(split, model.item_ids_), "ndcg@100")
     t = time.perf_counter()
     res = evaluate(model, split, k=(20, 100))
     eval_s = time.perf_counter() - t
-    return {"model": name, "params": params, "items": data.n_items, "users": data.n_users, "nnz": data.nnz,
+    return {"model": name, "params": params, "valid_users_for_stopping": valid_users, "items": data.n_items, "users": data.n_users, "nnz": data.nnz,
             "valid_ndcg100": valid, "ndcg100": float(res.loc["ndcg@100", "mean"]),
             "recall20": float(res.loc["truncated_recall@20", "mean"]), "fit_s": fit_s, "fit_cpu_s": fit_cpu_s,
             "eval_s": eval_s, "best_epoch": getattr(model, "best_epoch_", None),
@@ -74,11 +79,12 @@ def main() -> int:
     ap.add_argument("--out")
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the log (e.g. 0.05 for a quick check)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--valid-users", type=int, help="FactorEASE: early stopping on this many validation users")
     ap.add_argument("--rows", help="write the report from these JSON lines (fits run as --one) instead of fitting")
     args = ap.parse_args()
     if args.one:
         name, params = json.loads(args.one)
-        print(json.dumps(one(name, params, args.scale)), flush=True)
+        print(json.dumps(one(name, params, args.scale, args.valid_users)), flush=True)
         return 0
     env = environment()
     rows = []

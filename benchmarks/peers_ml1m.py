@@ -1,4 +1,4 @@
-"""recae's large-catalogue models beside their published peers on ML-1M, strong generalization, 3 splits.
+"""recae's large-catalogue models beside their published peers on ML-1M (3 splits) or the ML-20M shape (1 split).
 
 SparseEASE against the ``sansa`` package (recae.models.SANSA) over the same densities, each at
 its best density on validation; FactorEASE against the ``elsarec`` package (recae.models.ELSA) at
@@ -9,6 +9,12 @@ its own process, one torch thread; fit wall and CPU seconds and the fit's peak R
 data included) are reported, test NDCG@100 read once per fit.
 
     python benchmarks/peers_ml1m.py --data-dir ../shared/data --out benchmarks/results/peers_ml1m.md
+
+``--dataset synthetic-ml20m`` runs the same comparison on the generated ML-20M-shaped log (136,677
+users × 20,108 items × 10M positives, ``recae bench --dataset synthetic-ml20m``) on split 98765,
+with the trained models capped at 10 epochs (ELSA's epoch is several times FactorEASE's here):
+
+    python benchmarks/peers_ml1m.py --dataset synthetic-ml20m --out benchmarks/results/peers_ml20m_shape.md
 """
 
 from __future__ import annotations
@@ -32,9 +38,15 @@ RUNS = ([("EASE", {"l2": 500.0})]
         + [("SANSA", {"l2": 500.0, "density": d}) for d in DENSITIES]
         + [("FactorEASE", {"rank": RANK}), ("ELSA", {"rank": RANK, "epochs": 50, "patience": 5})])
 TRAINED = ("FactorEASE", "ELSA")
+#: The ML-20M shape: one split, and the trained models at the same epoch cap
+RUNS_ML20M = ([("EASE", {"l2": 500.0})]
+              + [("SparseEASE", {"l2": 500.0, "density": d}) for d in DENSITIES]
+              + [("SANSA", {"l2": 500.0, "density": d}) for d in DENSITIES]
+              + [("FactorEASE", {"rank": RANK, "epochs": 10}), ("ELSA", {"rank": RANK, "epochs": 10, "patience": 5})])
+SETUPS = {"ml-1m": (SEEDS, RUNS, "ML-1M"), "synthetic-ml20m": ((98765,), RUNS_ML20M, "ML-20M-shaped synthetic log")}
 
 
-def one(name: str, params: dict, seed: int, data_dir) -> dict:
+def one(name: str, params: dict, seed: int, data_dir, dataset: str = "ml-1m") -> dict:
     import logging
     import warnings
 
@@ -42,13 +54,16 @@ def one(name: str, params: dict, seed: int, data_dir) -> dict:
 
     import recae
     from recae.bench.memory import PeakRSS
-    from recae.bench.protocols import make_split
+    from recae.bench.protocols import load_dataset, make_split
     from recae.datasets import load_movielens
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)  # sansa's factorization notices
-    data = load_movielens("1m", data_dir=data_dir, download=False).binarize(3.5).filter(min_user=5)
+    if dataset == "ml-1m":
+        data = load_movielens("1m", data_dir=data_dir, download=False).binarize(3.5).filter(min_user=5)
+    else:  # generated: implicit already, as `recae bench --dataset synthetic-ml20m --binarize 0`
+        data = load_dataset(dataset, data_dir)
     split = make_split(data, "strong", seed)
     model = recae.models.MODEL_REGISTRY[name](**params)
     if name == "SANSA":  # numba compiles sansa's kernels on first use: not part of a fit
@@ -70,17 +85,19 @@ def mean(rows, key):
     return float(np.mean([r[key] for r in rows]))
 
 
-def report(rows: list[dict], env: dict) -> str:
+def report(rows: list[dict], env: dict, runs=RUNS, title: str = "ML-1M") -> str:
     groups: dict[str, list] = {}
     for r in rows:
         groups.setdefault(f"{r['model']} {json.dumps(r['params'])}", []).append(r)
-    ease = mean(groups[f"EASE {json.dumps(RUNS[0][1])}"], "test_ndcg100")
+    ease = mean(groups[f"EASE {json.dumps(runs[0][1])}"], "test_ndcg100")
     best = {}
     for key, g in groups.items():
         name = key.split()[0]
         if name not in best or mean(g, "valid_ndcg100") > mean(groups[best[name]], "valid_ndcg100"):
             best[name] = key
-    lines = ["# Large-catalogue models beside sansa and elsarec: ML-1M, strong generalization, 3 splits", "",
+    n_splits = len({r["seed"] for r in rows})
+    lines = [f"# Large-catalogue models beside sansa and elsarec: {title}, strong generalization, "
+             f"{n_splits} split{'s' if n_splits > 1 else ''}", "",
              header_markdown(env),
              f"Means over splits {', '.join(str(s) for s in dict.fromkeys(r['seed'] for r in rows))}; `× EASE`: test NDCG@100 over EASE(l2=500)'s mean. "
              "Densities: SparseEASE's is the share of nonzero weights in B, sansa's the `weight_matrix_density` of "
@@ -110,6 +127,8 @@ def report(rows: list[dict], env: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir")
+    ap.add_argument("--dataset", choices=sorted(SETUPS), default="ml-1m")
+    ap.add_argument("--models", nargs="+", help="fit only these (e.g. two processes on two cores); rows go to --rows")
     ap.add_argument("--out")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--rows", help="append JSON rows here as they finish, and resume from it")
@@ -117,7 +136,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.one:
         name, params, seed = json.loads(args.one)
-        print(json.dumps(one(name, params, seed, args.data_dir)), flush=True)
+        print(json.dumps(one(name, params, seed, args.data_dir, args.dataset)), flush=True)
         return 0
     env = environment()
     from importlib.metadata import PackageNotFoundError, version
@@ -129,11 +148,12 @@ def main() -> int:
     path = Path(args.rows) if args.rows else None
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path and path.exists() else []
     done = {(r["model"], json.dumps(r["params"]), r["seed"]) for r in rows}
-    for seed in () if args.report_only else SEEDS:
-        for name, params in RUNS:
-            if (name, json.dumps(params), seed) in done:
+    seeds, runs, title = SETUPS[args.dataset]
+    for seed in () if args.report_only else seeds:
+        for name, params in runs:
+            if (name, json.dumps(params), seed) in done or args.models and name not in args.models:
                 continue
-            cmd = [sys.executable, __file__, "--one", json.dumps([name, params, seed])]
+            cmd = [sys.executable, __file__, "--dataset", args.dataset, "--one", json.dumps([name, params, seed])]
             if args.data_dir:
                 cmd += ["--data-dir", args.data_dir]
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -144,8 +164,11 @@ def main() -> int:
             if path:
                 with path.open("a") as f:
                     f.write(json.dumps(rows[-1]) + "\n")
-    complete = [s for s in SEEDS if sum(r["seed"] == s for r in rows) == len(RUNS)]  # a partial split would skew means
-    text = report([r for r in rows if r["seed"] in complete], env)
+    complete = [s for s in seeds if sum(r["seed"] == s for r in rows) == len(runs)]  # a partial split would skew means
+    if not complete:
+        print(f"no split has all {len(runs)} rows yet; nothing to report")
+        return 0
+    text = report([r for r in rows if r["seed"] in complete], env, runs, title)
     print(text)
     if args.out:
         write_results(args.out, text, env, rows)

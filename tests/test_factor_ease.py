@@ -10,8 +10,10 @@ from torch.nn.functional import normalize
 
 import recae
 from recae.data.batching import DeviceCSR, SparseRowLoader, SparseRows
+from recae.datasets import synthetic
 from recae.exceptions import DataError, MemoryBudgetError
-from recae.models.factor_ease import FactorEASE, Gram, UnitRows
+from recae.models.factor_ease import FactorEASE
+from recae.models.factor_parts import Gram, UnitRows
 from recae.models.trained import Trained
 from recae.train import CHECKPOINT
 
@@ -203,6 +205,54 @@ def test_resume_equals_uninterrupted(board, tmp_path, negatives):
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
     for k, v in full.module_.state_dict().items():
         torch.testing.assert_close(resumed.module_.state_dict()[k], v, rtol=0, atol=0)
+
+
+@pytest.fixture(scope="module")
+def tail():
+    """A small long-tail log: item counts from 1 to hundreds, so the popularity weights differ."""
+    return synthetic(n_users=120, n_items=60, n_interactions=1500, popularity="longtail", random_state=3)
+
+
+def test_popularity_exponent_weights_each_item_by_its_training_users(tail):
+    model = FactorEASE(**dict(SMALL, epochs=5)).fit(tail)
+    X = tail.matrix[:9]
+    plain = by_hand(model, X)
+    counts = np.diff(sp.csc_matrix(tail.matrix).indptr)
+    assert counts.min() < counts.max()
+    model.set_params(popularity_exponent=0.3)  # scoring only: no refit needed
+    weighted = plain * (1.0 + counts) ** 0.3
+    np.testing.assert_allclose(model.score_rows(X).numpy(), weighted, rtol=1e-5, atol=1e-5)
+    ids, scores = model.recommend(tail.user_ids[:9], n=10)
+    expect = np.where(X.toarray() > 0, -np.inf, weighted)
+    np.testing.assert_array_equal(ids, tail.item_ids[np.argsort(-expect, axis=1, kind="stable")[:, :10]])
+    np.testing.assert_allclose(scores, np.sort(expect, axis=1)[:, ::-1][:, :10], rtol=1e-5, atol=1e-5)
+    chunked = FactorEASE(**dict(SMALL, epochs=5, popularity_exponent=0.3)).fit(tail)
+    chunked.item_chunk = 7  # each chunk takes its slice of the weights
+    np.testing.assert_array_equal(chunked.recommend(tail.user_ids[:9], n=10)[0], ids)
+    new_ids, new_scores = chunked.recommend_new(tail.take_users(np.arange(9)), n=10)
+    np.testing.assert_array_equal(new_ids, ids)
+    model.set_params(popularity_exponent=0.0)
+    np.testing.assert_allclose(model.score_rows(X).numpy(), plain, rtol=1e-5, atol=1e-5)
+
+
+def test_popularity_exponent_moves_validation_not_training_and_travels_in_the_file(tail, tmp_path):
+    split = recae.strong_generalization_split(tail, n_heldout=20, random_state=0)
+    params = dict(SMALL, epochs=4, patience=None)
+    plain = FactorEASE(**params).fit(split.train, valid=split)
+    tilted = FactorEASE(**params, popularity_exponent=0.5).fit(split.train, valid=split)
+    assert [h["loss"] for h in tilted.history_] == [h["loss"] for h in plain.history_]
+    key = "ndcg@100"  # the valid_metric
+    assert [h[key] for h in tilted.history_] != [h[key] for h in plain.history_]
+    tilted.save(tmp_path / "fe.recae")
+    loaded = recae.load(tmp_path / "fe.recae")
+    assert loaded.popularity_exponent == 0.5
+    np.testing.assert_array_equal(loaded.score(split.train.matrix), tilted.score(split.train.matrix))
+
+
+@pytest.mark.parametrize("gamma", [float("nan"), 2.5, -3, True, "0.2", None])
+def test_bad_popularity_exponent(board, gamma):
+    with pytest.raises(DataError, match="popularity_exponent"):
+        FactorEASE(**dict(SMALL, popularity_exponent=gamma)).fit(board)
 
 
 @pytest.mark.parametrize("rank", [0, -3, 2.5, True, "8", None, N + 1])

@@ -370,6 +370,19 @@ def test_blend_members_share_ids_and_device_override(board_split, tmp_path):
         recae.Blend.from_models(blend.members_, valid=board_split, grid_step=0)
 
 
+def test_blend_ascent_starts_from_the_best_member_when_it_beats_equal_weights(board_split):
+    from recae.models.validation import validation_score
+
+    good = recae.EASE(l2=5.0).fit(board_split.train)
+    weak = [recae.Popularity().fit(board_split.train) for _ in range(3)]
+    valid = validation_pair(board_split, good.item_ids_)
+    assert validation_score(good, valid, "ndcg@100") > validation_score(weak[0], valid, "ndcg@100")
+    # a step of 1 cannot leave equal weights (no member holds a whole step): only the start can
+    blend = recae.Blend.from_models([good, *weak], valid=board_split, grid_step=1.0)
+    np.testing.assert_array_equal(blend.weights_, [1.0, 0.0, 0.0, 0.0])
+    assert blend.valid_score_ == pytest.approx(validation_score(good, valid, "ndcg@100"), abs=1e-12)
+
+
 @pytest.mark.parametrize("n_members", [2, 4])  # the exhaustive grid and coordinate ascent
 def test_blend_weight_search_in_user_blocks_matches_one_block(board_split, monkeypatch, n_members):
     from recae.models import blend as blend_module

@@ -50,8 +50,9 @@ SPACES: dict[str, Space] = {
                       dict(MEMBER_SETTINGS["LinearAE"])),
     # the large-catalogue linear autoencoders: a sparse closed form and a factored one
     "sparseease": Space("SparseEASE", {"l2": [100.0, 200.0, 500.0, 1000.0], "density": [0.02, 0.05, 0.1]}),
-    "factorease": Space("FactorEASE", {"rank": [128, 256, 512], "lr": [3e-3, 1e-2], "batch_size": [256, 512]},
-                        neural=True),
+    # popularity_exponent: 0 suits MovieLens, 0.1–0.3 long-tail logs (FactorEASE's docstring)
+    "factorease": Space("FactorEASE", {"rank": [128, 256, 512], "lr": [3e-3, 1e-2], "batch_size": [256, 512],
+                                       "popularity_exponent": [0.0, 0.1, 0.2, 0.3]}, neural=True),
     # peers, like implicit: the published sparse and factored linear autoencoders (optional packages)
     "sansa": Space("SANSA", {"l2": [100.0, 200.0, 500.0, 1000.0], "density": [0.01, 0.02, 0.05]}),
     "elsa": Space("ELSA", {"rank": [128, 256, 512], "lr": [0.03, 0.1], "batch_size": [256, 512]}, neural=True),

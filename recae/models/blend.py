@@ -6,7 +6,9 @@ non-linear code generalises across sparse users. Blend fits its members on the s
 standardises each member's scores per user (z-score over the catalogue, so a softmax logit
 and a linear score become comparable), and adds them with non-negative weights summing to
 one. With validation data the weights are chosen to maximise the validation metric: an
-exhaustive simplex grid for up to three members, coordinate ascent beyond. Without it the
+exhaustive simplex grid for up to three members, coordinate ascent beyond (from the better of equal
+weights and the best member alone, so the chosen weights never score under any single member on
+validation). Without it the
 ``weights`` hyper-parameter is used (its default was tuned on ML-1M).
 
 ``recae bench`` blends the better of EASE and EDLAE, a low-rank :class:`~recae.LinearAE`, and
@@ -235,8 +237,12 @@ class Blend(Recommender):
             scores = metrics(candidates)
             best = int(np.argmax(scores))
             return candidates[best], scores[best]
-        w = np.full(n, 1.0 / n)
-        best_score, = metrics([w])
+        # start from the best of equal weights and each member alone: the ascent only climbs, so
+        # the Blend then never scores under its best member on the validation users
+        starts = [np.full(n, 1.0 / n), *np.eye(n)]
+        scores = metrics(starts)
+        first = int(np.argmax(scores))  # ties keep equal weights
+        w, best_score = starts[first], scores[first]
         improved = True
         while improved:  # coordinate ascent: move weight mass between pairs of members
             improved = False

@@ -39,80 +39,12 @@ from torch import nn
 
 from .. import distributed
 from ..data.batching import SparseRowLoader, SparseRows, csr_coords, densify_rows
+from ..data.validate import check_real
 from ..exceptions import DataError, MemoryBudgetError
+from .factor_parts import FactorLayer, Gram, ItemFactors, MinusHistory
 from .neural import NeuralRecommender
 from .params import store_params
-from .ranking import FactoredScores
 from .trained import OPTIMIZERS
-
-
-class UnitRows(torch.autograd.Function):
-    """A = W / ‖W‖ by rows (``normalize(W, dim=1)``); backward dW = (g − A·⟨g, A⟩) / ‖W‖ in three passes.
-
-    Autograd's backward of the division forms −g·W/‖W‖² and reduces it: several times the work."""
-
-    @staticmethod
-    def forward(ctx, w):
-        norm = w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        a = w / norm
-        ctx.save_for_backward(a, norm)
-        return a
-
-    @staticmethod
-    def backward(ctx, g):
-        a, norm = ctx.saved_tensors
-        along = torch.linalg.vecdot(g, a, dim=1).unsqueeze(1)
-        return torch.addcmul(g, a, along, value=-1).div_(norm)
-
-
-class Gram(torch.autograd.Function):
-    """AᵀA (r × r) with the backward dA = A·(G + Gᵀ): one items × r² product instead of autograd's two."""
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return a.T @ a
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return a @ (g + g.T)
-
-
-class ItemFactors(nn.Module):
-    """The raw item matrix W (items × rank); :meth:`factors` is A, its rows scaled to unit norm."""
-
-    def __init__(self, n_items: int, rank: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(n_items, rank))
-        nn.init.xavier_uniform_(self.weight)
-
-    def factors(self, rows: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.weight if rows is None else self.weight[rows]
-        return UnitRows.apply(w) if torch.is_grad_enabled() else nn.functional.normalize(w, dim=1)
-
-
-class FactorLayer:
-    """A as an output layer (``weight`` items × rank, zero ``bias``), the shape FactoredScores ranks."""
-
-    def __init__(self, weight: torch.Tensor):
-        self.weight = weight
-        self.bias = weight.new_zeros(weight.shape[0])
-
-    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(hidden.to(self.weight.dtype), self.weight, self.bias)
-
-
-class MinusHistory(FactoredScores):
-    """x·A·Aᵀ − x by item chunks: the factored scores with each chunk's own history subtracted."""
-
-    def __init__(self, hidden: torch.Tensor, layer: FactorLayer, X: sp.csr_matrix):
-        super().__init__(hidden, layer)
-        self.X = X.tocsc()  # column slices of the history per chunk
-
-    def chunk(self, start: int, stop: int) -> torch.Tensor:
-        s = super().chunk(start, stop)
-        return s - densify_rows(self.X[:, start:stop].tocsr(), s.device)
 
 
 def _gib(nbytes: float) -> str:
@@ -156,6 +88,14 @@ class FactorEASE(NeuralRecommender):
         Refuse to fit, before allocating anything, when the training copies of the factors exceed
         this many GiB: (3 + optimizer moments) × items × rank × 4 bytes, i.e. W, its gradient, the
         normalised A kept for the backward pass and Adam's two moments (one for RMSprop).
+    popularity_exponent : float, default 0.0
+        γ: item j's scores are multiplied by (1 + nⱼ)^γ, nⱼ its number of training users. Unit-norm
+        rows give every item the same scale, so on a long-tail catalogue the many items seen once
+        or twice, whose directions the data barely fixes, crowd the top of the ranking; γ > 0
+        shrinks them against items with histories (γ < 0 favours rare items). It acts on the scores
+        only: validation during ``fit`` (early stopping) sees it, training's loss does not, and a
+        fitted model takes a new value through ``set_params`` without refitting. 0 (the default)
+        is best on ML-1M; 0.1–0.3 on the long-tail logs (``benchmarks/results/``).
 
     Attributes
     ----------
@@ -174,16 +114,19 @@ class FactorEASE(NeuralRecommender):
 
     def __init__(self, rank=256, negatives=None, epochs=50, batch_size=512, lr=0.01, optimizer="adam",
                  weight_decay=0.0, l1=0.0, patience=5, valid_metric="ndcg@100", amp="auto", device="auto",
-                 random_state=0, show_progress=None, weight_averaging=None, memory_budget_gb=8.0):
+                 random_state=0, show_progress=None, weight_averaging=None, memory_budget_gb=8.0,
+                 popularity_exponent=0.0):
         store_params(self, locals())
 
-    #: The memory budget changes no result, so a resumed run may differ in it.
-    resumable = NeuralRecommender.resumable + ("memory_budget_gb",)
+    #: The memory budget and the scores' popularity exponent leave training as it is, so a resumed
+    #: run may differ in them.
+    resumable = NeuralRecommender.resumable + ("memory_budget_gb", "popularity_exponent")
 
     # ------------------------------------------------------------------ checks
     def _check_settings(self) -> None:
         if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
+        check_real(self.popularity_exponent, "popularity_exponent", -2.0, 2.0)
         super()._check_settings()
 
     def _prepare(self, X) -> None:
@@ -315,20 +258,34 @@ class FactorEASE(NeuralRecommender):
         return (h * h).sum(dim=1), pp
 
     # ------------------------------------------------------------------ scoring
+    def _item_weights(self) -> torch.Tensor | None:
+        """(1 + nⱼ)^γ per item from the training matrix (None at γ = 0), kept until either changes."""
+        gamma = check_real(self.popularity_exponent, "popularity_exponent", -2.0, 2.0)
+        if gamma == 0:
+            return None
+        cached = getattr(self, "_weights_cache", None)
+        if cached is None or cached[0] != gamma or cached[1] is not self.user_items_:
+            counts = np.bincount(self.user_items_.indices, minlength=self.n_items_).astype(np.float64)
+            w = torch.as_tensor((1.0 + counts) ** gamma, dtype=torch.float32, device=self.device_)
+            self._weights_cache = cached = (gamma, self.user_items_, w)
+        return cached[2]
+
     @torch.no_grad()
     def score_rows(self, X):
-        """Exactly x·A·Aᵀ − x (float32) for history rows X."""
+        """Exactly (x·A·Aᵀ − x)·diag(w) (float32) for history rows X; w = 1 at γ = 0."""
         self.module_.eval()
         A = self.module_.factors()
-        return self._hidden(X, A) @ A.T - densify_rows(X, self.device_)
+        s = self._hidden(X, A) @ A.T - densify_rows(X, self.device_)
+        w = self._item_weights()
+        return s if w is None else s.mul_(w)
 
     @torch.no_grad()
     def factored_rows(self, X):
-        """x·A·Aᵀ − x kept factored, ranked by item chunks (each chunk subtracts its part of x)."""
+        """The scores kept factored, ranked by item chunks (each chunk subtracts its part of x)."""
         self.module_.eval()
         A = self.module_.factors()
         hidden = self._hidden(X, A)
-        return MinusHistory(hidden, FactorLayer(A), X)
+        return MinusHistory(hidden, FactorLayer(A), X, self._item_weights())
 
     def _hidden(self, X: sp.csr_matrix, A: torch.Tensor) -> torch.Tensor:
         """h = x·A from CSR rows without densifying them (no rows × items block)."""
