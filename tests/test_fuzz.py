@@ -136,8 +136,9 @@ def test_fuzz_from_pandas(df, rating, timestamp, duplicates):
         return
     check_log(data)
     if duplicates in (None, "sum") and rating is None:
-        # counts add up whatever the row order: the same log shuffled gives the same object
-        again = recae.Interactions.from_pandas(df.iloc[::-1].reset_index(drop=True), timestamp=timestamp)
+        # presence (None) or counts ("sum") whatever the row order: the same log reversed gives the same object
+        again = recae.Interactions.from_pandas(df.iloc[::-1].reset_index(drop=True), timestamp=timestamp,
+                                               duplicates=duplicates)
         np.testing.assert_array_equal(again.user_ids, data.user_ids)
         np.testing.assert_array_equal(again.item_ids, data.item_ids)
         assert (again.matrix != data.matrix).nnz == 0
