@@ -64,8 +64,8 @@ def one(name: str, params: dict, scale: float, valid_users: int | None = None) -
     if name == "FactorEASE":
         # early stopping may read the first ``valid_users`` validation users only (a cheaper epoch);
         # the table's validation score below is always over all of them
-        pair = validation_pair(split, split.train.item_ids)
-        kw["valid"] = split if valid_users is None else tuple(m[:valid_users] for m in pair)
+        kw["valid"] = split if valid_users is None else tuple(
+            m[:valid_users] for m in validation_pair(split, split.train.item_ids))
     model.fit(split.train, **kw)
     fit_s, fit_cpu_s = time.perf_counter() - t, time.process_time() - cpu
     valid = validation_score(model, validation_pair(split, model.item_ids_), "ndcg@100")

@@ -153,6 +153,11 @@ class Recommender(RecommenderFile, Params):
             cache[kind] = IdIndex(ids, kind)
         return cache[kind]
 
+    def item_counts(self) -> np.ndarray:
+        """Training users per item, int64 of shape ``(n_items,)``: the stored entries of each column of ``user_items_``."""
+        self._check_fitted()
+        return np.bincount(self.user_items_.indices, minlength=self.n_items_)
+
     def user_rows(self, user_ids, *, unknown: str = "raise") -> np.ndarray:
         """Row positions ``(n,)`` of raw user ids in ``user_ids_`` (and ``user_items_``).
 
@@ -267,8 +272,7 @@ class Recommender(RecommenderFile, Params):
         ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=mask)
         empty = np.flatnonzero(np.diff(X.indptr) == 0)
         if len(empty) and self.empty_history_fallback:  # nothing to fold in: the most popular items
-            counts = torch.as_tensor(np.bincount(self.user_items_.indices, minlength=self.n_items_),
-                                     dtype=torch.float32, device=self.device_)
+            counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
             ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1), None, len(empty), n, mask)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
 

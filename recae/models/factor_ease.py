@@ -126,7 +126,7 @@ class FactorEASE(NeuralRecommender):
     def _check_settings(self) -> None:
         if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
-        check_real(self.popularity_exponent, "popularity_exponent", -2.0, 2.0)
+        self._gamma()
         super()._check_settings()
 
     def _prepare(self, X) -> None:
@@ -258,14 +258,17 @@ class FactorEASE(NeuralRecommender):
         return (h * h).sum(dim=1), pp
 
     # ------------------------------------------------------------------ scoring
+    def _gamma(self) -> float:
+        return check_real(self.popularity_exponent, "popularity_exponent", -2.0, 2.0)
+
     def _item_weights(self) -> torch.Tensor | None:
         """(1 + nⱼ)^γ per item from the training matrix (None at γ = 0), kept until either changes."""
-        gamma = check_real(self.popularity_exponent, "popularity_exponent", -2.0, 2.0)
+        gamma = self._gamma()
         if gamma == 0:
             return None
         cached = getattr(self, "_weights_cache", None)
         if cached is None or cached[0] != gamma or cached[1] is not self.user_items_:
-            counts = np.bincount(self.user_items_.indices, minlength=self.n_items_).astype(np.float64)
+            counts = self.item_counts().astype(np.float64)
             w = torch.as_tensor((1.0 + counts) ** gamma, dtype=torch.float32, device=self.device_)
             self._weights_cache = cached = (gamma, self.user_items_, w)
         return cached[2]

@@ -84,7 +84,7 @@ class ModelState:
         ids = model.user_ids_
         # recae keeps ids sorted: a binary search is far cheaper per request than a pandas lookup
         self._sorted_users = len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
-        self.popularity = np.bincount(model.user_items_.indices, minlength=model.n_items_)
+        self.popularity = model.item_counts()
         self._fingerprint = None
 
     def user_id(self, value):
