@@ -152,6 +152,53 @@ def test_default_trials_share_what_is_left_among_the_models_still_waiting(split,
     assert caps[4] == ("multvae", (100 - 9 - 9 - 41 - 20.5) / 2)
 
 
+def test_after_the_defaults_the_time_goes_to_the_leaders(split, monkeypatch):
+    """Successive halving across models: a model's time share halves with each model ahead of it."""
+    import types
+    from collections import Counter
+
+    import recae.bench.search as search_module
+
+    clock, calls = [0.0], []
+    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    score = {"multvae": 0.4, "multdae": 0.3, "edlae": 0.2, "ease": 0.1}
+
+    def fake_trial(self, name, order, cap, t0):  # every fit takes 2 s (or its cap, if less)
+        took = min(2.0, cap)
+        calls.append((name, cap, took))
+        clock[0] += took
+        record = {"model": name, "trial": order, "order": order, "params": {"n": order}, "valid_ndcg@100": score[name],
+                  "state": "complete", "seconds": took, "elapsed": clock[0] - t0}
+        return record, object()
+
+    monkeypatch.setattr(Search, "_trial", fake_trial)
+    models = ["ease", "edlae", "multdae", "multvae"]
+    Search(split, models, seconds=200, race=None, patience=None).run()
+    assert [n for n, _, _ in calls[:4]] == models  # the defaults first, in order
+    used = Counter()
+    for name, _, took in calls:
+        used[name] += took
+    weight = {"multvae": 1.0, "multdae": 0.5, "edlae": 0.25, "ease": 0.125}
+    # each model's time over its weight is within one fit of the leader's
+    for m in models:
+        assert abs(used[m] / weight[m] - used["multvae"]) <= 2.0 / weight[m] + 1e-9, (m, used)
+    assert used["multvae"] > 90 and used["ease"] < 16
+    # a trial's cap is its weight's part of the time left
+    name, cap, _ = calls[4]
+    left = 200 - sum(t for _, _, t in calls[:4])
+    assert cap == pytest.approx(left * weight[name] / sum(weight.values()))
+
+    calls.clear()
+    clock[0] = 0.0
+    Search(split, models, seconds=200, race=None, patience=None, lead=1.0).run()  # equal shares
+    equal = Counter()
+    for name, _, took in calls:
+        equal[name] += took
+    assert max(equal.values()) - min(equal.values()) <= 4.0, equal  # the last seconds: fits that no longer fit
+    with pytest.raises(DataError, match="lead must be a number in"):
+        Search(split, models, seconds=10, lead=0)
+
+
 def test_storage_of_another_study_or_other_data_is_refused(tmp_path, planted):
     db = tmp_path / "tune.db"
     tune(planted, models=["ease"], budget=2, storage=db, study_name="a")

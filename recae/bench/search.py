@@ -3,12 +3,15 @@
 Each model has its own study (TPE sampling over :func:`~recae.bench.spaces.distributions`,
 median pruning), so pruning compares a trial only with earlier trials of the same model. The
 first trial of every model is its default setting. Models take turns: the next trial goes to
-the model that has used the least (time, or trials with a trial budget), so every model gets
-an equal share (in the first round, a default trial shares the time left with the models still
-waiting for theirs, so a slow model's default can use what the fast ones did not, up to half
-of it); a model leaves the rotation when its space is exhausted or ``patience`` trials
-in a row did not improve it, or (with a shared budget) when its best full trial is clearly
-behind the leader (``race``), and its share goes to the others.
+the model that has used the least (time, or trials with a trial budget). In the first round a
+default trial shares the time left with the models still waiting for theirs, so a slow model's
+default can use what the fast ones did not, up to half of it. After it, a shared time budget is
+split by standing (successive halving across models, ``lead``): each model's share of the time
+is ``lead`` to the power of the number of models ahead of it on validation, so the leader gets
+twice the runner-up's time, four times the third's, and a model that overtakes another takes
+its share. A model leaves the rotation when its space is exhausted or ``patience`` trials in a
+row did not improve it, or (with a shared budget) when its best full trial is clearly behind
+the leader (``race``), and its share goes to the others.
 
 Neural models report validation NDCG@100 after every epoch through the trainer's
 ``callbacks`` fit option: a trial worse than the median of its model's earlier trials at the
@@ -119,19 +122,24 @@ class Search:
     race : float or None, default 0.9
         In a shared budget, a model whose best full (not cut short) trial scores under
         ``race`` × the leader's leaves the rotation.
+    lead : float, default 0.5
+        In a shared time budget, after every model's default: a model's share of the time is
+        ``lead ** (models ahead of it on validation)``; 1.0 gives every model an equal share.
     on_trial : callable, optional
         ``on_trial(record, progress)`` after each trial (``progress``: best, trials done, time left).
     """
 
     def __init__(self, split, models, *, seconds=None, n_trials=None, per_model=False, grids=None,
                  random_state=0, storage=None, study_name="recae", max_epochs=None, patience=10,
-                 startup_trials=4, fixed=None, race=0.9, on_trial=None):
+                 startup_trials=4, fixed=None, race=0.9, lead=0.5, on_trial=None):
         if (seconds is None) == (n_trials is None):
             raise DataError("give a time budget (seconds) or a trial budget (n_trials), not both or neither")
+        if isinstance(lead, bool) or not isinstance(lead, (int, float)) or not 0 < lead <= 1:
+            raise DataError(f"lead must be a number in (0, 1] (1: equal shares); got {lead!r}")
         self.split, self.models, self.per_model = split, list(models), per_model
         self.seconds, self.n_trials, self.on_trial = seconds, n_trials, on_trial
         self.random_state, self.max_epochs, self.patience = int(random_state), max_epochs, patience
-        self.startup_trials, self.race = startup_trials, race
+        self.startup_trials, self.race, self.lead = startup_trials, race, float(lead)
         self.fixed = {m: dict((fixed or {}).get(m, {})) for m in self.models}  # e.g. one thread for implicit
         self.grids = {m: (grids or {}).get(m, SPACES[m].grid) for m in self.models}
         self.dists = {m: distributions(m, self.grids[m]) for m in self.models}
@@ -171,14 +179,16 @@ class Search:
                 active = active[:1]
             if not active or self._spent(result, used, t0):
                 break
-            name = min(active, key=lambda m: (used[m] if self.seconds else len(self._of(result, m))))
+            waiting = [m for m in active if not self._of(result, m)]
+            weight = self._shares(result, active, ranked=self.seconds is not None and not waiting)
+            name = min(active, key=lambda m: (used[m] / weight[m] if self.seconds else len(self._of(result, m))))
             cap = None
             if self.seconds is not None:
                 left = self.seconds - (used[name] if self.per_model else time.perf_counter() - t0)
                 # a default trial shares what is left with the models still waiting for theirs (the
                 # time fast models did not use goes to a slow one's first fit), but never more than half
-                waiting = [m for m in active if not self._of(result, m)]
-                share = len(active) if not waiting else max(len(waiting), 2 if len(active) > 1 else 1)
+                share = (sum(weight.values()) / weight[name] if not waiting
+                         else max(len(waiting), 2 if len(active) > 1 else 1))
                 cap = max(left if self.per_model else left / share, 0.0)
             past = [r["seconds"] for r in self._of(result, name)]
             if cap is not None and not SPACES[name].neural and past and min(past) > cap:
@@ -205,6 +215,14 @@ class Search:
                     params["epochs"] = int(cand.record["best_epoch"])
                 cand.model, _ = fit_model(name, params, self.split, self.max_epochs)
         return result
+
+    def _shares(self, result, active, ranked: bool) -> dict:
+        """Each active model's weight in the time split: ``lead ** (models ahead of it)``, or 1 each."""
+        if not ranked or self.per_model or self.lead == 1.0:
+            return {m: 1.0 for m in active}
+        best = {m: result.best[m].valid if m in result.best else -math.inf for m in active}
+        # ties share a rank, so models that score alike keep equal shares
+        return {m: self.lead ** sum(best[o] > best[m] for o in active) for m in active}
 
     def _race(self, result, done) -> None:
         """Models clearly behind the leader after a full trial leave the rotation; their time goes to the others."""

@@ -13,7 +13,8 @@ With every other item as a neighbour (``density=1``) this is EASE exactly.
 Memory: the Gram matrix is built and kept sparse (``X.T @ X`` in scipy); only blocks of
 ``batch × (k+1)²`` Gram entries are gathered dense, and B holds ``n_items × k`` weights,
 k ≈ density·n_items. Scores are ``x·B`` as a sparse product (scipy on the CPU, torch sparse
-on CUDA). A CHOLMOD (SANSA) solver is not part of this module: ``solver="cholmod"`` says so.
+on CUDA). The CHOLMOD route, a sparse LDLᵀ of the whole Gram, is the SANSA peer
+(:class:`~recae.models.SANSA`, an optional extra); ``solver="cholmod"`` says so.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 
 from ..data.batching import densify_rows
 from ..data.validate import check_choice
-from ..exceptions import DataError, MemoryBudgetError, RecaeError
+from ..exceptions import DataError, MemoryBudgetError
 from .base import Recommender
 from .closed_form import check_dtype_l2, is_real
 
@@ -239,9 +240,9 @@ class SparseEASE(Recommender):
         Share of the n_items² weights that may be nonzero: each item's score is predicted from
         its k = round(density · n_items) nearest items by cosine co-occurrence (at most all others;
         1.0 is dense EASE, at the cost of one (n_items−1)² system per item).
-    solver : {"auto", "scipy", "cholmod"}, default "auto"
-        "scipy": sparse Gram in scipy and batched neighbourhood solves (this module's method).
-        "cholmod" is not implemented here (it needs scikit-sparse); "auto" is "scipy".
+    solver : {"auto", "scipy"}, default "auto"
+        "scipy": sparse Gram in scipy and batched neighbourhood solves in torch; "auto" is "scipy".
+        The CHOLMOD route (a sparse LDLᵀ of the whole Gram) is :class:`~recae.models.SANSA`.
     dtype : {"float32", "float64"}, default "float32"
         Precision of the Gram matrix and the solves; the weights are stored in float32.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
@@ -273,18 +274,13 @@ class SparseEASE(Recommender):
         if not is_real(self.density) or not 0 < self.density <= 1:
             raise DataError(f"density must be a number in (0, 1] (the share of nonzero item-item weights); "
                             f"got {self.density!r}")
-        check_choice(self.solver, "solver", ("auto", "scipy", "cholmod"))
+        if self.solver == "cholmod":  # the factorized route is another model, not a solver of this one
+            raise DataError("SparseEASE solves its neighbourhood systems with scipy and torch (solver 'auto' or "
+                            "'scipy'); the CHOLMOD factorization of EASE is recae.models.SANSA (the sansa "
+                            f"package: {CHOLMOD_INSTALL} && pip install sansa==1.1.0)")
+        check_choice(self.solver, "solver", ("auto", "scipy"))
         if not is_real(self.memory_budget_gb) or not self.memory_budget_gb > 0:
             raise DataError(f"memory_budget_gb must be a positive number; got {self.memory_budget_gb!r}")
-        if self.solver == "cholmod":
-            try:
-                import sksparse.cholmod  # noqa: F401
-            except ImportError:
-                raise RecaeError("SparseEASE(solver='cholmod') needs scikit-sparse (CHOLMOD): "
-                                 f"{CHOLMOD_INSTALL}; or use solver='scipy'") from None
-            raise RecaeError("SparseEASE(solver='cholmod'): the CHOLMOD (SANSA) factorization is not implemented "
-                             "in this version; use solver='scipy' or 'auto', or the sansa package's model "
-                             "recae.models.SANSA, which factorizes with CHOLMOD")
         return dtype
 
     def _check_memory(self, n_items: int, gram_nnz: int, complete: bool) -> None:

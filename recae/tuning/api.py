@@ -103,9 +103,11 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
          on_trial=None) -> TuneResult:
     """Search models and their hyper-parameters on a validation split of ``data``; return the best, refitted.
 
-    Each model gets an equal share of the budget (its default setting first, then Optuna's TPE
-    sampler over its space in :data:`recae.bench.spaces.SPACES`; neural trials are pruned per
-    epoch against the median of their model's earlier trials). With ``"blend"`` among the
+    Every model runs its default setting first; then the time goes mostly to the leaders on
+    validation (a model's share halves with each model ahead of it; with a trial budget the
+    shares are equal), drawn by Optuna's TPE sampler over the model's space in
+    :data:`recae.bench.spaces.SPACES`; neural trials are pruned per epoch against the median of
+    their model's earlier trials. With ``"blend"`` among the
     models, the Blend of the best members is a candidate too, weighted on validation.
 
     Parameters
