@@ -287,10 +287,10 @@ def test_cli_bad_input_is_one_error_line(tmp_path, capsys):
 
 
 def test_the_blend_of_the_best_members_is_a_candidate_and_refits_on_all_users(planted):
-    r = tune(planted, models=["ease", "multdae", "blend"], budget=3, max_epochs=5)
+    r = tune(planted, models=["ease", "multdae", "blend"], budget=3, max_epochs=40)
     row = next(x for x in r.leaderboard if x["model"] == "blend")
     assert row["params"]["members"] == ["ease", "multdae"] and sum(row["params"]["weights"]) == pytest.approx(1.0)
-    assert r.name == "blend"  # on this planted log the blend wins validation (the run is seeded)
+    assert r.name == "blend"  # here the blend wins validation by 0.014 (the run is seeded)
     assert type(r.model).__name__ == "Blend" and len(r.model.user_ids_) == planted.n_users
     dae = r.model.members_[1]
     best_epoch = next(x for x in r.leaderboard if x["model"] == "multdae")["best_epoch"]
