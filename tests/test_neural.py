@@ -383,6 +383,36 @@ def test_blend_ascent_starts_from_the_best_member_when_it_beats_equal_weights(bo
     assert blend.valid_score_ == pytest.approx(validation_score(good, valid, "ndcg@100"), abs=1e-12)
 
 
+def test_blend_bagged_weights_are_the_mean_of_the_picks_on_resampled_users(board_split):
+    from recae.metrics import RANKING_METRICS
+    from recae.models.blend import _simplex_grid
+    from recae.models.validation import scored_rows
+
+    members = [recae.EASE(l2=5.0).fit(board_split.train), recae.MultDAE(**dict(SMALL, epochs=4)).fit(board_split.train)]
+    fold_in, target = validation_pair(board_split, members[0].item_ids_)
+    rows = scored_rows((fold_in, target))
+    X, T = fold_in[rows], target[rows]
+    k = min(100, T.shape[1])
+    grid = list(_simplex_grid(2, 0.1))
+    # each grid point's per-user NDCG, through Blends with those weights fixed (no validation data)
+    per_user = np.array([RANKING_METRICS["ndcg"](recae.Blend.from_models(members, weights=list(w)).rank_rows(X, k)[0],
+                                                 T, k) for w in grid])
+    rng, u, picks = np.random.default_rng(7), len(rows), []
+    for _ in range(20):
+        counts = rng.multinomial(u, np.full(u, 1.0 / u)).astype(float)
+        picks.append(grid[int(np.argmax([np.dot(v, counts) / counts.sum() for v in per_user]))])
+    expected = np.mean(picks, axis=0)
+    assert len({tuple(p) for p in picks}) > 1  # the resamples disagree, so the mean is a real mix
+    blend = recae.Blend.from_models(members, valid=board_split, grid_step=0.1, bags=20, random_state=7)
+    np.testing.assert_allclose(blend.weights_, expected, atol=1e-12)
+    whole = per_user.mean(axis=1)
+    assert blend.valid_score_ >= whole[[0, -1]].max() - 1e-9  # never under a member alone
+    plain = recae.Blend.from_models(members, valid=board_split, grid_step=0.1, bags=0)
+    np.testing.assert_allclose(plain.weights_, grid[int(np.argmax(whole))], atol=1e-12)  # one search on all users
+    with pytest.raises(DataError, match="bags must be a non-negative integer"):
+        recae.Blend.from_models(members, valid=board_split, bags=-1)
+
+
 @pytest.mark.parametrize("n_members", [2, 4])  # the exhaustive grid and coordinate ascent
 def test_blend_weight_search_in_user_blocks_matches_one_block(board_split, monkeypatch, n_members):
     from recae.models import blend as blend_module
