@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ..data.batching import densify_rows
+from ..data.batching import csr_coords
 from .ranking import FactoredScores
 
 
@@ -57,11 +57,11 @@ class ItemFactors(nn.Module):
 
 
 class FactorLayer:
-    """A as an output layer (``weight`` items × rank, zero ``bias``), the shape FactoredScores ranks."""
+    """A as an output layer (``weight`` items × rank, no ``bias``), the shape FactoredScores ranks."""
 
     def __init__(self, weight: torch.Tensor):
         self.weight = weight
-        self.bias = weight.new_zeros(weight.shape[0])
+        self.bias = None
 
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(hidden.to(self.weight.dtype), self.weight, self.bias)
@@ -77,5 +77,8 @@ class MinusHistory(FactoredScores):
 
     def chunk(self, start: int, stop: int) -> torch.Tensor:
         s = super().chunk(start, stop)
-        s = s - densify_rows(self.X[:, start:stop].tocsr(), s.device)
-        return s if self.weights is None else s * self.weights[start:stop]
+        part = self.X[:, start:stop].tocsr()
+        if part.nnz:  # subtracted where the history is, not as a dense rows × chunk block
+            s.index_put_(csr_coords(part, s.device), torch.as_tensor(-part.data, dtype=s.dtype, device=s.device),
+                         accumulate=True)
+        return s if self.weights is None else s.mul_(self.weights[start:stop])

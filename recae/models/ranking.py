@@ -20,6 +20,8 @@ from ..exceptions import TrainingError
 
 def check_scores(s: torch.Tensor, owner: str, start: int) -> None:
     """Scores must be finite or -inf (a mask): a NaN or +inf would rank garbage as if it were real."""
+    if bool(torch.isfinite(s.sum())):  # one pass: a NaN or +inf anywhere makes the sum NaN or +inf
+        return
     bad = torch.isnan(s) | torch.isposinf(s)
     if bool(bad.any()):
         row = int(bad.any(dim=1).nonzero()[0, 0]) + start
@@ -43,8 +45,52 @@ class FactoredScores:
         self.hidden, self.layer = hidden, layer
 
     def chunk(self, start: int, stop: int) -> torch.Tensor:
-        w, b = self.layer.weight[start:stop], self.layer.bias[start:stop]
+        w = self.layer.weight[start:stop]
+        b = None if self.layer.bias is None else self.layer.bias[start:stop]
         return nn.functional.linear(self.hidden.to(w.dtype), w, b).float()
+
+
+def _keep(v: torch.Tensor, i: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    top = torch.topk(v, min(k, v.shape[1]), dim=1)
+    return top.values, torch.gather(i, 1, top.indices)
+
+
+def _merge(best_v, best_i, s: torch.Tensor, lo: int, k: int):
+    """The running top-``k`` (rows sorted descending) merged with the chunk ``s`` of columns ``lo…``.
+
+    Once a row holds ``k`` finite scores only the chunk's entries at or above its k-th best can
+    enter, and after the first chunks they are few: they are gathered by one comparison instead
+    of a top-k over the whole chunk, which costs several times the comparison on a CPU.
+    """
+    if best_v is None or best_v.shape[1] < k:
+        top = torch.topk(s, min(k, s.shape[1]), dim=1)
+        v, i = top.values, top.indices + lo
+        return (v, i) if best_v is None else _keep(torch.cat([best_v, v], 1), torch.cat([best_i, i], 1), k)
+    tau = best_v[:, -1:]
+    short = torch.isneginf(tau[:, 0])  # rows with fewer than k allowed items so far: the whole chunk competes
+    hit = s >= tau
+    if bool(short.any()):
+        hit[short] = False
+        rows = short.nonzero()[:, 0]
+        top = torch.topk(s[rows], min(k, s.shape[1]), dim=1)
+        best_v[rows], best_i[rows] = _keep(torch.cat([best_v[rows], top.values], 1),
+                                           torch.cat([best_i[rows], top.indices + lo], 1), k)
+    if hit.device.type == "cpu":  # numpy's flat scan of a mostly-false mask is several times torch's nonzero
+        flat = torch.from_numpy(np.flatnonzero(hit.numpy()))
+        r, c = flat // hit.shape[1], flat % hit.shape[1]
+    else:
+        r, c = hit.nonzero(as_tuple=True)
+    if len(r):
+        counts = torch.bincount(r, minlength=s.shape[0])
+        pos = torch.arange(len(r), device=s.device) - (torch.cumsum(counts, 0) - counts)[r]
+        width = int(counts.max())
+        cand_v = s.new_full((s.shape[0], width), -torch.inf)
+        cand_i = best_i.new_zeros((s.shape[0], width))  # pads stay -inf, under every row's k finite scores
+        cand_v[r, pos], cand_i[r, pos] = s[r, c], c + lo
+        rows = counts.nonzero()[:, 0]
+        best_v[rows], best_i[rows] = _keep(torch.cat([best_v[rows], cand_v[rows]], 1),
+                                           torch.cat([best_i[rows], cand_i[rows]], 1), k)
+    return best_v, best_i
 
 
 def _chunked_topk(scores: FactoredScores, k: int, n_items: int, item_chunk: int, seen, mask, check):
@@ -60,13 +106,7 @@ def _chunked_topk(scores: FactoredScores, k: int, n_items: int, item_chunk: int,
             part = seen[:, lo:hi]
             if part.nnz:
                 s[csr_coords(part, s.device)] = -torch.inf
-        top = torch.topk(s, min(k, hi - lo), dim=1)
-        v, i = top.values, top.indices + lo
-        if best_v is not None:
-            v, i = torch.cat([best_v, v], dim=1), torch.cat([best_i, i], dim=1)
-            keep = torch.topk(v, min(k, v.shape[1]), dim=1)
-            v, i = keep.values, torch.gather(i, 1, keep.indices)
-        best_v, best_i = v, i
+        best_v, best_i = _merge(best_v, best_i, s, lo, k)
     return best_v, best_i
 
 
