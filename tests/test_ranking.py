@@ -16,10 +16,10 @@ class Dense:
     """A FactoredScores stand-in that hands out column slices of a fixed block."""
 
     def __init__(self, s: torch.Tensor):
-        self.s = s
+        self.s = self.hidden = s
 
-    def chunk(self, lo: int, hi: int) -> torch.Tensor:
-        return self.s[:, lo:hi].clone()
+    def chunk(self, lo: int, hi: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        return self.s[:, lo:hi].clone() if out is None else out.copy_(self.s[:, lo:hi])
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)

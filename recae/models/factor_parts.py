@@ -75,8 +75,8 @@ class MinusHistory(FactoredScores):
         self.X = X.tocsc()  # column slices of the history per chunk
         self.weights = weights
 
-    def chunk(self, start: int, stop: int) -> torch.Tensor:
-        s = super().chunk(start, stop)
+    def chunk(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        s = super().chunk(start, stop, out)
         part = self.X[:, start:stop].tocsr()
         if part.nnz:  # subtracted where the history is, not as a dense rows × chunk block
             s.index_put_(csr_coords(part, s.device), torch.as_tensor(-part.data, dtype=s.dtype, device=s.device),

@@ -44,10 +44,16 @@ class FactoredScores:
     def __init__(self, hidden: torch.Tensor, layer: nn.Linear):
         self.hidden, self.layer = hidden, layer
 
-    def chunk(self, start: int, stop: int) -> torch.Tensor:
+    def chunk(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of items ``start…stop`` (B, stop - start), float32; written into ``out`` when given."""
         w = self.layer.weight[start:stop]
         b = None if self.layer.bias is None else self.layer.bias[start:stop]
-        return nn.functional.linear(self.hidden.to(w.dtype), w, b).float()
+        h = self.hidden.to(w.dtype)
+        if out is None or w.dtype != out.dtype or w.device != out.device:
+            return nn.functional.linear(h, w, b).float()
+        # the ops nn.functional.linear runs, into a reused block: a fresh 128 MiB block per chunk costs
+        # its page faults, as much as the product itself at small ranks on a CPU
+        return torch.mm(h, w.T, out=out) if b is None else torch.addmm(b, h, w.T, out=out)
 
 
 def _keep(v: torch.Tensor, i: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,7 +61,7 @@ def _keep(v: torch.Tensor, i: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
     return top.values, torch.gather(i, 1, top.indices)
 
 
-def _merge(best_v, best_i, s: torch.Tensor, lo: int, k: int):
+def _merge(best_v, best_i, s: torch.Tensor, lo: int, k: int, hit: torch.Tensor | None = None):
     """The running top-``k`` (rows sorted descending) merged with the chunk ``s`` of columns ``lo…``.
 
     Once a row holds ``k`` finite scores only the chunk's entries at or above its k-th best can
@@ -68,7 +74,7 @@ def _merge(best_v, best_i, s: torch.Tensor, lo: int, k: int):
         return (v, i) if best_v is None else _keep(torch.cat([best_v, v], 1), torch.cat([best_i, i], 1), k)
     tau = best_v[:, -1:]
     short = torch.isneginf(tau[:, 0])  # rows with fewer than k allowed items so far: the whole chunk competes
-    hit = s >= tau
+    hit = torch.ge(s, tau, out=hit)
     if bool(short.any()):
         hit[short] = False
         rows = short.nonzero()[:, 0]
@@ -93,20 +99,34 @@ def _merge(best_v, best_i, s: torch.Tensor, lo: int, k: int):
     return best_v, best_i
 
 
-def _chunked_topk(scores: FactoredScores, k: int, n_items: int, item_chunk: int, seen, mask, check):
-    """Top-``k`` of ``scores`` over item chunks: peak memory B × (item_chunk + k); (values, indices)."""
+def _scratch(store: dict, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A float32 and a bool block of at least ``n`` elements on ``device``, kept in ``store`` for reuse."""
+    if store.get("n", -1) < n or store["device"] != device:
+        store.update(n=n, device=device, scores=torch.empty(n, device=device),
+                     hits=torch.empty(n, dtype=torch.bool, device=device))
+    return store["scores"], store["hits"]
+
+
+def _chunked_topk(scores: FactoredScores, k: int, n_items: int, item_chunk: int, seen, mask, check, store=None):
+    """Top-``k`` of ``scores`` over item chunks: peak memory B × (item_chunk + k); (values, indices).
+
+    ``store``: a dict that keeps the chunk's blocks between calls (one ranking's row blocks).
+    """
     best_v = best_i = None
+    rows = scores.hidden.shape[0]
+    buf, hits = _scratch({} if store is None else store, rows * min(item_chunk, n_items), scores.hidden.device)
     for lo in range(0, n_items, item_chunk):
         hi = min(lo + item_chunk, n_items)
-        s = scores.chunk(lo, hi)
+        width = rows * (hi - lo)
+        s = scores.chunk(lo, hi, out=buf[:width].view(rows, hi - lo))
         check(s)
         if mask is not None:
-            s = s.masked_fill(~mask[lo:hi], -torch.inf)
+            s.masked_fill_(~mask[lo:hi], -torch.inf)
         if seen is not None:
             part = seen[:, lo:hi]
             if part.nnz:
                 s[csr_coords(part, s.device)] = -torch.inf
-        best_v, best_i = _merge(best_v, best_i, s, lo, k)
+        best_v, best_i = _merge(best_v, best_i, s, lo, k, hits[:width].view(rows, hi - lo))
     return best_v, best_i
 
 
@@ -132,11 +152,12 @@ def top_k(dense, seen: sp.csr_matrix | None, n_rows: int, n: int, mask, *, n_ite
     ids = np.empty((n_rows, k), dtype=np.int64)
     scores = np.empty((n_rows, k), dtype=np.float32)
     chunked = factored is not None and item_chunk is not None and n_items > item_chunk
+    store: dict = {}
     for start, stop in row_chunks(n_rows, item_chunk if chunked else n_items):
         if chunked:
             part_seen = seen[start:stop] if seen is not None else None
             v, i = _chunked_topk(factored(start, stop), k, n_items, item_chunk, part_seen, mask,
-                                 lambda s, a=start: check_scores(s, owner, a))
+                                 lambda s, a=start: check_scores(s, owner, a), store)
         else:
             s = dense(start, stop).float()
             check_scores(s, owner, start)
