@@ -46,9 +46,9 @@ def bench_best(dataset: str, seed: int) -> tuple[str, float, str, float]:
     return best["model"], best["ndcg@100"], single["model"], single["ndcg@100"]
 
 
-def render(dataset: str, budget: str) -> None:
-    """The summary table from every per-seed report of this dataset and budget (seeds may run one at a time)."""
-    stem = f"tune_{dataset}_{budget}"
+def render(dataset: str, budget: str, tag: str = "") -> None:
+    """The summary table from every per-seed report of this dataset, budget and tag (seeds may run one at a time)."""
+    stem = f"tune_{dataset}_{budget}" + (f"_{tag}" if tag else "")
     runs = sorted(((int(p.stem.rsplit("_seed", 1)[1]), json.loads(p.read_text()))
                    for p in RESULTS.glob(f"{stem}_seed*.json")), key=lambda r: (r[0] != 98765, r[0]))
     rows = []
@@ -88,15 +88,16 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[98765, 1, 2])
     p.add_argument("--models", nargs="+")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tag", default="", help="a suffix for the result files, so a rerun keeps the others")
     p.add_argument("--render-only", action="store_true", help="rebuild the summary from the per-seed reports")
     args = p.parse_args()
     if args.render_only:
-        render(args.dataset, args.budget)
+        render(args.dataset, args.budget, args.tag)
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     env = environment()
     data = load_dataset(args.dataset)
-    stem = f"tune_{args.dataset}_{args.budget}"
+    stem = f"tune_{args.dataset}_{args.budget}" + (f"_{args.tag}" if args.tag else "")
     for seed in args.seeds:
         before = uptime()
         split = make_split(data, "strong", seed)
@@ -105,7 +106,7 @@ def main() -> None:
         result.info.update(dataset=f"{args.dataset} strong split {seed}", split_seed=seed,
                            load=f"before: {before}; after: {uptime()}")
         write(result, RESULTS, f"{stem}_seed{seed}", env["command"], env)
-        render(args.dataset, args.budget)
+        render(args.dataset, args.budget, args.tag)
         model, ndcg, _, _ = bench_best(args.dataset, seed)
         print(f"seed {seed}: {result.name} test {result.test['ndcg@100']:.4f} vs bench best {model} {ndcg:.4f}",
               flush=True)
