@@ -47,12 +47,13 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     p.add_argument("--scale", type=float, default=1.0,
                    help="users and positives × this (items too, by its square root): more test users, less noise")
+    p.add_argument("--suffix", default="", help="appended to the result files' names, so a rerun keeps the others")
     args = p.parse_args()
     shape = dict(SHAPE)
     if args.scale != 1.0:
         shape.update(n_users=int(SHAPE["n_users"] * args.scale), n_interactions=int(SHAPE["n_interactions"] * args.scale),
                      n_items=int(SHAPE["n_items"] * args.scale ** 0.5))
-    tag = args.budget + ("" if args.scale == 1.0 else f"_x{args.scale:g}")
+    tag = args.budget + ("" if args.scale == 1.0 else f"_x{args.scale:g}") + (f"_{args.suffix}" if args.suffix else "")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
     env = environment()
