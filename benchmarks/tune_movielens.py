@@ -46,9 +46,14 @@ def bench_best(dataset: str, seed: int) -> tuple[str, float, str, float]:
     return best["model"], best["ndcg@100"], single["model"], single["ndcg@100"]
 
 
+def stem_of(dataset: str, budget: str, tag: str = "") -> str:
+    """The result files' common name: ``tune_<dataset>_<budget>[_<tag>]``."""
+    return f"tune_{dataset}_{budget}" + (f"_{tag}" if tag else "")
+
+
 def render(dataset: str, budget: str, tag: str = "") -> None:
     """The summary table from every per-seed report of this dataset, budget and tag (seeds may run one at a time)."""
-    stem = f"tune_{dataset}_{budget}" + (f"_{tag}" if tag else "")
+    stem = stem_of(dataset, budget, tag)
     runs = sorted(((int(p.stem.rsplit("_seed", 1)[1]), json.loads(p.read_text()))
                    for p in RESULTS.glob(f"{stem}_seed*.json")), key=lambda r: (r[0] != 98765, r[0]))
     rows = []
@@ -97,7 +102,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     env = environment()
     data = load_dataset(args.dataset)
-    stem = f"tune_{args.dataset}_{args.budget}" + (f"_{args.tag}" if args.tag else "")
+    stem = stem_of(args.dataset, args.budget, args.tag)
     for seed in args.seeds:
         before = uptime()
         split = make_split(data, "strong", seed)
