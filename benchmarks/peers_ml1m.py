@@ -46,7 +46,8 @@ RUNS_ML20M = ([("EASE", {"l2": 500.0})]
 SETUPS = {"ml-1m": (SEEDS, RUNS, "ML-1M"), "synthetic-ml20m": ((98765,), RUNS_ML20M, "ML-20M-shaped synthetic log")}
 
 
-def one(name: str, params: dict, seed: int, data_dir, dataset: str = "ml-1m") -> dict:
+def one(name: str, params: dict, seed: int, data_dir, dataset: str = "ml-1m", threads: int = 1,
+        epoch_log: str | None = None) -> dict:
     import logging
     import warnings
 
@@ -57,9 +58,15 @@ def one(name: str, params: dict, seed: int, data_dir, dataset: str = "ml-1m") ->
     from recae.bench.protocols import load_dataset, make_split
     from recae.datasets import load_movielens
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)  # sansa's factorization notices
+    if epoch_log:  # the trainer's per-epoch lines, to watch a fit of an hour or more
+        logging.disable(logging.NOTSET)
+        logging.getLogger().setLevel(logging.ERROR)
+        train_log = logging.getLogger("recae.train")
+        train_log.setLevel(logging.DEBUG)
+        train_log.addHandler(logging.FileHandler(epoch_log))
     if dataset == "ml-1m":
         data = load_movielens("1m", data_dir=data_dir, download=False).binarize(3.5).filter(min_user=5)
     else:  # generated counts as presence (0/1), as `recae bench --dataset synthetic-ml20m --binarize 0`
@@ -78,11 +85,18 @@ def one(name: str, params: dict, seed: int, data_dir, dataset: str = "ml-1m") ->
             "peak_rss_mib": mem.peak / 2**20, "test_ndcg100": float(test.loc["ndcg@100", "mean"]),
             "test_recall20": float(test.loc["truncated_recall@20", "mean"]),
             "valid_ndcg100": float(valid.loc["ndcg@100", "mean"]),
-            "epochs": len(getattr(model, "history_", []) or []) or None, "best_epoch": getattr(model, "best_epoch_", None)}
+            "epochs": len(getattr(model, "history_", []) or []) or None, "best_epoch": getattr(model, "best_epoch_", None),
+            **({"threads": threads} if threads != 1 else {})}
 
 
 def mean(rows, key):
     return float(np.mean([r[key] for r in rows]))
+
+
+def threads(group: list[dict]) -> str:
+    """A note for rows fitted on more than the table's one torch thread."""
+    n = group[0].get("threads", 1)
+    return f" on {n} threads" if n != 1 else ""
 
 
 def report(rows: list[dict], env: dict, runs=RUNS, title: str = "ML-1M") -> str:
@@ -112,7 +126,7 @@ def report(rows: list[dict], env: dict, runs=RUNS, title: str = "ML-1M") -> str:
         epochs = "/".join(str(r["epochs"]) for r in g) if g[0]["epochs"] else "–"
         lines.append(f"| {label} | `{params}` | {mean(g, 'valid_ndcg100'):.4f} | {mean(g, 'test_ndcg100'):.4f} | "
                      f"{mean(g, 'test_ndcg100') / ease:.3f} | {mean(g, 'test_recall20'):.4f} | {epochs} | "
-                     f"{mean(g, 'fit_s'):.1f} ({mean(g, 'fit_cpu_s'):.1f}) | {max(r['peak_rss_mib'] for r in g):.0f} |")
+                     f"{mean(g, 'fit_s'):.1f} ({mean(g, 'fit_cpu_s'):.1f}){threads(g)} | {max(r['peak_rss_mib'] for r in g):.0f} |")
     lines.append("")
     for ours, peer in (("SparseEASE", "SANSA"), ("FactorEASE", "ELSA")):
         if ours in best and peer in best:
@@ -131,12 +145,14 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", help="fit only these (e.g. two processes on two cores); rows go to --rows")
     ap.add_argument("--out")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of a --one fit (the table's rows use 1)")
+    ap.add_argument("--epoch-log", help="with --one: append the trainer's per-epoch lines to this file")
     ap.add_argument("--rows", help="append JSON rows here as they finish, and resume from it")
     ap.add_argument("--report-only", action="store_true", help="write the report from --rows, fitting nothing")
     args = ap.parse_args()
     if args.one:
         name, params, seed = json.loads(args.one)
-        print(json.dumps(one(name, params, seed, args.data_dir, args.dataset)), flush=True)
+        print(json.dumps(one(name, params, seed, args.data_dir, args.dataset, args.threads, args.epoch_log)), flush=True)
         return 0
     env = environment()
     from importlib.metadata import PackageNotFoundError, version
