@@ -2,7 +2,7 @@
 
 For each split seed, ``recae.tune`` searches on that split's training and validation users
 (the same split ``recae bench`` makes: strong generalization, seeds 98765, 1, 2), with the
-given budget on one torch thread, and the chosen trial's model (fitted on the training users,
+given budget on ``--threads`` torch threads (default one), and the chosen trial's model (fitted on the training users,
 ``refit=False``, as the bench's are) is tested on the split's test users. The committed bench
 table's best model on the same split is the bar.
 
@@ -51,6 +51,11 @@ def stem_of(dataset: str, budget: str, tag: str = "") -> str:
     return f"tune_{dataset}_{budget}" + (f"_{tag}" if tag else "")
 
 
+def threads_of(runs: list) -> str:
+    """The searches' torch threads, e.g. ``1`` or ``2`` (reports from before it was recorded ran on one)."""
+    return "/".join(str(t) for t in dict.fromkeys(run["info"].get("threads", 1) for _, run in runs))
+
+
 def render(dataset: str, budget: str, tag: str = "") -> None:
     """The summary table from every per-seed report of this dataset, budget and tag (seeds may run one at a time)."""
     stem = stem_of(dataset, budget, tag)
@@ -69,7 +74,7 @@ def render(dataset: str, budget: str, tag: str = "") -> None:
                      "load": " / ".join(part.split("load average:")[-1].strip() for part in load.split(";"))})
     lines = [f"# recae tune on {dataset} (strong generalization, the bench's splits), budget {budget}\n",
              header_markdown(runs[-1][1]["env"]).replace("- command:", "- command (last run):"),
-             f"- one torch thread; searched models: {runs[-1][1]['info']['models']}",
+             f"- torch threads: {threads_of(runs)}; searched models: {runs[-1][1]['info']['models']}",
              "- test NDCG@100 of the chosen trial's model (fitted on the split's training users, as in the bench) "
              "against the committed bench table's best on the same split "
              f"(benchmarks/results/bench_{dataset}_strong.md); load: `uptime` load averages before / after each search",
