@@ -61,6 +61,24 @@ def test_factor_rows_have_unit_norm_and_zero_diagonal(fitted):
     torch.testing.assert_close(B.diagonal(), torch.zeros(N), rtol=0, atol=1e-6)
 
 
+def test_ranking_keeps_A_until_W_changes(board):
+    model = FactorEASE(**{**SMALL, "epochs": 2}).fit(board)
+    factors = model.module_.factors
+    with torch.no_grad():
+        first = factors()
+        assert factors() is first  # one A for every row block of a ranking
+        torch.testing.assert_close(first, normalize(model.module_.weight, dim=1), rtol=0, atol=0)
+        model.module_.weight.mul_(2.0).add_(0.5)  # an in-place change, as an optimizer step or a load makes
+        after = factors()
+    assert after is not first
+    torch.testing.assert_close(after, normalize(model.module_.weight.detach(), dim=1), rtol=0, atol=0)
+    copy = model.item_factors_
+    copy.zero_()  # the public copy is the user's: writing to it leaves the model's scores alone
+    torch.testing.assert_close(model.item_factors_, after, rtol=0, atol=0)
+    factors().sum().backward()  # a training step's forward drops the kept A
+    assert "_unit_cache" not in model.module_.__dict__
+
+
 def test_score_rows_is_x_A_At_minus_x(fitted, board):
     X = board.matrix[:7]
     np.testing.assert_allclose(fitted.score_rows(X).numpy(), by_hand(fitted, X), rtol=1e-5, atol=1e-5)

@@ -305,6 +305,6 @@ class FactorEASE(NeuralRecommender):
 
     @property
     def item_factors_(self) -> torch.Tensor:
-        """A (items × rank, unit-norm rows), detached."""
+        """A (items × rank, unit-norm rows), a detached copy (the model's own A is kept for ranking)."""
         with torch.no_grad():
-            return self.module_.factors().detach()
+            return self.module_.factors().clone()
