@@ -61,22 +61,25 @@ def test_factor_rows_have_unit_norm_and_zero_diagonal(fitted):
     torch.testing.assert_close(B.diagonal(), torch.zeros(N), rtol=0, atol=1e-6)
 
 
-def test_ranking_keeps_A_until_W_changes(board):
+def test_one_ranking_normalises_A_once_and_keeps_nothing(board, monkeypatch):
+    from recae.models import ranking
     model = FactorEASE(**{**SMALL, "epochs": 2}).fit(board)
-    factors = model.module_.factors
-    with torch.no_grad():
-        first = factors()
-        assert factors() is first  # one A for every row block of a ranking
-        torch.testing.assert_close(first, normalize(model.module_.weight, dim=1), rtol=0, atol=0)
-        model.module_.weight.mul_(2.0).add_(0.5)  # an in-place change, as an optimizer step or a load makes
-        after = factors()
-    assert after is not first
-    torch.testing.assert_close(after, normalize(model.module_.weight.detach(), dim=1), rtol=0, atol=0)
-    copy = model.item_factors_
-    copy.zero_()  # the public copy is the user's: writing to it leaves the model's scores alone
-    torch.testing.assert_close(model.item_factors_, after, rtol=0, atol=0)
-    factors().sum().backward()  # a training step's forward drops the kept A
-    assert "_unit_cache" not in model.module_.__dict__
+    whole = model.recommend(board.user_ids, n=5)
+    calls = []
+    real = type(model.module_).factors
+    monkeypatch.setattr(type(model.module_), "factors", lambda self, *a: calls.append(a) or real(self, *a))
+    monkeypatch.setattr(ranking, "row_chunks", lambda n_rows, n_cols: ((a, min(a + 3, n_rows)) for a in range(0, n_rows, 3)))
+    blocks = model.recommend(board.user_ids, n=5)  # 14 row blocks of 3 users
+    assert len(calls) == 1  # not once per block
+    np.testing.assert_array_equal(blocks[0], whole[0])
+    np.testing.assert_allclose(blocks[1], whole[1], rtol=1e-6)  # another block size rounds another way
+    assert model._ranking_factors is None  # nothing held between rankings
+    with torch.no_grad():  # W changes: the next ranking must see it
+        model.module_.weight.add_(torch.randn(model.module_.weight.shape, generator=torch.Generator().manual_seed(1)))
+    _, scores = model.recommend(board.user_ids[0], n=5)
+    expected = by_hand(model, model.user_items_[:1])[0]
+    expected[model.user_items_[:1].indices] = -np.inf
+    np.testing.assert_allclose(scores, np.sort(expected)[::-1][:5], rtol=1e-5, atol=1e-5)
 
 
 def test_score_rows_is_x_A_At_minus_x(fitted, board):

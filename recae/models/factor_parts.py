@@ -53,18 +53,7 @@ class ItemFactors(nn.Module):
 
     def factors(self, rows: torch.Tensor | None = None) -> torch.Tensor:
         w = self.weight if rows is None else self.weight[rows]
-        if torch.is_grad_enabled():
-            self.__dict__.pop("_unit_cache", None)  # training holds its own A: never two copies at once
-            return UnitRows.apply(w)
-        if rows is not None:
-            return nn.functional.normalize(w, dim=1)
-        # ranking asks for A once per block of rows: on 2M items normalising W each time cost a fifth of
-        # the ranking, so A is kept until W changes (an optimizer step or a load bumps its _version)
-        key = (w._version, w.data_ptr(), w.device, w.dtype)
-        cached = self.__dict__.get("_unit_cache")
-        if cached is None or cached[0] != key:
-            cached = self.__dict__["_unit_cache"] = (key, nn.functional.normalize(w, dim=1))
-        return cached[1]
+        return UnitRows.apply(w) if torch.is_grad_enabled() else nn.functional.normalize(w, dim=1)
 
 
 class FactorLayer:
