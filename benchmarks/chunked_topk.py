@@ -73,9 +73,10 @@ def main() -> int:
     args = ap.parse_args()
     env = environment()
     rows = []
+    child = CHILD_MODEL if args.through_model else CHILD
     for i in range(args.repeats):
         for name, tree in (("baseline", args.baseline), ("this tree", str(ROOT))):
-            rows.append({"repeat": i, "tree": name, **run(tree, CHILD_MODEL if args.through_model else CHILD)})
+            rows.append({"repeat": i, "tree": name, **run(tree, child)})
             print(rows[-1], flush=True)
     same = len({(r["ids"], r["scores"]) for r in rows}) == 1
     base = [r["users_per_s"] for r in rows if r["tree"] == "baseline"]
