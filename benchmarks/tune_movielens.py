@@ -3,8 +3,8 @@
 For each split seed, ``recae.tune`` searches on that split's training and validation users
 (the same split ``recae bench`` makes: strong generalization, seeds 98765, 1, 2), with the
 given budget on ``--threads`` torch threads (default one), and the chosen trial's model (fitted
-on the training users, ``refit=False``, as the bench's are) is tested on the split's test users. The committed bench
-table's best model on the same split is the bar.
+on the training users, ``refit=False``, as the bench's are) is tested on the split's test users.
+The committed bench table's best model on the same split is the bar.
 
     python benchmarks/tune_movielens.py --dataset ml-1m --budget 20m --seeds 98765
     python benchmarks/tune_movielens.py --dataset ml-100k --budget 5m --seeds 98765 1 2
