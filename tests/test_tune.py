@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("optuna")
@@ -295,3 +296,20 @@ def test_the_blend_of_the_best_members_is_a_candidate_and_refits_on_all_users(pl
     dae = r.model.members_[1]
     best_epoch = next(x for x in r.leaderboard if x["model"] == "multdae")["best_epoch"]
     assert dae.epochs == best_epoch and dae.history_[-1]["epoch"] == best_epoch  # refitted for its best epochs
+
+
+def test_a_result_rebuilt_from_its_report_refits_the_saved_model(planted, tmp_path):
+    from recae.tuning import TuneResult, write
+
+    r = tune(planted, models=["ease", "multdae", "blend"], budget=3, max_epochs=40)
+    write(r, tmp_path, "t", command="test")
+    report = json.loads((tmp_path / "t.json").read_text())
+    again = TuneResult(model=None, name=report["chosen"]["model"], params=report["chosen"]["params"],
+                       valid=report["chosen"]["valid_ndcg@100"], leaderboard=report["leaderboard"]).refit(planted)
+    users = planted.user_ids[:20]
+    (ids_a, s_a), (ids_b, s_b) = r.model.recommend(users, n=10), again.recommend(users, n=10)
+    np.testing.assert_array_equal(ids_a, ids_b)
+    np.testing.assert_allclose(s_a, s_b, rtol=1e-5)
+    half = planted.take_users(np.arange(planted.n_users // 2))  # refits on other data: only the setting travels
+    other = r.refit(half)
+    assert len(other.user_ids_) == half.n_users and other.members_[1].epochs == r.model.members_[1].epochs

@@ -79,6 +79,30 @@ class TuneResult:
     trials: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
+    def refit(self, data):
+        """The chosen setting fitted again on ``data``, as ``tune(refit=True)`` does.
+
+        Neural models (and a Blend's neural members) train for the epochs their best trial
+        stopped at, since ``data`` leaves no validation users to stop on; a Blend keeps its
+        weights. Only :attr:`name`, :attr:`params` and :attr:`leaderboard` are read, so a
+        result rebuilt from a saved report's JSON refits the same way.
+
+        Parameters
+        ----------
+        data : Interactions
+            Binary positives, users × items.
+
+        Returns
+        -------
+        Recommender
+            Fitted on ``data``.
+        """
+        rows = {r["model"]: r for r in self.leaderboard}
+        if self.name == BLEND:
+            specs = [(SPACES[m].cls_name, _refit_params(m, rows[m])) for m in self.params["members"]]
+            return Blend(members=specs, weights=list(map(float, self.params["weights"]))).fit(data)
+        return SPACES[self.name].model_class()(**_refit_params(self.name, rows[self.name])).fit(data)
+
     def save(self, path) -> None:
         """Save the chosen model (a recae model file; ``recae.load`` reads it)."""
         self.model.save(path)
@@ -90,10 +114,10 @@ def _test(model, split) -> dict:
             "truncated_recall@20": float(table.loc["truncated_recall@20", "mean"])}
 
 
-def _refit_params(name, cand) -> dict:
-    params = dict(cand.params)
-    if SPACES[name].neural and cand.record.get("best_epoch"):
-        params["epochs"] = int(cand.record["best_epoch"])  # no validation users left to stop on
+def _refit_params(name, row) -> dict:
+    params = dict(row["params"])
+    if SPACES[name].neural and row.get("best_epoch"):
+        params["epochs"] = int(row["best_epoch"])  # no validation users left to stop on
     return params
 
 
@@ -190,16 +214,14 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         leaderboard = _leaderboard(found, best, split, blend, members)
         top = max(leaderboard, key=lambda r: r["valid_ndcg@100"])
         name = top["model"]
-        chosen = blend if name == BLEND else best[name].model
-        params = top["params"]
-        model, refit_on = chosen, "the split's training users (refit=False)"
+        result = TuneResult(model=blend if name == BLEND else best[name].model, name=name, params=top["params"],
+                            valid=top["valid_ndcg@100"], test=top["test"], leaderboard=leaderboard,
+                            trials=found.records)
+        refit_on = "the split's training users (refit=False)"
         if refit:
             refit_on = f"all {data.n_users} users of the data"
-            if name == BLEND:
-                specs = [(SPACES[m].cls_name, _refit_params(m, best[m])) for m in members]
-                model = Blend(members=specs, weights=list(map(float, blend.weights_))).fit(data)
-            else:
-                model = SPACES[name].model_class()(**_refit_params(name, best[name])).fit(data)
+            result.model = result.refit(data)
+        model = result.model
     # the figures behind the choice travel in the model file (GET /model shows them)
     model.quality_ = {"valid_ndcg@100": float(top["valid_ndcg@100"]), **{f"test_{k}": v for k, v in top["test"].items()},
                       "source": f"recae tune ({budget}, {protocol} split seed {seed}): {name} fitted on the split's "
@@ -208,8 +230,8 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             "split_seed": seed, "random_state": random_state, "models": names, "users": data.n_users,
             "items": data.n_items, "nnz": data.nnz, "search_seconds": found.seconds, "refit_on": refit_on,
             "storage": None if storage is None else str(storage), "threads": threads or torch.get_num_threads()}
-    return TuneResult(model=model, name=name, params=params, valid=top["valid_ndcg@100"], test=top["test"],
-                      leaderboard=leaderboard, trials=found.records, info=info)
+    result.info = info
+    return result
 
 
 def _leaderboard(found, best, split, blend, members) -> list[dict]:
