@@ -87,23 +87,23 @@ def main() -> None:
             row["paired_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff)))
         rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
-    lines = [f"# recae tune's refit on the search's users: {args.dataset}, reports `{args.stem}_seed<seed>`\n",
-             header_markdown(env),
-             "`trial`: the chosen trial's model, fitted on the split's training users (the committed tune table's "
-             "figure, like with like against the bench). `refit`: the chosen setting refitted by "
-             "`TuneResult.refit` (what `tune(refit=True)` saves) on the training and validation users, the test "
-             "users held back; both tested on the split's test users.\n",
-             "| split | chosen | refit users (training) | trial test NDCG@100 | refit test NDCG@100 ± se | refit s "
-             "| bench best (test) | trial × bench | refit × bench |", "|---|---|---|---|---|---|---|---|---|"]
     control = all("bench_refit_test" in r for r in rows)
+    legend = ("`trial`: the chosen trial's model, fitted on the split's training users (the committed tune table's "
+              "figure, like with like against the bench). `refit`: the chosen setting refitted by "
+              "`TuneResult.refit` (what `tune(refit=True)` saves) on the training and validation users, the test "
+              "users held back; both tested on the split's test users.")
+    header = ("| split | chosen | refit users (training) | trial test NDCG@100 | refit test NDCG@100 ± se | refit s "
+              "| bench best (test) | trial × bench | refit × bench |")
+    rule = "|---|---|---|---|---|---|---|---|---|"
     if control:
-        lines[-3] = lines[-3].rstrip("\n") + (" `bench best refitted`: the control, the committed bench table's best "
-                                               "(for a Blend: its members at their bench settings and epochs, the "
-                                               "bench's weights) refitted the same way on the same users. "
-                                               "`refit − bench refitted`: the mean per-user difference over the "
-                                               "same test users, with its paired standard error.\n")
-        lines[-2] += " bench best refitted | refit × bench refitted | refit − bench refitted ± paired se |"
-        lines[-1] += "---|---|---|"
+        legend += (" `bench best refitted`: the control, the committed bench table's best (for a Blend: its members "
+                   "at their bench settings and epochs, the bench's weights) refitted the same way on the same users. "
+                   "`refit − bench refitted`: the mean per-user difference over the same test users, with its "
+                   "paired standard error.")
+        header += " bench best refitted | refit × bench refitted | refit − bench refitted ± paired se |"
+        rule += "---|---|---|"
+    lines = [f"# recae tune's refit on the search's users: {args.dataset}, reports `{args.stem}_seed<seed>`\n",
+             header_markdown(env), legend + "\n", header, rule]
     for r in rows:
         lines.append(f"| {r['seed']} | {r['chosen']} | {r['refit_users']} ({r['train_users']}) | {r['trial_test']:.4f} | "
                      f"{r['refit_test']:.4f} ± {r['refit_se']:.4f} | {r['refit_s']:.0f} | {r['bench_best']} "
