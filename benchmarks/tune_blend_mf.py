@@ -9,11 +9,15 @@ on the same fitted members (``Blend.from_models``, bagged weights as in tune):
 
 - ``autoencoders``: tune's members before this study (the best full-rank linear model,
   LinearAE, every neural one), which must reproduce the report's Blend;
-- ``+ best MF``: the same and the better of ALS and BPR on validation.
+- ``+ best MF``: the same and the better of ALS and BPR on validation;
+- or, with ``--member NAME``, the same and that model instead: its best trial when the report
+  searched it, else fitted with ``--member-params`` (neural ones early-stopped on validation
+  as a trial is), e.g. the factored linear autoencoder, which tune does not search by default.
 
 Validation picks; test is for the record.
 
     python benchmarks/tune_blend_mf.py --dataset ml-1m --stem tune_ml-1m_20m_threads2 --seeds 98765 1 2 --threads 2
+    python benchmarks/tune_blend_mf.py --dataset ml-1m --stem tune_ml-1m_20m_threads2 --threads 2 --member factorease
 """
 
 from __future__ import annotations
@@ -63,8 +67,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[98765, 1, 2])
     p.add_argument("--report", help="one report file instead (its split seed: --seeds' first)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--member", help="a model to add instead of the best MF (default: the better of ALS and BPR)")
+    p.add_argument("--member-params", default="{}", help="--member's setting (JSON) when the report did not search it")
     p.add_argument("--out")
     args = p.parse_args()
+    added = f"+ {args.member}" if args.member else "+ best MF"
     torch.set_num_threads(args.threads)
     env = environment()
     # "longtail": tune_longtail.py's generated log
@@ -86,16 +93,26 @@ def main() -> None:
         linear = [m for m in LINEAR if m in board]
         base = ([max(linear, key=lambda m: board[m]["valid_ndcg@100"])] if linear else []) \
             + [m for m in ("linearae",) if m in board] + [m for m in board if m in NEURAL]
-        mf = max((m for m in MF if m in board), key=lambda m: board[m]["valid_ndcg@100"])
+        if args.member is None:
+            extra = max((m for m in MF if m in board), key=lambda m: board[m]["valid_ndcg@100"])
+        elif args.member in board:
+            extra = args.member
+        else:
+            extra = args.member
+            fitted[extra], _ = fit_model(extra, json.loads(args.member_params), split)
+            checks.append({"seed": seed, "model": extra, "params": json.loads(args.member_params),
+                           "valid": valid_ndcg(fitted[extra], split)})
+            print(json.dumps(checks[-1]), flush=True)
         chosen = report["chosen"]
         rows.append({"seed": seed, "rule": "committed report", "members": chosen["params"].get("members"),
                      "weights": chosen["params"].get("weights"), "valid": chosen["valid_ndcg@100"],
                      "test": chosen["test"]["ndcg@100"], "se": chosen["test"]["ndcg@100_se"]})
-        for rule, names in (("autoencoders", base), ("+ best MF", base + [mf])):
+        for rule, names in (("autoencoders", base), (added, base + [extra])):
             rows.append(blend_row(seed, rule, names, fitted, split))
             print(json.dumps(rows[-1]), flush=True)
-    worst = max(abs(c["refit"] - c["recorded"]) for c in checks)
-    lines = [f"# The tuned Blend with and without the tuned matrix factorization: {args.dataset}, {args.stem}\n",
+    worst = max(abs(c["refit"] - c["recorded"]) for c in checks if "refit" in c)
+    what = f"{args.member} as a member" if args.member else "the tuned matrix factorization"
+    lines = [f"# The tuned Blend with and without {what}: {args.dataset}, {args.stem}\n",
              header_markdown(env),
              f"Replayed on the committed reports `{args.stem}_seed<seed>.json`: every model's best trial refitted on "
              "the split's training users (largest difference from the recorded validation NDCG@100: "
@@ -103,9 +120,12 @@ def main() -> None:
              "| split | Blend | members | weights | valid NDCG@100 | test NDCG@100 ± se |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['seed']} | {r['rule']} | {', '.join(r['members'] or [])} | {r['weights']} | {r['valid']:.4f} | "
               f"{r['test']:.4f} ± {r['se']:.4f} |" for r in rows]
-    means = {rule: float(np.mean([r["test"] for r in rows if r["rule"] == rule])) for rule in ("autoencoders", "+ best MF")}
+    if args.member and args.member not in board:
+        lines += ["", f"`{args.member}` was not searched by the report: fitted with `{args.member_params}` on each split, "
+                  "validation NDCG@100 " + ", ".join(f"{c['valid']:.4f}" for c in checks if c["model"] == args.member) + "."]
+    means = {rule: float(np.mean([r["test"] for r in rows if r["rule"] == rule])) for rule in ("autoencoders", added)}
     lines += ["", "Mean test NDCG@100: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items()) + "."]
-    out = Path(args.out) if args.out else RESULTS / f"tune_blend_mf_{args.dataset}.md"
+    out = Path(args.out) if args.out else RESULTS / f"tune_blend_{args.member or 'mf'}_{args.dataset}.md"
     publish(out, "\n".join(lines) + "\n", env, rows + checks)
 
 
