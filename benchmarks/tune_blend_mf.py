@@ -72,6 +72,7 @@ def main() -> None:
     p.add_argument("--out")
     args = p.parse_args()
     added = f"+ {args.member}" if args.member else "+ best MF"
+    member_params = json.loads(args.member_params)
     torch.set_num_threads(args.threads)
     env = environment()
     # "longtail": tune_longtail.py's generated log
@@ -93,14 +94,10 @@ def main() -> None:
         linear = [m for m in LINEAR if m in board]
         base = ([max(linear, key=lambda m: board[m]["valid_ndcg@100"])] if linear else []) \
             + [m for m in ("linearae",) if m in board] + [m for m in board if m in NEURAL]
-        if args.member is None:
-            extra = max((m for m in MF if m in board), key=lambda m: board[m]["valid_ndcg@100"])
-        elif args.member in board:
-            extra = args.member
-        else:
-            extra = args.member
-            fitted[extra], _ = fit_model(extra, json.loads(args.member_params), split)
-            checks.append({"seed": seed, "model": extra, "params": json.loads(args.member_params),
+        extra = args.member or max((m for m in MF if m in board), key=lambda m: board[m]["valid_ndcg@100"])
+        if extra not in board:
+            fitted[extra], _ = fit_model(extra, member_params, split)
+            checks.append({"seed": seed, "model": extra, "params": member_params,
                            "valid": valid_ndcg(fitted[extra], split)})
             print(json.dumps(checks[-1]), flush=True)
         chosen = report["chosen"]
