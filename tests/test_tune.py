@@ -313,3 +313,44 @@ def test_a_result_rebuilt_from_its_report_refits_the_saved_model(planted, tmp_pa
     half = planted.take_users(np.arange(planted.n_users // 2))  # refits on other data: only the setting travels
     other = r.refit(half)
     assert len(other.user_ids_) == half.n_users and other.members_[1].epochs == r.model.members_[1].epochs
+
+
+def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypatch):
+    """blend=True: members rank where their best one does, and the race leaves a weak member in."""
+    import types
+    from collections import Counter
+
+    import recae.bench.search as search_module
+
+    clock, calls = [0.0], []
+    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    # als leads alone; edlae is the best linear member, multvae a weak one, ease a non-member behind both
+    score = {"als": 0.44, "edlae": 0.43, "multvae": 0.30, "ease": 0.42}
+
+    def fake_trial(self, name, order, cap, t0):
+        took = min(2.0, cap)
+        calls.append((name, cap, took))
+        clock[0] += took
+        record = {"model": name, "trial": order, "order": order, "params": {"n": order}, "valid_ndcg@100": score[name],
+                  "state": "complete", "seconds": took, "elapsed": clock[0] - t0}
+        return record, object()
+
+    monkeypatch.setattr(Search, "_trial", fake_trial)
+    models = ["als", "ease", "edlae", "multvae"]
+    search = Search(split, models, seconds=200, race=0.9, patience=None, blend=True)
+    found = search.run()
+    used = Counter()
+    for name, _, took in calls:
+        used[name] += took
+    # als 1; the members edlae and multvae ½ each (one model, als, ahead); ease ¼ (als and the members ahead)
+    weight = {"als": 1.0, "edlae": 0.5, "multvae": 0.5, "ease": 0.25}
+    for m in models:
+        assert abs(used[m] / weight[m] - used["als"]) <= 2.0 / weight[m] + 1e-9, (m, used)
+    assert used["multvae"] > 40  # 0.30 < 0.9 × 0.44, but as a member the race keeps it
+    assert search._members(found) == ["edlae", "multvae"]
+
+    calls.clear()
+    clock[0] = 0.0
+    Search(split, models, seconds=200, race=0.9, patience=None).run()  # without the Blend: ranked alone, raced out
+    alone = Counter(name for name, _, _ in calls)
+    assert alone["multvae"] == 1 and alone["ease"] < alone["edlae"] < alone["als"]

@@ -11,7 +11,9 @@ is ``lead`` to the power of the number of models ahead of it on validation, so t
 twice the runner-up's time, four times the third's, and a model that overtakes another takes
 its share. A model leaves the rotation when its space is exhausted or ``patience`` trials in a
 row did not improve it, or (with a shared budget) when its best full trial is clearly behind
-the leader (``race``), and its share goes to the others.
+the leader (``race``), and its share goes to the others. When the Blend is a candidate
+(``blend=True``), its members stand as one: each is ranked where the group's best member is, so
+the members a Blend needs are tuned even when none leads alone, and the race does not drop them.
 
 Neural models report validation NDCG@100 after every epoch through the trainer's
 ``callbacks`` fit option: a trial worse than the median of its model's earlier trials at the
@@ -40,7 +42,7 @@ import numpy as np
 
 from ..evaluate import evaluate
 from ..exceptions import DataError
-from .spaces import SPACES, distributions, start
+from .spaces import SPACES, blend_members, distributions, start
 from .storage import open_studies
 
 logger = logging.getLogger(__name__)
@@ -125,13 +127,17 @@ class Search:
     lead : float, default 0.5
         In a shared time budget, after every model's default: a model's share of the time is
         ``lead ** (models ahead of it on validation)``; 1.0 gives every model an equal share.
+    blend : bool, default False
+        The Blend of the best members (:func:`~recae.bench.spaces.blend_members`) is a candidate
+        after the search: for the shares the members count as one model scoring as their best,
+        and the race leaves them in.
     on_trial : callable, optional
         ``on_trial(record, progress)`` after each trial (``progress``: best, trials done, time left).
     """
 
     def __init__(self, split, models, *, seconds=None, n_trials=None, per_model=False, grids=None,
                  random_state=0, storage=None, study_name="recae", max_epochs=None, patience=10,
-                 startup_trials=4, fixed=None, race=0.9, lead=0.5, on_trial=None):
+                 startup_trials=4, fixed=None, race=0.9, lead=0.5, blend=False, on_trial=None):
         if (seconds is None) == (n_trials is None):
             raise DataError("give a time budget (seconds) or a trial budget (n_trials), not both or neither")
         if isinstance(lead, bool) or not isinstance(lead, (int, float)) or not 0 < lead <= 1:
@@ -139,7 +145,7 @@ class Search:
         self.split, self.models, self.per_model = split, list(models), per_model
         self.seconds, self.n_trials, self.on_trial = seconds, n_trials, on_trial
         self.random_state, self.max_epochs, self.patience = int(random_state), max_epochs, patience
-        self.startup_trials, self.race, self.lead = startup_trials, race, float(lead)
+        self.startup_trials, self.race, self.lead, self.blend = startup_trials, race, float(lead), bool(blend)
         self.fixed = {m: dict((fixed or {}).get(m, {})) for m in self.models}  # e.g. one thread for implicit
         self.grids = {m: (grids or {}).get(m, SPACES[m].grid) for m in self.models}
         self.dists = {m: distributions(m, self.grids[m]) for m in self.models}
@@ -221,15 +227,30 @@ class Search:
         if not ranked or self.per_model or self.lead == 1.0:
             return {m: 1.0 for m in active}
         best = {m: result.best[m].valid if m in result.best else -math.inf for m in active}
-        # ties share a rank, so models that score alike keep equal shares
+        group = set(self._members(result)) & set(active)
+        if len(group) >= 2:  # the Blend's members stand as one model, scoring as their best
+            top = max(best[m] for m in group)
+            rivals = [o for o in active if o not in group]
+            score = {m: top if m in group else best[m] for m in active}
+            # ties share a rank, so models that score alike keep equal shares
+            return {m: self.lead ** (sum(score[o] > score[m] for o in rivals)
+                                     + (m not in group and top > score[m])) for m in active}
         return {m: self.lead ** sum(best[o] > best[m] for o in active) for m in active}
+
+    def _members(self, result) -> list[str]:
+        """The models the Blend would combine now (none without ``blend``)."""
+        if not self.blend:
+            return []
+        members = blend_members({m: result.best[m].valid for m in self.models if m in result.best})
+        return members if len(members) >= 2 else []
 
     def _race(self, result, done) -> None:
         """Models clearly behind the leader after a full trial leave the rotation; their time goes to the others."""
         lead = max((c.valid for c in result.best.values()), default=-math.inf)
+        members = set(self._members(result))  # a weak member can still help the Blend
         for name, cand in result.best.items():
             full = any(r["state"] == "complete" for r in self._of(result, name))
-            if not done[name] and full and cand.valid < self.race * lead:
+            if not done[name] and name not in members and full and cand.valid < self.race * lead:
                 logger.info("%s leaves the search: best %.4f < %.2f × the leader's %.4f", name, cand.valid,
                             self.race, lead)
                 done[name] = True

@@ -79,6 +79,16 @@ MODELS = (*SPACES, BLEND)
 DEFAULT_MODELS = ("popularity", "als", "bpr", "ease", "edlae", "linearae", "multdae", "multvae", "cdae", "recvae", BLEND)
 
 
+def blend_members(valid: dict) -> list[str]:
+    """The Blend's members among the models in ``valid`` (``{model: validation score}``).
+
+    The best-scoring full-rank linear one, LinearAE and every neural one, in ``valid``'s order.
+    """
+    linear = [m for m in ("edlae", "ease", "sparseease") if m in valid]
+    return ([max(linear, key=lambda m: valid[m])] if linear else []) + (["linearae"] if "linearae" in valid else []) \
+        + [m for m in valid if SPACES[m].neural]
+
+
 def check_models(models) -> list[str]:
     models = [str(m).lower() for m in models]
     unknown = [m for m in models if m not in MODELS]

@@ -12,7 +12,7 @@ import torch
 
 from ..bench.protocols import FIRST_SEED, make_split
 from ..bench.search import Search, valid_ndcg
-from ..bench.spaces import BLEND, DEFAULT_MODELS, SPACES, check_grid, check_models
+from ..bench.spaces import BLEND, DEFAULT_MODELS, SPACES, blend_members, check_grid, check_models
 from ..evaluate import evaluate
 from ..exceptions import DataError
 from ..models import Blend
@@ -37,13 +37,6 @@ def parse_budget(budget) -> tuple[float | None, int | None]:
     if seconds <= 0:
         raise DataError(f"a time budget must be more than 0 s; got {budget!r}")
     return seconds, None
-
-
-def blend_members(best: dict) -> list[str]:
-    """The Blend's members among the searched models: the best full-rank linear one, LinearAE, every neural one."""
-    linear = [m for m in ("edlae", "ease", "sparseease") if m in best]
-    return ([max(linear, key=lambda m: best[m].valid)] if linear else []) + (["linearae"] if "linearae" in best else []) \
-        + [m for m in best if SPACES[m].neural]
 
 
 @dataclass
@@ -194,7 +187,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             stack.callback(torch.set_num_threads, old_threads)
         search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
                         storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
-                        on_trial=on_trial)
+                        blend=BLEND in names, on_trial=on_trial)
         found = search.run()
         if seconds is not None and found.records and not any(r["elapsed"] <= seconds for r in found.records):
             first = found.records[0]
@@ -206,7 +199,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
                             "give a larger budget")
         best = dict(found.best)
         blend = None
-        members = blend_members(best) if BLEND in names else []
+        members = blend_members({m: c.valid for m, c in best.items()}) if BLEND in names else []
         if len(members) >= 2:
             blend = Blend.from_models([best[m].model for m in members], valid=split)
             valid = valid_ndcg(blend, split)
