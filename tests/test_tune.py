@@ -155,24 +155,9 @@ def test_default_trials_share_what_is_left_among_the_models_still_waiting(split,
 
 def test_after_the_defaults_the_time_goes_to_the_leaders(split, monkeypatch):
     """Successive halving across models: a model's time share halves with each model ahead of it."""
-    import types
     from collections import Counter
 
-    import recae.bench.search as search_module
-
-    clock, calls = [0.0], []
-    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
-    score = {"multvae": 0.4, "multdae": 0.3, "edlae": 0.2, "ease": 0.1}
-
-    def fake_trial(self, name, order, cap, t0):  # every fit takes 2 s (or its cap, if less)
-        took = min(2.0, cap)
-        calls.append((name, cap, took))
-        clock[0] += took
-        record = {"model": name, "trial": order, "order": order, "params": {"n": order}, "valid_ndcg@100": score[name],
-                  "state": "complete", "seconds": took, "elapsed": clock[0] - t0}
-        return record, object()
-
-    monkeypatch.setattr(Search, "_trial", fake_trial)
+    clock, calls = _two_second_trials(monkeypatch, {"multvae": 0.4, "multdae": 0.3, "edlae": 0.2, "ease": 0.1})
     models = ["ease", "edlae", "multdae", "multvae"]
     Search(split, models, seconds=200, race=None, patience=None).run()
     assert [n for n, _, _ in calls[:4]] == models  # the defaults first, in order
@@ -314,20 +299,16 @@ def test_a_result_rebuilt_from_its_report_refits_the_saved_model(planted, tmp_pa
     other = r.refit(half)
     assert len(other.user_ids_) == half.n_users and other.members_[1].epochs == r.model.members_[1].epochs
 
-
-def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypatch):
-    """blend=True: members rank where their best one does, and the race leaves a weak member in."""
+def _two_second_trials(monkeypatch, score):
+    """A fake clock and trials that take 2 s each (or their cap, if less) and score ``score[model]``."""
     import types
-    from collections import Counter
 
     import recae.bench.search as search_module
 
     clock, calls = [0.0], []
     monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
-    # als leads alone; edlae is the best linear member, multvae a weak one, ease a non-member behind both
-    score = {"als": 0.44, "edlae": 0.43, "multvae": 0.30, "ease": 0.42}
 
-    def fake_trial(self, name, order, cap, t0):
+    def fake_trial(self, name, order, cap, t0):  # every fit takes 2 s (or its cap, if less)
         took = min(2.0, cap)
         calls.append((name, cap, took))
         clock[0] += took
@@ -336,6 +317,15 @@ def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypat
         return record, object()
 
     monkeypatch.setattr(Search, "_trial", fake_trial)
+    return clock, calls
+
+
+def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypatch):
+    """blend=True: members rank where their best one does, and the race leaves a weak member in."""
+    from collections import Counter
+
+    # als leads alone; edlae is the best linear member, multvae a weak one, ease a non-member behind both
+    clock, calls = _two_second_trials(monkeypatch, {"als": 0.44, "edlae": 0.43, "multvae": 0.30, "ease": 0.42})
     models = ["als", "ease", "edlae", "multvae"]
     search = Search(split, models, seconds=200, race=0.9, patience=None, blend=True)
     found = search.run()
