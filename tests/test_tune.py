@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -155,15 +156,11 @@ def test_default_trials_share_what_is_left_among_the_models_still_waiting(split,
 
 def test_after_the_defaults_the_time_goes_to_the_leaders(split, monkeypatch):
     """Successive halving across models: a model's time share halves with each model ahead of it."""
-    from collections import Counter
-
     clock, calls = _two_second_trials(monkeypatch, {"multvae": 0.4, "multdae": 0.3, "edlae": 0.2, "ease": 0.1})
     models = ["ease", "edlae", "multdae", "multvae"]
     Search(split, models, seconds=200, race=None, patience=None).run()
     assert [n for n, _, _ in calls[:4]] == models  # the defaults first, in order
-    used = Counter()
-    for name, _, took in calls:
-        used[name] += took
+    used = _seconds_per_model(calls)
     weight = {"multvae": 1.0, "multdae": 0.5, "edlae": 0.25, "ease": 0.125}
     # each model's time over its weight is within one fit of the leader's
     for m in models:
@@ -177,9 +174,7 @@ def test_after_the_defaults_the_time_goes_to_the_leaders(split, monkeypatch):
     calls.clear()
     clock[0] = 0.0
     Search(split, models, seconds=200, race=None, patience=None, lead=1.0).run()  # equal shares
-    equal = Counter()
-    for name, _, took in calls:
-        equal[name] += took
+    equal = _seconds_per_model(calls)
     assert max(equal.values()) - min(equal.values()) <= 4.0, equal  # the last seconds: fits that no longer fit
     with pytest.raises(DataError, match="lead must be a number in"):
         Search(split, models, seconds=10, lead=0)
@@ -320,18 +315,21 @@ def _two_second_trials(monkeypatch, score):
     return clock, calls
 
 
+def _seconds_per_model(calls):
+    used = Counter()
+    for name, _, took in calls:
+        used[name] += took
+    return used
+
+
 def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypatch):
     """blend=True: members rank where their best one does, and the race leaves a weak member in."""
-    from collections import Counter
-
     # als leads alone; edlae is the best linear member, multvae a weak one, ease a non-member behind both
     clock, calls = _two_second_trials(monkeypatch, {"als": 0.44, "edlae": 0.43, "multvae": 0.30, "ease": 0.42})
     models = ["als", "ease", "edlae", "multvae"]
     search = Search(split, models, seconds=200, race=0.9, patience=None, blend=True)
     found = search.run()
-    used = Counter()
-    for name, _, took in calls:
-        used[name] += took
+    used = _seconds_per_model(calls)
     # als 1; the members edlae and multvae ½ each (one model, als, ahead); ease ¼ (als and the members ahead)
     weight = {"als": 1.0, "edlae": 0.5, "multvae": 0.5, "ease": 0.25}
     for m in models:

@@ -227,15 +227,14 @@ class Search:
         if not ranked or self.per_model or self.lead == 1.0:
             return {m: 1.0 for m in active}
         best = {m: result.best[m].valid if m in result.best else -math.inf for m in active}
+        # the Blend's members (none without it) stand as one model, scoring as their best
         group = set(self._members(result)) & set(active)
-        if len(group) >= 2:  # the Blend's members stand as one model, scoring as their best
-            top = max(best[m] for m in group)
-            rivals = [o for o in active if o not in group]
-            score = {m: top if m in group else best[m] for m in active}
-            # ties share a rank, so models that score alike keep equal shares
-            return {m: self.lead ** (sum(score[o] > score[m] for o in rivals)
-                                     + (m not in group and top > score[m])) for m in active}
-        return {m: self.lead ** sum(best[o] > best[m] for o in active) for m in active}
+        top = max((best[m] for m in group), default=-math.inf)
+        score = {m: top if m in group else best[m] for m in active}
+        rivals = [o for o in active if o not in group]
+        # ties share a rank, so models that score alike keep equal shares
+        return {m: self.lead ** (sum(score[o] > score[m] for o in rivals) + (m not in group and top > score[m]))
+                for m in active}
 
     def _members(self, result) -> list[str]:
         """The models the Blend would combine now (none without ``blend``)."""
