@@ -94,10 +94,15 @@ class Candidate:
 
 @dataclass
 class SearchResult:
-    """``records``: every finished trial in the order run (resumed ones first); ``best``: model name → Candidate."""
+    """``records``: every finished trial in the order run (resumed ones first); ``best``: model name → Candidate.
+
+    ``kept``: model name → its best usable trials, best first (up to the search's ``keep`` for
+    neural models, the best alone for the others); ``kept[m][0]`` is ``best[m]``.
+    """
 
     records: list = field(default_factory=list)
     best: dict = field(default_factory=dict)
+    kept: dict = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -131,17 +136,23 @@ class Search:
         The Blend of the best members (:func:`~recae.bench.spaces.blend_members`) is a candidate
         after the search: for the shares the members count as one model scoring as their best,
         and the race leaves them in.
+    keep : int, default 1
+        How many of each neural model's best usable trials keep their fitted models
+        (``SearchResult.kept``), for a Blend that averages several settings of one model.
     on_trial : callable, optional
         ``on_trial(record, progress)`` after each trial (``progress``: best, trials done, time left).
     """
 
     def __init__(self, split, models, *, seconds=None, n_trials=None, per_model=False, grids=None,
                  random_state=0, storage=None, study_name="recae", max_epochs=None, patience=10,
-                 startup_trials=4, fixed=None, race=0.9, lead=0.5, blend=False, on_trial=None):
+                 startup_trials=4, fixed=None, race=0.9, lead=0.5, blend=False, keep=1, on_trial=None):
         if (seconds is None) == (n_trials is None):
             raise DataError("give a time budget (seconds) or a trial budget (n_trials), not both or neither")
         if isinstance(lead, bool) or not isinstance(lead, (int, float)) or not 0 < lead <= 1:
             raise DataError(f"lead must be a number in (0, 1] (1: equal shares); got {lead!r}")
+        if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep < 1:
+            raise DataError(f"keep must be a positive number of trials per model; got {keep!r}")
+        self.keep = int(keep)
         self.split, self.models, self.per_model = split, list(models), per_model
         self.seconds, self.n_trials, self.on_trial = seconds, n_trials, on_trial
         self.random_state, self.max_epochs, self.patience = int(random_state), max_epochs, patience
@@ -214,12 +225,13 @@ class Search:
             if self.on_trial:
                 self.on_trial(record, self.progress(result, t0, len(active)))
         result.seconds = time.perf_counter() - t0
-        for name, cand in result.best.items():
-            if cand.model is None:  # best trial from an earlier, killed process: refit its setting
-                params = dict(cand.params)
-                if SPACES[name].neural and cand.record.get("best_epoch"):
-                    params["epochs"] = int(cand.record["best_epoch"])
-                cand.model, _ = fit_model(name, params, self.split, self.max_epochs)
+        for name, cands in result.kept.items():
+            for cand in cands:
+                if cand.model is None:  # a kept trial from an earlier, killed process: refit its setting
+                    params = dict(cand.params)
+                    if SPACES[name].neural and cand.record.get("best_epoch"):
+                        params["epochs"] = int(cand.record["best_epoch"])
+                    cand.model, _ = fit_model(name, params, self.split, self.max_epochs)
         return result
 
     def _shares(self, result, active, ranked: bool) -> dict:
@@ -277,9 +289,13 @@ class Search:
 
     def _keep(self, result, name, record, model) -> None:
         result.records.append(record)
-        best = result.best.get(name)
-        if record["state"] in ("complete", "stopped") and (best is None or record["valid_ndcg@100"] > best.valid):
-            result.best[name] = Candidate(record["valid_ndcg@100"], record["params"], record, model)
+        if record["state"] not in ("complete", "stopped"):
+            return
+        kept = result.kept.setdefault(name, [])
+        kept.append(Candidate(record["valid_ndcg@100"], record["params"], record, model))
+        kept.sort(key=lambda c: -c.valid)  # stable: of equal scores the earlier trial stays first
+        del kept[self.keep if SPACES[name].neural else 1:]  # dropped models free their memory
+        result.best[name] = kept[0]
 
     # ------------------------------------------------------------------ one trial
     def _trial(self, name, order, cap, t0):

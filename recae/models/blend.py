@@ -84,6 +84,10 @@ class Blend(Recommender):
         The weights are the mean of those chosen on this many bootstrap resamples of the
         validation users (bagged ensemble selection, Caruana et al., ICDM 2006): less fitted to
         the particular validation users than one search. 0: one search on all of them.
+    groups : sequence of int, optional
+        One label per member: members with the same label share one weight in the search, split
+        equally among them (several settings of one model, averaged as one member). Default:
+        every member its own weight.
     valid_metric : str, default "ndcg@100"
     random_state : int, default 0
         Seeds the resamples.
@@ -102,7 +106,7 @@ class Blend(Recommender):
     DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
 
     def __init__(self, members=None, weights=None, grid_step=0.05, bags=30, valid_metric="ndcg@100", random_state=0,
-                 device="auto"):
+                 device="auto", groups=None):
         store_params(self, locals())
 
     # ------------------------------------------------------------------ members
@@ -149,7 +153,7 @@ class Blend(Recommender):
 
     @classmethod
     def from_models(cls, models, valid=None, weights=None, grid_step=0.05, valid_metric="ndcg@100", bags=30,
-                    random_state=0) -> "Blend":
+                    random_state=0, groups=None, start=None) -> "Blend":
         """Blend models that are already fitted on the same data, without refitting them.
 
         Parameters
@@ -158,6 +162,13 @@ class Blend(Recommender):
             All fitted on the same log (same user and item ids).
         valid : StrongSplit, HoldoutSplit or (fold_in, target) pair, optional
             Learn the weights on it; otherwise ``weights`` (or equal weights) are used.
+        groups : sequence of int, optional
+            Members sharing a label share one weight (see the class's ``groups``).
+        start : sequence of float, optional
+            One weight per group (per member without ``groups``), in the order the groups first
+            appear: a further starting point of the weight search, e.g. the weights of a Blend
+            of similar members (the search starts from the best-scoring of it, equal weights
+            and each group alone).
 
         Returns
         -------
@@ -179,39 +190,53 @@ class Blend(Recommender):
                                 "blend models on one device")
         blend = cls(members=[[type(m).__name__, {k: v for k, v in m.get_params().items() if k != "device"}]
                              for m in models], weights=weights, grid_step=grid_step, bags=bags,
-                    valid_metric=valid_metric, random_state=random_state, device=str(first.device_))
+                    valid_metric=valid_metric, random_state=random_state, device=str(first.device_),
+                    groups=None if groups is None else [int(g) for g in groups])
         blend.adopt(first.user_items_, first.user_ids_, first.item_ids_, device=first.device_)
         blend.members_ = models
-        blend._check_params()
-        blend._choose_weights(validation_pair(valid, blend.item_ids_))
+        blend._check_params(len(models))
+        blend._choose_weights(validation_pair(valid, blend.item_ids_), start)
         return blend
 
     # ------------------------------------------------------------------ fitting
-    def _choose_weights(self, valid) -> None:
+    def _choose_weights(self, valid, start=None) -> None:
         self.valid_score_ = None
         if valid is None:
             self.weights_ = self._default_weights(len(self.members_))
             return
-        self.weights_, self.valid_score_ = self._search_weights(*valid)
+        self.weights_, self.valid_score_ = self._search_weights(*valid, start=start)
         logger.info("Blend weights %s (validation %s %.4f)", np.round(self.weights_, 3), self.valid_metric,
                     self.valid_score_)
 
-    def _check_params(self) -> None:
+    def _check_params(self, n_members: int) -> None:
         if not isinstance(self.grid_step, (int, float)) or not 0 < self.grid_step <= 1:
             raise DataError(f"grid_step must be in (0, 1]; got {self.grid_step!r}")
         if isinstance(self.bags, bool) or not isinstance(self.bags, (int, np.integer)) or self.bags < 0:
             raise DataError(f"bags must be a non-negative integer (0: no resampling); got {self.bags!r}")
+        if self.groups is not None and (
+                len(self.groups) != n_members
+                or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in self.groups)):
+            raise DataError(f"groups must be one integer label per member ({n_members} members); got {self.groups!r}")
+
+    def _group_matrix(self) -> np.ndarray:
+        """groups × members: a group's weight split equally among its members (identity without groups)."""
+        n = len(self.members_)
+        if self.groups is None:
+            return np.eye(n)
+        labels = list(dict.fromkeys(int(g) for g in self.groups))
+        share = np.array([[float(int(g) == label) for g in self.groups] for label in labels])
+        return share / share.sum(axis=1, keepdims=True)
 
     def _fit(self, X, valid=None):
-        self._check_params()
         self.members_ = self._new_members()
+        self._check_params(len(self.members_))
         # members see the same raw ids as the Blend, so each one is usable on its own
         data = Interactions(X, self.user_ids_, self.item_ids_)
         for m in self.members_:
             m.fit(data, valid=valid)  # neural members also early-stop on the validation data
         self._choose_weights(valid)
 
-    def _search_weights(self, fold_in, target) -> tuple[np.ndarray, float]:
+    def _search_weights(self, fold_in, target, start=None) -> tuple[np.ndarray, float]:
         rows = scored_rows((fold_in, target))
         X, T = fold_in[rows], target[rows]
         name, _, k = self.valid_metric.partition("@")
@@ -236,7 +261,7 @@ class Blend(Recommender):
                 parts = []
                 for a, b in blocks:
                     s = stacked(a, b)
-                    weights = torch.as_tensor(w, dtype=s.dtype, device=s.device)
+                    weights = torch.as_tensor(w @ expand, dtype=s.dtype, device=s.device)
                     top, _ = self.top_k(lambda lo, hi: torch.tensordot(weights, s[:, lo:hi], dims=1), X[a:b],
                                         b - a, k)
                     parts.append(np.asarray(RANKING_METRICS[name](top, T[a:b], k), dtype=np.float64))
@@ -250,14 +275,21 @@ class Blend(Recommender):
             c = np.ones(len(v)) if counts is None else counts
             return float(np.dot(v[ok], c[ok]) / c[ok].sum()) if c[ok].sum() else float("nan")
 
-        n = len(self.members_)
-        grid = list(_simplex_grid(n, self.grid_step)) if n <= 3 else None
+        expand = self._group_matrix()  # the search moves group weights; members get equal parts of theirs
+        n = expand.shape[0]
+        if start is not None:
+            start = np.asarray(start, dtype=np.float64)
+            if start.shape != (n,) or np.any(start < 0) or start.sum() <= 0:
+                raise DataError(f"start must be {n} non-negative weights (one per group) with a positive sum; "
+                                f"got {start.tolist()}")
+            start = start / start.sum()
+        grid = [*_simplex_grid(n, self.grid_step), *([] if start is None else [start])] if n <= 3 else None
 
         def search(counts=None) -> np.ndarray:
             if grid is not None:  # few members: the whole simplex grid
                 return grid[int(np.argmax([score(w, counts) for w in grid]))]
             # start from the best of equal weights and each member alone (ties keep equal weights)
-            starts = [np.full(n, 1.0 / n), *np.eye(n)]
+            starts = [np.full(n, 1.0 / n), *np.eye(n), *([] if start is None else [start])]
             scores = [score(w, counts) for w in starts]
             w, best = starts[int(np.argmax(scores))], max(scores)
             improved = True
@@ -281,11 +313,11 @@ class Blend(Recommender):
             u = len(rows)
             w = np.mean([search(rng.multinomial(u, np.full(u, 1.0 / u)).astype(np.float64))
                          for _ in range(self.bags)], axis=0)
-        # never under the best member alone on all validation users
+        # never under the best member (group) alone on all validation users
         single = max(np.eye(n), key=score)
         if score(single) > score(w) + 1e-12:
             w = single
-        return w, score(w)
+        return w @ expand, score(w)
 
     # ------------------------------------------------------------------ scoring
     def score_rows(self, X):

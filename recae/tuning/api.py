@@ -92,7 +92,10 @@ class TuneResult:
         """
         rows = {r["model"]: r for r in self.leaderboard}
         if self.name == BLEND:
-            specs = [(SPACES[m].cls_name, _refit_params(m, rows[m])) for m in self.params["members"]]
+            members = self.params["members"]
+            # a Blend of several settings per model names each one; an older one takes each model's best
+            settings = self.params.get("settings") or [_refit_params(m, rows[m]) for m in members]
+            specs = [(SPACES[m].cls_name, dict(p)) for m, p in zip(members, settings)]
             return Blend(members=specs, weights=list(map(float, self.params["weights"]))).fit(data)
         return SPACES[self.name].model_class()(**_refit_params(self.name, rows[self.name])).fit(data)
 
@@ -117,7 +120,7 @@ def _refit_params(name, row) -> dict:
 def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_state: int = 0, split=None,
          spaces: dict | None = None, storage=None, study_name: str = "recae-tune", refit: bool = True,
          max_epochs: int | None = None, threads: int | None = None, patience: int | None = 10,
-         on_trial=None) -> TuneResult:
+         blend_trials: int = 3, on_trial=None) -> TuneResult:
     """Search models and their hyper-parameters on a validation split of ``data``; return the best, refitted.
 
     Every model runs its default setting first; then the time goes mostly to the leaders on
@@ -125,7 +128,8 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     shares are equal), drawn by Optuna's TPE sampler over the model's space in
     :data:`recae.bench.spaces.SPACES`; neural trials are pruned per epoch against the median of
     their model's earlier trials. With ``"blend"`` among the
-    models, the Blend of the best members is a candidate too, weighted on validation.
+    models, the Blend of the best members is a candidate too, weighted on validation, and so is
+    a Blend in which a neural member is the average of up to ``blend_trials`` of its best settings.
 
     Parameters
     ----------
@@ -154,6 +158,10 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     max_epochs, threads, patience : optional
         Cap on neural epochs; torch's threads during the search; trials without improvement
         after which a model leaves the rotation.
+    blend_trials : int, default 3
+        With ``"blend"``: a neural member of the second Blend candidate averages up to this many
+        of its model's best trials (the next best joins while the average's validation score
+        rises); its refit fits each of them. 1: only the Blend of each member's best trial.
     on_trial : callable, optional
         ``on_trial(record, progress)`` after each trial (the CLI prints progress from it).
 
@@ -168,6 +176,8 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         unknown model; a search-space value of the wrong type; a storage file of another search.
     """
     seconds, n_trials = parse_budget(budget)
+    if isinstance(blend_trials, bool) or not isinstance(blend_trials, (int, np.integer)) or blend_trials < 1:
+        raise DataError(f"blend_trials must be a positive number of settings per member; got {blend_trials!r}")
     names = check_models(models if models is not None else DEFAULT_MODELS)
     searched = [m for m in names if m != BLEND]
     grids = {m: check_grid(m, g) for m, g in (spaces or {}).items()}
@@ -187,7 +197,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             stack.callback(torch.set_num_threads, old_threads)
         search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
                         storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
-                        blend=BLEND in names, on_trial=on_trial)
+                        blend=BLEND in names, keep=blend_trials if BLEND in names else 1, on_trial=on_trial)
         found = search.run()
         if seconds is not None and found.records and not any(r["elapsed"] <= seconds for r in found.records):
             first = found.records[0]
@@ -198,16 +208,18 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             raise DataError(f"no trial finished within budget {budget!r} (all were pruned or cut short); "
                             "give a larger budget")
         best = dict(found.best)
-        blend = None
+        blends = []
         members = blend_members({m: c.valid for m, c in best.items()}) if BLEND in names else []
         if len(members) >= 2:
-            blend = Blend.from_models([best[m].model for m in members], valid=split)
-            valid = valid_ndcg(blend, split)
-            logger.info("blend of %s: valid ndcg@100 %.4f", members, valid)
-        leaderboard = _leaderboard(found, best, split, blend, members)
-        top = max(leaderboard, key=lambda r: r["valid_ndcg@100"])
+            blends.append(_blend({m: [best[m]] for m in members}, split))
+            averaged = {m: _averaged(found.kept.get(m, [best[m]]), split) for m in members}
+            if any(len(c) > 1 for c in averaged.values()):  # its search starts from the first Blend's weights too
+                blends.append(_blend(averaged, split, start=blends[0][0].weights_))
+        leaderboard = _leaderboard(found, best, split, blends)  # best first
+        fitted = [r.pop("_model", None) for r in leaderboard]  # a Blend row's model, for the result only
+        top = leaderboard[0]
         name = top["model"]
-        result = TuneResult(model=blend if name == BLEND else best[name].model, name=name, params=top["params"],
+        result = TuneResult(model=fitted[0] or best[name].model, name=name, params=top["params"],
                             valid=top["valid_ndcg@100"], test=top["test"], leaderboard=leaderboard,
                             trials=found.records)
         refit_on = "the split's training users (refit=False)"
@@ -227,7 +239,39 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     return result
 
 
-def _leaderboard(found, best, split, blend, members) -> list[dict]:
+def _averaged(cands, split) -> list:
+    """Of a model's kept trials (best first), those whose equal-weight average scores best on validation.
+
+    The next best trial joins while the average's validation NDCG@100 rises, so a member is
+    never worse on validation than its best trial alone.
+    """
+    chosen, score = [cands[0]], cands[0].valid
+    for cand in cands[1:]:
+        value = valid_ndcg(Blend.from_models([c.model for c in [*chosen, cand]]), split)  # equal weights
+        if value > score:
+            chosen, score = [*chosen, cand], value
+    return chosen
+
+
+def _blend(trials: dict, split, start=None) -> tuple:
+    """(Blend, params) of ``{member: [Candidate, ...]}``: the trials of one member share its weight.
+
+    ``start``: one weight per member, a further starting point of the weight search.
+    """
+    flat = [(m, c) for m, cands in trials.items() for c in cands]
+    groups = [list(trials).index(m) for m, _ in flat]
+    several = len(flat) > len(trials)
+    blend = Blend.from_models([c.model for _, c in flat], valid=split, groups=groups if several else None,
+                              start=start)
+    params = {"members": [m for m, _ in flat], "weights": np.round(blend.weights_, 4 if several else 3).tolist()}
+    if several:  # each member's own setting, with the epochs its trial stopped at (for the refit)
+        params["settings"] = [_refit_params(m, {"params": c.params, "best_epoch": c.record.get("best_epoch")})
+                              for m, c in flat]
+    logger.info("blend of %s: valid ndcg@100 %.4f", params["members"], blend.valid_score_)
+    return blend, params
+
+
+def _leaderboard(found, best, split, blends) -> list[dict]:
     rows = []
     for name, cand in best.items():
         recs = [r for r in found.records if r["model"] == name]
@@ -236,10 +280,9 @@ def _leaderboard(found, best, split, blend, members) -> list[dict]:
                      "trials": len(recs), "pruned": sum(r["state"] == "pruned" for r in recs),
                      "seconds": sum(r["seconds"] for r in recs), "best_epoch": cand.record.get("best_epoch"),
                      "test": _test(cand.model, split)})
-    if blend is not None:
-        rows.append({"model": BLEND, "valid_ndcg@100": valid_ndcg(blend, split),
-                     "params": {"members": members, "weights": np.round(blend.weights_, 3).tolist()},
+    for blend, params in blends:
+        rows.append({"model": BLEND, "valid_ndcg@100": valid_ndcg(blend, split), "params": params,
                      "default_valid_ndcg@100": float("nan"), "trials": 1, "pruned": 0,
-                     "seconds": sum(r["seconds"] for r in rows if r["model"] in members), "best_epoch": None,
-                     "test": _test(blend, split)})
+                     "seconds": sum(r["seconds"] for r in rows if r["model"] in params["members"]), "best_epoch": None,
+                     "test": _test(blend, split), "_model": blend})
     return sorted(rows, key=lambda r: -r["valid_ndcg@100"])
