@@ -56,6 +56,30 @@ def threads_of(runs: list) -> str:
     return "/".join(str(t) for t in dict.fromkeys(run["info"].get("threads", 1) for _, run in runs))
 
 
+def blend_pairs(runs: list) -> list[str]:
+    """Markdown lines: the two Blend candidates of each run side by side (none before runs had both)."""
+    pairs = []
+    for seed, run in runs:
+        blends = [r for r in run["leaderboard"] if r["model"] == "blend"]
+        one = [r for r in blends if "settings" not in r["params"]]
+        several = [r for r in blends if "settings" in r["params"]]
+        if one and several:
+            pairs.append((seed, one[0], several[0]))
+    if not pairs:
+        return []
+    out = ["", "The two Blend candidates of each search (same trials): each member's best trial, and neural "
+           "members averaging up to `blend_trials` of their best trials (validation picks between them).", "",
+           "| split seed | one trial each: valid / test | averaged: valid / test | averaged members | test difference |",
+           "|---|---|---|---|---|"]
+    for seed, one, several in pairs:
+        members = several["params"]["members"]
+        counts = ", ".join(f"{m} ×{members.count(m)}" for m in dict.fromkeys(members) if members.count(m) > 1)
+        out.append(f"| {seed} | {one['valid_ndcg@100']:.4f} / {one['test']['ndcg@100']:.4f} | "
+                   f"{several['valid_ndcg@100']:.4f} / {several['test']['ndcg@100']:.4f} | {counts} | "
+                   f"{several['test']['ndcg@100'] - one['test']['ndcg@100']:+.4f} |")
+    return out
+
+
 def render(dataset: str, budget: str, tag: str = "") -> None:
     """The summary table from every per-seed report of this dataset, budget and tag (seeds may run one at a time)."""
     stem = stem_of(dataset, budget, tag)
@@ -85,6 +109,7 @@ def render(dataset: str, budget: str, tag: str = "") -> None:
               f"{r['bench_best']} {r['bench_best_ndcg@100']:.4f} | {r['test_ndcg@100'] / r['bench_best_ndcg@100']:.3f} | "
               f"{r['bench_best_single']} {r['bench_best_single_ndcg@100']:.4f} | {r['trials']} | "
               f"{r['search_seconds']:.0f} | {r['date']} | {r['load']} |" for r in rows]
+    lines += blend_pairs(runs)
     lines += ["", "Chosen settings: " + "; ".join(f"seed {r['seed']}: `{json.dumps(r['params'])}`" for r in rows),
               "", f"Per-seed reports: `{stem}_seed<seed>.md` (table, search history, PNG)."]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")

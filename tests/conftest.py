@@ -59,3 +59,19 @@ def _restore_torch_threads():
     yield
     if torch.get_num_threads() != before:
         torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def planted():
+    """A small synthetic log with planted structure (400 users × 120 items), for the search tests."""
+    from recae.datasets import synthetic
+
+    return synthetic(n_users=400, n_items=120, random_state=3)
+
+
+@pytest.fixture(scope="session")
+def planted_split(planted):
+    """``planted`` split for strong generalization with the bench's first seed."""
+    from recae.bench.protocols import make_split
+
+    return make_split(planted, "strong", 98765)

@@ -16,11 +16,6 @@ from recae.cli import main
 from recae.datasets import DATASET_NAMES, synthetic
 
 
-@pytest.fixture(scope="module")
-def planted():
-    return synthetic(n_users=400, n_items=120, random_state=3)
-
-
 def test_trials_start_with_the_defaults_and_are_distinct_grid_points():
     for name, space in SPACES.items():
         got = trials(name, 5)

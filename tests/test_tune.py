@@ -15,22 +15,11 @@ pytest.importorskip("optuna")
 import recae  # noqa: E402
 from recae import DataError  # noqa: E402
 from recae.bench import SPACES  # noqa: E402
-from recae.bench.protocols import make_split  # noqa: E402
 from recae.bench.search import Search  # noqa: E402
 from recae.bench.spaces import check_grid, distributions, start  # noqa: E402
 from recae.cli import main  # noqa: E402
 from recae.datasets import synthetic  # noqa: E402
 from recae.tuning import parse_budget, tune  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def planted():
-    return synthetic(n_users=400, n_items=120, random_state=3)
-
-
-@pytest.fixture(scope="module")
-def split(planted):
-    return make_split(planted, "strong", 98765)
 
 
 def trail(records):
@@ -104,23 +93,23 @@ def test_tune_picks_refits_and_is_reproducible(planted):
     assert trail(c.trials) != trail(a.trials)
 
 
-def test_no_refit_keeps_the_trial_model(planted, split):
-    r = tune(planted, models=["ease"], budget=2, split=split, refit=False)
-    assert len(r.model.user_ids_) == split.train.n_users < planted.n_users
+def test_no_refit_keeps_the_trial_model(planted, planted_split):
+    r = tune(planted, models=["ease"], budget=2, split=planted_split, refit=False)
+    assert len(r.model.user_ids_) == planted_split.train.n_users < planted.n_users
     assert "training users" in r.info["refit_on"]
 
 
-def test_hopeless_neural_trials_are_pruned_per_epoch(split):
+def test_hopeless_neural_trials_are_pruned_per_epoch(planted_split):
     # lr 1e-7 learns nothing: pruned against the default's curve (lr 1e-3) after the warm-up epochs
-    search = Search(split, ["multdae"], n_trials=4, grids={"multdae": {"lr": [1e-7]}}, max_epochs=8, patience=None)
+    search = Search(planted_split, ["multdae"], n_trials=4, grids={"multdae": {"lr": [1e-7]}}, max_epochs=8, patience=None)
     records = search.run().records
     slow = [r for r in records if r["params"]["lr"] == 1e-7]
     assert slow and all(r["state"] == "pruned" for r in slow)
     assert records[0]["params"]["lr"] == 1e-3 and records[0]["state"] == "complete"
 
 
-def test_a_neural_trial_stops_at_its_time_share_and_keeps_its_best_epoch(split):
-    search = Search(split, ["multdae"], seconds=0.5, per_model=True,
+def test_a_neural_trial_stops_at_its_time_share_and_keeps_its_best_epoch(planted_split):
+    search = Search(planted_split, ["multdae"], seconds=0.5, per_model=True,
                     fixed={"multdae": {"epochs": 100_000, "patience": None}})
     found = search.run()
     rec = found.records[0]
@@ -128,7 +117,7 @@ def test_a_neural_trial_stops_at_its_time_share_and_keeps_its_best_epoch(split):
     assert found.best["multdae"].model.is_fitted
 
 
-def test_default_trials_share_what_is_left_among_the_models_still_waiting(split, monkeypatch):
+def test_default_trials_share_what_is_left_among_the_models_still_waiting(planted_split, monkeypatch):
     """A fast default leaves its unused share to the slow defaults after it (never over half of what is left)."""
     import types
 
@@ -146,7 +135,7 @@ def test_default_trials_share_what_is_left_among_the_models_still_waiting(split,
         return record, object()
 
     monkeypatch.setattr(Search, "_trial", fake_trial)
-    Search(split, ["ease", "edlae", "multdae", "multvae"], seconds=100, race=None, patience=None).run()
+    Search(planted_split, ["ease", "edlae", "multdae", "multvae"], seconds=100, race=None, patience=None).run()
     assert [n for n, _ in caps[:4]] == ["ease", "edlae", "multdae", "multvae"]
     # 100 s among 4; 91 among the 3 still waiting; 82 among 2; the last gets half of the 41 left
     assert [round(c, 9) for _, c in caps[:4]] == [25.0, round(91 / 3, 9), 41.0, 20.5]
@@ -154,11 +143,11 @@ def test_default_trials_share_what_is_left_among_the_models_still_waiting(split,
     assert caps[4] == ("multvae", (100 - 9 - 9 - 41 - 20.5) / 2)
 
 
-def test_after_the_defaults_the_time_goes_to_the_leaders(split, monkeypatch):
+def test_after_the_defaults_the_time_goes_to_the_leaders(planted_split, monkeypatch):
     """Successive halving across models: a model's time share halves with each model ahead of it."""
     clock, calls = _two_second_trials(monkeypatch, {"multvae": 0.4, "multdae": 0.3, "edlae": 0.2, "ease": 0.1})
     models = ["ease", "edlae", "multdae", "multvae"]
-    Search(split, models, seconds=200, race=None, patience=None).run()
+    Search(planted_split, models, seconds=200, race=None, patience=None).run()
     assert [n for n, _, _ in calls[:4]] == models  # the defaults first, in order
     used = _seconds_per_model(calls)
     weight = {"multvae": 1.0, "multdae": 0.5, "edlae": 0.25, "ease": 0.125}
@@ -173,11 +162,11 @@ def test_after_the_defaults_the_time_goes_to_the_leaders(split, monkeypatch):
 
     calls.clear()
     clock[0] = 0.0
-    Search(split, models, seconds=200, race=None, patience=None, lead=1.0).run()  # equal shares
+    Search(planted_split, models, seconds=200, race=None, patience=None, lead=1.0).run()  # equal shares
     equal = _seconds_per_model(calls)
     assert max(equal.values()) - min(equal.values()) <= 4.0, equal  # the last seconds: fits that no longer fit
     with pytest.raises(DataError, match="lead must be a number in"):
-        Search(split, models, seconds=10, lead=0)
+        Search(planted_split, models, seconds=10, lead=0)
 
 
 def test_storage_of_another_study_or_other_data_is_refused(tmp_path, planted):
@@ -322,12 +311,12 @@ def _seconds_per_model(calls):
     return used
 
 
-def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypatch):
+def test_with_the_blend_its_members_share_the_best_members_rank(planted_split, monkeypatch):
     """blend=True: members rank where their best one does, and the race leaves a weak member in."""
     # als leads alone; edlae is the best linear member, multvae a weak one, ease a non-member behind both
     clock, calls = _two_second_trials(monkeypatch, {"als": 0.44, "edlae": 0.43, "multvae": 0.30, "ease": 0.42})
     models = ["als", "ease", "edlae", "multvae"]
-    search = Search(split, models, seconds=200, race=0.9, patience=None, blend=True)
+    search = Search(planted_split, models, seconds=200, race=0.9, patience=None, blend=True)
     found = search.run()
     used = _seconds_per_model(calls)
     # als 1; the members edlae and multvae ½ each (one model, als, ahead); ease ¼ (als and the members ahead)
@@ -339,6 +328,6 @@ def test_with_the_blend_its_members_share_the_best_members_rank(split, monkeypat
 
     calls.clear()
     clock[0] = 0.0
-    Search(split, models, seconds=200, race=0.9, patience=None).run()  # without the Blend: ranked alone, raced out
+    Search(planted_split, models, seconds=200, race=0.9, patience=None).run()  # without the Blend: ranked alone, raced out
     alone = Counter(name for name, _, _ in calls)
     assert alone["multvae"] == 1 and alone["ease"] < alone["edlae"] < alone["als"]

@@ -42,9 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--storage", help="SQLite file for the search: the same command resumes it after a kill")
     p.add_argument("--study-name", default="recae-tune", help="study name inside --storage (default recae-tune)")
     p.add_argument("--max-epochs", type=int, help="cap the neural models' epochs")
-    p.add_argument("--blend-trials", type=int, default=3,
+    p.add_argument("--blend-trials", type=int, default=1,
                    help="a Blend candidate averages up to this many settings of each neural member "
-                        "(default 3; 1: each member's best trial only)")
+                        "(default 1: each member's best trial only)")
     p.add_argument("--no-refit", action="store_true",
                    help="save the chosen trial's model (fitted on the training users) instead of refitting on all")
     p.add_argument("--out", default="best.recae", help="model file to write (default best.recae)")

@@ -191,10 +191,12 @@ class Blend(Recommender):
         blend = cls(members=[[type(m).__name__, {k: v for k, v in m.get_params().items() if k != "device"}]
                              for m in models], weights=weights, grid_step=grid_step, bags=bags,
                     valid_metric=valid_metric, random_state=random_state, device=str(first.device_),
-                    groups=None if groups is None else [int(g) for g in groups])
+                    groups=None if groups is None else list(groups))
+        blend._check_params(len(models))
+        if groups is not None:  # numpy labels become plain ints, so the saved parameters stay JSON
+            blend.groups = [int(g) for g in groups]
         blend.adopt(first.user_items_, first.user_ids_, first.item_ids_, device=first.device_)
         blend.members_ = models
-        blend._check_params(len(models))
         blend._choose_weights(validation_pair(valid, blend.item_ids_), start)
         return blend
 

@@ -120,7 +120,7 @@ def _refit_params(name, row) -> dict:
 def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_state: int = 0, split=None,
          spaces: dict | None = None, storage=None, study_name: str = "recae-tune", refit: bool = True,
          max_epochs: int | None = None, threads: int | None = None, patience: int | None = 10,
-         blend_trials: int = 3, on_trial=None) -> TuneResult:
+         blend_trials: int = 1, on_trial=None) -> TuneResult:
     """Search models and their hyper-parameters on a validation split of ``data``; return the best, refitted.
 
     Every model runs its default setting first; then the time goes mostly to the leaders on
@@ -128,8 +128,9 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     shares are equal), drawn by Optuna's TPE sampler over the model's space in
     :data:`recae.bench.spaces.SPACES`; neural trials are pruned per epoch against the median of
     their model's earlier trials. With ``"blend"`` among the
-    models, the Blend of the best members is a candidate too, weighted on validation, and so is
-    a Blend in which a neural member is the average of up to ``blend_trials`` of its best settings.
+    models, the Blend of the best members is a candidate too, weighted on validation; with
+    ``blend_trials`` > 1, so is a Blend in which a neural member averages up to that many of its
+    best settings.
 
     Parameters
     ----------
@@ -158,10 +159,11 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     max_epochs, threads, patience : optional
         Cap on neural epochs; torch's threads during the search; trials without improvement
         after which a model leaves the rotation.
-    blend_trials : int, default 3
-        With ``"blend"``: a neural member of the second Blend candidate averages up to this many
-        of its model's best trials (the next best joins while the average's validation score
-        rises); its refit fits each of them. 1: only the Blend of each member's best trial.
+    blend_trials : int, default 1
+        With ``"blend"`` and a value > 1: a second Blend candidate in which a neural member
+        averages up to this many of its model's best trials (the next best joins while the
+        average's validation score rises); its refit fits each of them. 1: only the Blend of
+        each member's best trial.
     on_trial : callable, optional
         ``on_trial(record, progress)`` after each trial (the CLI prints progress from it).
 
