@@ -62,6 +62,7 @@ def main() -> None:
     p.add_argument("--out")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    replay = args.users == "train"  # the trial's model as committed, not what tune saves
     env = environment()
     data = load_dataset(args.dataset)
     bench = json.loads((RESULTS / f"bench_{args.dataset}_strong.json").read_text())["rows"]
@@ -72,7 +73,7 @@ def main() -> None:
         result = TuneResult(model=None, name=chosen["model"], params=chosen["params"], valid=chosen["valid_ndcg@100"],
                             leaderboard=report["leaderboard"])
         split = make_split(data, "strong", seed)
-        refit_data = without_test_users(split) if args.users == "train+valid" else split.train
+        refit_data = split.train if replay else without_test_users(split)
         t = time.perf_counter()
         model = result.refit(refit_data)
         secs = time.perf_counter() - t
@@ -110,8 +111,8 @@ def main() -> None:
                    "paired standard error.")
         header += " bench best refitted | refit × bench refitted | refit − bench refitted ± paired se |"
         rule += "---|---|---|"
-    title = "refit on the search's users" if args.users == "train+valid" else "trial replayed on the training users"
-    if args.users == "train":
+    title = "trial replayed on the training users" if replay else "refit on the search's users"
+    if replay:
         legend += (" Here `refit` is a replay on the training users only (`--users train`): it should reproduce the "
                    "trial's figure, and `bench best refitted` the bench's, so the last column is the committed "
                    "tune table's comparison with a paired standard error.")
@@ -128,8 +129,7 @@ def main() -> None:
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     lines += ["", "Means: " + ", ".join(f"{k.replace('_test', '').replace('_', ' ')} {v:.4f}" for k, v in mean.items())
               + "."]
-    default = (f"tune_refit_{args.dataset}.md" if args.users == "train+valid"
-               else f"tune_paired_{args.stem.removeprefix('tune_')}.md")
+    default = f"tune_paired_{args.stem.removeprefix('tune_')}.md" if replay else f"tune_refit_{args.dataset}.md"
     out = Path(args.out) if args.out else RESULTS / default
     publish(out, "\n".join(lines) + "\n", env, rows)
 

@@ -101,7 +101,8 @@ def test_no_refit_keeps_the_trial_model(planted, planted_split):
 
 def test_hopeless_neural_trials_are_pruned_per_epoch(planted_split):
     # lr 1e-7 learns nothing: pruned against the default's curve (lr 1e-3) after the warm-up epochs
-    search = Search(planted_split, ["multdae"], n_trials=4, grids={"multdae": {"lr": [1e-7]}}, max_epochs=8, patience=None)
+    search = Search(planted_split, ["multdae"], n_trials=4, grids={"multdae": {"lr": [1e-7]}}, max_epochs=8,
+                    patience=None)
     records = search.run().records
     slow = [r for r in records if r["params"]["lr"] == 1e-7]
     assert slow and all(r["state"] == "pruned" for r in slow)
