@@ -32,6 +32,7 @@ order across models and where a neural trial is cut short depend on the machine'
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -121,6 +122,9 @@ class Search:
         Trial budget: in all (``per_model=False``) or per model.
     grids : dict, optional
         ``{model: {parameter: [values]}}`` replacing those models' grids.
+    within : collection of str, optional
+        Models whose ``grids`` are a user's space: their first setting is the default moved
+        inside it, and the sampled range is not widened to the default (see :func:`start`).
     storage : str or path, optional
         An Optuna SQLite file: finished trials are kept there and a new search with the same
         arguments resumes them (a trial cut short by a kill runs again).
@@ -145,7 +149,8 @@ class Search:
 
     def __init__(self, split, models, *, seconds=None, n_trials=None, per_model=False, grids=None,
                  random_state=0, storage=None, study_name="recae", max_epochs=None, patience=10,
-                 startup_trials=4, fixed=None, race=0.9, lead=0.5, blend=False, keep=1, on_trial=None):
+                 startup_trials=4, fixed=None, race=0.9, lead=0.5, blend=False, keep=1, on_trial=None,
+                 within=()):
         if (seconds is None) == (n_trials is None):
             raise DataError("give a time budget (seconds) or a trial budget (n_trials), not both or neither")
         if isinstance(lead, bool) or not isinstance(lead, (int, float)) or not 0 < lead <= 1:
@@ -159,8 +164,9 @@ class Search:
         self.startup_trials, self.race, self.lead, self.blend = startup_trials, race, float(lead), bool(blend)
         self.fixed = {m: dict((fixed or {}).get(m, {})) for m in self.models}  # e.g. one thread for implicit
         self.grids = {m: (grids or {}).get(m, SPACES[m].grid) for m in self.models}
-        self.dists = {m: distributions(m, self.grids[m]) for m in self.models}
-        self.first = {m: start(m, self.grids[m]) for m in self.models}
+        within = set(within)
+        self.dists = {m: distributions(m, self.grids[m], m in within) for m in self.models}
+        self.first = {m: start(m, self.grids[m], m in within) for m in self.models}
         settings = {"random_state": self.random_state, "max_epochs": max_epochs, "per_model": per_model,
                     "fixed": self.fixed}
         self.studies = open_studies(storage, study_name, self.models, split, self.grids, settings, self.first)
@@ -187,9 +193,15 @@ class Search:
                       for t in self._finished(name)), key=lambda x: x[0])
         for _, name, t in old:  # resumed from storage: their models are refitted at the end if best
             self._keep(result, name, dict(t.user_attrs["record"]), None)
+        if self.n_trials is not None and not self.per_model and len(result.records) >= self.n_trials:
+            logger.warning("the storage already holds %d finished trials, at or over the budget of %d: no new "
+                           "trial runs; give a larger budget to search on", len(result.records), self.n_trials)
         used = {m: sum(r["seconds"] for r in result.records if r["model"] == m) for m in self.models}
         done = {m: self._exhausted(m, self._of(result, m)) for m in self.models}
-        t0 = time.perf_counter() - sum(used.values())
+        # a resumed search's clock carries on from its last finished trial (the trials' own seconds
+        # leave out the time between them, which an uninterrupted search's clock counts)
+        clock = max([sum(used.values()), *(r.get("elapsed", 0.0) for r in result.records)])
+        t0 = time.perf_counter() - clock
         while True:
             active = [m for m in self.models if not done[m]]
             if self.per_model:
@@ -333,6 +345,10 @@ class Search:
         except optuna.TrialPruned as exc:
             state = "pruned"
             value = float(str(exc).rsplit(" ", 1)[-1])  # the score it was pruned at
+        except DataError as exc:  # a setting the model refuses: say where it came from
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise DataError(f"{name} refused the setting {json.dumps(params, default=str)} drawn from its search space: {exc}; "
+                            f"narrow {name}'s space (spaces= / --space) to values it accepts") from None
         except BaseException:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise

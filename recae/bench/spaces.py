@@ -91,20 +91,33 @@ def blend_members(valid: dict) -> list[str]:
 
 def check_models(models) -> list[str]:
     models = [str(m).lower() for m in models]
+    if not models:
+        raise DataError(f"models must name at least one model; choose from {list(MODELS)}")
     unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        raise DataError(f"unknown model(s) {unknown or models}; choose from {list(MODELS)}")
+    if unknown:
+        raise DataError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
     if BLEND in models and not any(m in BLEND_MEMBERS for m in models):
         raise DataError(f"'blend' combines other models; add some of {list(BLEND_MEMBERS)}")
     return list(dict.fromkeys(models))
 
 
-def start(name: str, grid: dict | None = None) -> dict:
-    """The first setting searched: the model's defaults for the grid's parameters, then ``fixed``."""
+def start(name: str, grid: dict | None = None, within: bool = False) -> dict:
+    """The first setting searched: the model's defaults for the grid's parameters, then ``fixed``.
+
+    With ``within`` (a user's grid, which replaces the model's) a default outside the grid moves
+    inside it: to the nearer end of a numeric grid's range, else to the grid's first value. The
+    models' own grids keep their defaults, which widen the searched range where they lie outside.
+    """
     space = SPACES[name]
     grid = space.grid if grid is None else grid
     params = space.model_class()().get_params()
     first = {k: params[k] for k in grid if k in params}
+    for k, d in first.items() if within else ():
+        values = list(grid[k])
+        if all(_number(v) for v in values) and _number(d):
+            first[k] = min(max(d, min(values)), max(values))
+        elif d not in values:
+            first[k] = values[0]
     first.update(space.fixed)
     return first
 
@@ -135,17 +148,21 @@ def check_grid(name: str, grid) -> dict:
             raise DataError(f"{name}.{key}: the search space value must be a non-empty list of values, "
                             f"e.g. [{params[key]!r}]; got {values!r}")
         default = params[key]
+        integral = isinstance(default, (int, np.integer)) and not isinstance(default, (bool, np.bool_))
         for v in values:
             if _number(default) and not _number(v) or isinstance(default, str) and not isinstance(v, str):
                 raise DataError(f"{name}.{key} takes values of the type of its default {default!r} "
                                 f"({type(default).__name__}); got {v!r} ({type(v).__name__})")
             if _number(v) and not np.isfinite(float(v)):
                 raise DataError(f"{name}.{key}: values must be finite numbers; got {v!r}")
-        out[key] = list(values)
+            if integral and _number(v) and float(v) != int(v):
+                raise DataError(f"{name}.{key} takes whole numbers (its default is {default!r}); got {v!r}")
+        # whole numbers stay integers, so the search draws integers between them
+        out[key] = [int(v) if integral and _number(v) else v for v in values]
     return out
 
 
-def distributions(name: str, grid: dict | None = None) -> dict:
+def distributions(name: str, grid: dict | None = None, within: bool = False) -> dict:
     """Optuna distributions of a grid (the first setting always inside them).
 
     Integer grids of three or more values become an ``IntDistribution`` over their range,
@@ -158,7 +175,7 @@ def distributions(name: str, grid: dict | None = None) -> dict:
 
     space = SPACES[name]
     grid = space.grid if grid is None else check_grid(name, grid)
-    first = start(name, grid)
+    first = start(name, grid, within)
     out = {}
     for key in sorted(grid):
         values = list(dict.fromkeys([*grid[key], first[key]] if key in first else grid[key]))

@@ -8,9 +8,11 @@ resuming loses no trial.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,11 @@ from ..exceptions import DataError
 logger = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _plain(value):
+    """``value`` as it reads back from a study's JSON attributes."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def fingerprint(split, grid: dict, settings: dict) -> str:
@@ -45,6 +52,11 @@ def storage_url(path) -> str:
             if f.read(16) != SQLITE_MAGIC:
                 raise DataError(f"{str(path)!r} is not an SQLite database (Optuna storage); "
                                 "pass a new file path, e.g. --storage tune.db")
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        if tables and "studies" not in tables:  # another application's database: never add tables to it
+            raise DataError(f"{str(path)!r} is an SQLite database of something else (tables {tables[:5]}), not an "
+                            "Optuna storage; pass a new file path, e.g. --storage tune.db")
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
@@ -86,14 +98,39 @@ def open_studies(storage, study_name: str, models, split, grids: dict, settings:
         old = study.user_attrs.get("fingerprint")
         if old is None:
             study.set_user_attr("fingerprint", fp)
-            study.set_user_attr("settings", json.loads(json.dumps(settings, default=str)))
+            study.set_user_attr("data", fingerprint(split, {}, {}))
+            study.set_user_attr("grid", _plain(grids[name]))
+            study.set_user_attr("settings", _plain(settings))
         elif old != fp:
-            raise DataError(f"{where!r} holds a study {study_name}/{name} of other data, search space or settings "
-                            f"(fingerprint {old}, this search {fp}; stored settings {study.user_attrs.get('settings')}, "
-                            f"now {settings}); pass a new storage file, or another study_name, to start afresh")
+            raise DataError(f"{where!r} holds a study {study_name}/{name} of another search: "
+                            f"{_differences(study.user_attrs, split, grids[name], settings)}; pass a new storage "
+                            "file, or another study_name, to start afresh, or run the stored search's command again")
         _requeue(study, name, first[name])
         studies[name] = study
     return studies
+
+
+def _differences(stored: dict, split, grid: dict, settings: dict) -> str:
+    """What differs between a stored study and this search, as far as its attributes tell."""
+    out = []
+    if "data" in stored and stored["data"] != fingerprint(split, {}, {}):
+        out.append("other data (the split's users, items or positives differ)")
+    if "grid" in stored and stored["grid"] != _plain(grid):
+        out.append(f"another search space (stored {stored['grid']}, now {_plain(grid)})")
+    old, now = stored.get("settings") or {}, _plain(settings)
+    for key in sorted(set(old) | set(now)):
+        a, b = old.get(key), now.get(key)
+        if key == "fixed" and isinstance(a, dict) and isinstance(b, dict):  # keyed by the models searched
+            if sorted(a) != sorted(b):
+                out.append(f"other models searched (stored {sorted(a)}, now {sorted(b)})")
+                continue
+            changed = [m for m in a if a[m] != b[m]]
+            a, b = {m: a[m] for m in changed}, {m: b[m] for m in changed}
+        if a != b:
+            out.append(f"{key} stored {a}, now {b}")
+    if not out:  # a study from before the attributes were kept, or a split of the same shape
+        out.append(f"other data, search space or settings (fingerprint {stored.get('fingerprint')})")
+    return "; ".join(out)
 
 
 def _requeue(study, name: str, first: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ..bench.protocols import PROTOCOLS
 from ..bench.spaces import DEFAULT_MODELS, MODELS
 from ..exceptions import RecaeError
 from ..tuning import tune, write
+from ..tuning.api import parse_budget
 from .common import add_data_args, add_threads_arg, implicit_positives, load_data
 
 TUNE_EPILOG = """examples:
@@ -21,10 +23,11 @@ TUNE_EPILOG = """examples:
   recae tune --data ml-100k --budget 30 --out best.recae                      30 trials instead of a time
 
 The log is split (strong generalization by default: validation and test users held out); every
-model gets an equal share of the budget, its default setting first, then Optuna's TPE sampler
-over its search space; neural trials are pruned per epoch on validation NDCG@100. The best on
-validation is refitted on all users and saved; the report (Markdown, JSON, PNG of validation
-score against time) goes to --report-dir.
+model runs its default setting first, then the time goes mostly to the leaders on validation
+(a model's share halves with each model ahead of it; a trial budget gives equal shares), drawn
+by Optuna's TPE sampler over its search space; neural trials are pruned per epoch on validation
+NDCG@100. The best on validation is refitted on all users and saved; the report (Markdown,
+JSON, PNG of validation score against time) goes to --report-dir (docs/tuning.md).
 """
 
 
@@ -38,7 +41,8 @@ def add_parser(sub) -> None:
                    help=f"models to search (default: {' '.join(DEFAULT_MODELS)}); from {', '.join(MODELS)}")
     p.add_argument("--protocol", choices=PROTOCOLS, default="strong", help="how the log is split (default strong)")
     p.add_argument("--seed", type=int, default=0, help="seeds the sampler and the split (default 0)")
-    p.add_argument("--space", help="JSON {model: {parameter: [values]}} replacing those models' search spaces")
+    p.add_argument("--space", help="JSON {model: {parameter: [values]}} replacing those models' search spaces "
+                                   "(the first trial is the default, moved inside the given values)")
     p.add_argument("--storage", help="SQLite file for the search: the same command resumes it after a kill")
     p.add_argument("--study-name", default="recae-tune", help="study name inside --storage (default recae-tune)")
     p.add_argument("--max-epochs", type=int, help="cap the neural models' epochs")
@@ -77,14 +81,38 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def writable_paths(out: Path, report_dir: Path) -> None:
+    """Refuse, before the search, a model file or report folder that could not be written after it."""
+    if out.is_dir():
+        raise RecaeError(f"--out must be a file path such as best.recae; {str(out)!r} is a folder")
+    for folder, what in ((out.parent, "--out's folder"), (report_dir, "--report-dir")):
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise RecaeError(f"{what} {str(folder)!r} cannot be made: {str(existing)!r} is a file")
+        if not os.access(existing, os.W_OK):
+            raise RecaeError(f"{what} {str(folder)!r} is not writable")
+
+
 def cmd_tune(args) -> int:
-    budget = int(args.budget) if str(args.budget).isdigit() else args.budget
+    text = str(args.budget).strip()
+    budget = int(text) if re.fullmatch(r"[+-]?\d+", text) else args.budget
+    parse_budget(budget)  # before the data loads: a bad budget is refused at once
+    if args.seed < 0:
+        raise RecaeError(f"--seed must be a non-negative integer; got {args.seed}")
+    if args.max_epochs is not None and args.max_epochs < 1:
+        raise RecaeError(f"--max-epochs must be a positive integer; got {args.max_epochs}")
+    out = Path(args.out)
+    report_dir = Path(args.report_dir) if args.report_dir else out.parent
+    writable_paths(out, report_dir)
     spaces = None
     if args.space:
         try:
             spaces = json.loads(args.space)
         except json.JSONDecodeError as exc:
             raise RecaeError(f"--space must be JSON such as '{{\"ease\": {{\"l2\": [100, 500]}}}}'; {exc}") from None
+        if not isinstance(spaces, dict):
+            raise RecaeError(f"--space must be a JSON object {{model: {{parameter: [values]}}}}, such as "
+                             f"'{{\"ease\": {{\"l2\": [100, 500]}}}}'; got {args.space}")
     quiet_optuna()
     data, what = load_data(args)
     data = implicit_positives(data, args)
@@ -100,9 +128,8 @@ def cmd_tune(args) -> int:
     result.info["dataset"] = what
     if hasattr(os, "getloadavg"):
         result.info["load"] = "load average after the search: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     result.save(out)
-    report_dir = Path(args.report_dir) if args.report_dir else out.parent
     command = "recae tune " + " ".join(args.raw_argv) if hasattr(args, "raw_argv") else "recae " + " ".join(sys.argv[1:])
     paths = write(result, report_dir, f"{out.stem}_tune", command)
     print()

@@ -79,7 +79,12 @@ def _heldout_users(data: Interactions, n_heldout, parts: int) -> int:
     if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 1 / parts:  # NaN fails this too
         raise DataError(f"n_heldout as a fraction must be in (0, {1 / parts:g}); got {n_heldout}")
     n = int(n_heldout * data.n_users) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
-    if n < 1 or parts * n >= data.n_users:
+    if n < 1:
+        # a fraction needs 1 / fraction users for one held-out user per part, and one more to train on
+        need = max(parts + 1, int(np.ceil(1 / n_heldout - 1e-9))) if isinstance(n_heldout, (float, np.floating)) else parts + 1
+        raise DataError(f"n_heldout {n_heldout!r} of {data.n_users} users gives 0 users per held-out part; "
+                        f"this needs at least {need} users, or a larger n_heldout")
+    if parts * n >= data.n_users:
         raise DataError(f"n_heldout gives {n} users per held-out part, but {data.n_users} users cannot "
                         "leave at least one training user; use a smaller n_heldout")
     return n

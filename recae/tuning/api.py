@@ -39,6 +39,11 @@ def parse_budget(budget) -> tuple[float | None, int | None]:
     return seconds, None
 
 
+def _check_count(name: str, value, least: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise DataError(f"{name} must be an integer >= {least} ({what}); got {value!r}")
+
+
 @dataclass
 class TuneResult:
     """What :func:`tune` found.
@@ -136,7 +141,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     ----------
     data : Interactions
         Binary positives, users × items.
-    models : sequence of str, optional
+    models : str or sequence of str, optional
         Names from :data:`recae.bench.spaces.MODELS`; default :data:`~recae.bench.spaces.DEFAULT_MODELS`.
     budget : str or int, default "20m"
         Wall-clock time of the search (``"20m"``, ``"90s"``, ``"1h"``) or a number of trials
@@ -148,7 +153,9 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     split : StrongSplit or HoldoutSplit, optional
         Search on this split instead (``data`` is then used only for the refit).
     spaces : dict, optional
-        ``{model: {parameter: [values, ...]}}`` replacing those models' grids.
+        ``{model: {parameter: [values, ...]}}`` replacing those models' grids; the first trial
+        is the model's default moved inside them (the nearer end of a numeric range, else the
+        first value).
     storage : str or path, optional
         An SQLite file for the Optuna studies: a search with the same data and settings resumes
         from it, losing no finished trial; one of other data or settings is refused.
@@ -178,6 +185,14 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         unknown model; a search-space value of the wrong type; a storage file of another search.
     """
     seconds, n_trials = parse_budget(budget)
+    _check_count("random_state", random_state, 0, "a seed")
+    if max_epochs is not None:
+        _check_count("max_epochs", max_epochs, 1, "a cap on the neural models' epochs")
+    if spaces is not None and not isinstance(spaces, dict):
+        raise DataError(f"spaces must be a dict {{model: {{parameter: [values, ...]}}}}, e.g. "
+                        f"{{'ease': {{'l2': [100, 3000]}}}}; got a {type(spaces).__name__}: {spaces!r}")
+    if isinstance(models, str):  # one name, not its letters
+        models = [models]
     if isinstance(blend_trials, bool) or not isinstance(blend_trials, (int, np.integer)) or blend_trials < 1:
         raise DataError(f"blend_trials must be a positive number of settings per member; got {blend_trials!r}")
     names = check_models(models if models is not None else DEFAULT_MODELS)
@@ -199,7 +214,8 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             stack.callback(torch.set_num_threads, old_threads)
         search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
                         storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
-                        blend=BLEND in names, keep=blend_trials if BLEND in names else 1, on_trial=on_trial)
+                        blend=BLEND in names, keep=blend_trials if BLEND in names else 1, on_trial=on_trial,
+                        within=grids)
         found = search.run()
         if seconds is not None and found.records and not any(r["elapsed"] <= seconds for r in found.records):
             first = found.records[0]

@@ -1,0 +1,138 @@
+"""recae tune's bad input: refused before the search where it can be, named where it cannot."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+pytest.importorskip("optuna")
+
+from recae import DataError  # noqa: E402
+from recae.bench.search import Search  # noqa: E402
+from recae.bench.spaces import check_grid, distributions, start  # noqa: E402
+from recae.cli import main  # noqa: E402
+from recae.tuning import tune  # noqa: E402
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"spaces": [1, 2]}, "spaces must be a dict .* got a list"),
+    ({"random_state": -1}, "random_state must be an integer >= 0"),
+    ({"random_state": 1.5}, "random_state must be an integer >= 0"),
+    ({"max_epochs": 0}, "max_epochs must be an integer >= 1"),
+    ({"models": []}, "at least one model"),
+])
+def test_bad_arguments_are_refused_before_the_search(planted, monkeypatch, kwargs, match):
+    monkeypatch.setattr(Search, "run", lambda self: pytest.fail("the search ran"))
+    with pytest.raises(DataError, match=match):
+        tune(planted, **{"models": ["ease"], "budget": 2, **kwargs})
+
+
+def test_one_model_name_is_one_model_not_its_letters(planted):
+    result = tune(planted, models="ease", budget=1, refit=False)
+    assert result.name == "ease" and [r["model"] for r in result.leaderboard] == ["ease"]
+
+
+def test_integer_parameters_take_whole_numbers_and_stay_integers():
+    with pytest.raises(DataError, match="als.factors takes whole numbers .* got 1.5"):
+        check_grid("als", {"factors": [1.5, 2.5]})
+    assert check_grid("als", {"factors": [16.0, 64.0]}) == {"factors": [16, 64]}
+    dist = distributions("als", {"factors": [16.0, 32.0, 64.0]}, within=True)["factors"]
+    assert (dist.low, dist.high) == (16, 64) and type(dist).__name__ == "IntDistribution"
+
+
+def test_a_given_space_is_not_widened_to_the_default():
+    # ALS's default is 256 factors: the given range keeps its ends, and the first trial the nearer one
+    assert start("als", {"factors": [16, 32, 64]}, within=True) == {"factors": 64}
+    assert start("ease", {"l2": [1.0, 5.0]}, within=True) == {"l2": 5.0}
+    dist = distributions("als", {"factors": [16, 32, 64]}, within=True)["factors"]
+    assert (dist.low, dist.high) == (16, 64)
+    assert start("multdae", {"dropout": [0.1, 0.2]}, within=True)["dropout"] in (0.1, 0.2)
+    # the models' own grids keep their defaults, as the committed searches ran them
+    assert start("als")["factors"] == 256
+
+
+def test_a_setting_the_model_refuses_names_the_model_and_the_space(planted):
+    with pytest.raises(DataError, match=r"ease refused the setting \{\"l2\": -50\.0\} drawn from its search space: "
+                                        r"l2 must be .*narrow ease's space"):
+        tune(planted, models=["ease"], spaces={"ease": {"l2": [-100.0, -50.0]}}, budget=3)
+
+
+def test_another_applications_sqlite_file_is_refused_untouched(tmp_path, planted):
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE notes (t TEXT)")
+    before = db.read_bytes()
+    with pytest.raises(DataError, match=r"SQLite database of something else \(tables \['notes'\]\)"):
+        tune(planted, models=["ease"], budget=1, storage=db)
+    assert db.read_bytes() == before
+
+
+def test_a_stored_search_says_what_differs(tmp_path, planted):
+    db = tmp_path / "tune.db"
+    tune(planted, models=["ease", "edlae"], budget=2, storage=db, refit=False)
+    with pytest.raises(DataError, match=r"another search space \(stored \{'l2'.*now \{'l2': \[100, 3000\]\}\)"):
+        tune(planted, models=["ease", "edlae"], budget=2, storage=db, spaces={"ease": {"l2": [100, 3000]}})
+    with pytest.raises(DataError, match=r"other models searched \(stored \['ease', 'edlae'\], now \['ease'\]\)"):
+        tune(planted, models=["ease"], budget=2, storage=db)
+    with pytest.raises(DataError, match="other data"):
+        tune(planted, models=["ease", "edlae"], budget=2, storage=db, protocol="holdout")
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--budget", "-5"], "at least 1 trial; got -5"),
+    (["--seed", "-1"], "--seed must be a non-negative integer"),
+    (["--space", "[1, 2]"], "--space must be a JSON object"),
+    (["--max-epochs", "0"], "--max-epochs must be a positive integer"),
+])
+def test_cli_bad_input_is_one_error_line(tmp_path, capsys, args, match):
+    assert main(["tune", "--data", "synthetic", "--models", "ease", "--out", str(tmp_path / "m.recae"), *args]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+
+
+def test_cli_refuses_an_unwritable_out_before_the_search(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Search, "run", lambda self: pytest.fail("the search ran"))
+    (tmp_path / "a.csv").write_text("x")
+    for args, match in ((["--out", str(tmp_path / "a.csv" / "m.recae")], "is a file"),
+                        (["--out", str(tmp_path)], "is a folder"),
+                        (["--out", str(tmp_path / "m.recae"), "--report-dir", str(tmp_path / "a.csv")], "is a file")):
+        assert main(["tune", "--data", "synthetic", "--models", "ease", "--budget", "2", *args]) == 2
+        assert match in capsys.readouterr().err
+
+
+def test_cli_makes_a_missing_out_folder(tmp_path):
+    out = tmp_path / "new" / "deeper" / "m.recae"
+    assert main(["tune", "--data", "synthetic", "--budget", "1", "--models", "ease", "--quiet", "--out", str(out)]) == 0
+    assert out.exists() and (out.parent / "m_tune.md").exists()
+
+
+def test_a_resumed_search_clock_carries_on_from_its_last_finished_trial(tmp_path, planted_split, monkeypatch):
+    import types
+
+    import recae.bench.search as search_module
+
+    db = tmp_path / "tune.db"
+    first = Search(planted_split, ["ease"], n_trials=2, storage=db).run().records
+    last = max(r["elapsed"] for r in first)
+    assert last > sum(r["seconds"] for r in first)  # the time between trials counts on the clock
+    starts = []
+
+    def fake_trial(self, name, order, cap, t0):
+        starts.append(t0)
+        raise KeyboardInterrupt  # only the resumed clock is of interest
+
+    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: 1000.0))
+    monkeypatch.setattr(Search, "_trial", fake_trial)
+    with pytest.raises(KeyboardInterrupt):
+        Search(planted_split, ["ease"], seconds=600, storage=db).run()
+    assert starts == [pytest.approx(1000.0 - last)]
+
+
+def test_a_stored_search_over_the_budget_says_that_nothing_new_runs(tmp_path, planted_split, caplog):
+    db = tmp_path / "tune.db"
+    Search(planted_split, ["ease"], n_trials=2, storage=db).run()
+    with caplog.at_level("WARNING", logger="recae.bench.search"):
+        again = Search(planted_split, ["ease"], n_trials=1, storage=db).run()
+    assert len(again.records) == 2
+    assert "already holds 2 finished trials, at or over the budget of 1" in caplog.text
