@@ -38,7 +38,7 @@ import torch
 from _env import environment, header_markdown, publish
 
 from recae.metrics import ndcg_at_k
-from recae.models.blend import search_weights
+from recae.models.blend_weights import search_weights
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STUDIES = {"standardise": ("z", "z_unseen", "z_top200", "rank", "z_2buckets"),

@@ -298,8 +298,8 @@ def test_equal_wall_clock_budget_runs_the_search_per_model(planted, tmp_path):
     assert "1 s per model (equal wall-clock budget" in md
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, "60", True])
-def test_budget_seconds_must_be_positive(planted, bad):
+@pytest.mark.parametrize("bad", [0, -1.0, "60", True, float("inf"), float("nan")])
+def test_budget_seconds_must_be_positive_and_finite(planted, bad):
     with pytest.raises(DataError, match="budget_seconds"):
         run_bench(planted, "strong", ["ease"], seeds=1, budget_seconds=bad, show_progress=False)
 

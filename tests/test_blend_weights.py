@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recae.models.blend import search_weights
+from recae.models.blend_weights import search_weights
 
 
 def peaked(target, n_users=5):

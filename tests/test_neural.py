@@ -385,7 +385,7 @@ def test_blend_ascent_starts_from_the_best_member_when_it_beats_equal_weights(bo
 
 def test_blend_bagged_weights_are_the_mean_of_the_picks_on_resampled_users(board_split):
     from recae.metrics import RANKING_METRICS
-    from recae.models.blend import _simplex_grid
+    from recae.models.blend_weights import simplex_grid
     from recae.models.validation import scored_rows
 
     members = [recae.EASE(l2=5.0).fit(board_split.train), recae.MultDAE(**dict(SMALL, epochs=4)).fit(board_split.train)]
@@ -393,7 +393,7 @@ def test_blend_bagged_weights_are_the_mean_of_the_picks_on_resampled_users(board
     rows = scored_rows((fold_in, target))
     X, T = fold_in[rows], target[rows]
     k = min(100, T.shape[1])
-    grid = list(_simplex_grid(2, 0.1))
+    grid = list(simplex_grid(2, 0.1))
     # each grid point's per-user NDCG, through Blends with those weights fixed (no validation data)
     per_user = np.array([RANKING_METRICS["ndcg"](recae.Blend.from_models(members, weights=list(w)).rank_rows(X, k)[0],
                                                  T, k) for w in grid])

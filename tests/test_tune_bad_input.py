@@ -136,3 +136,46 @@ def test_a_stored_search_over_the_budget_says_that_nothing_new_runs(tmp_path, pl
         again = Search(planted_split, ["ease"], n_trials=1, storage=db).run()
     assert len(again.records) == 2
     assert "already holds 2 finished trials, at or over the budget of 1" in caplog.text
+
+
+def test_two_given_numbers_are_the_ends_of_a_range():
+    dist = distributions("als", {"factors": [16, 64]}, within=True)["factors"]
+    assert type(dist).__name__ == "IntDistribution" and (dist.low, dist.high) == (16, 64)
+    assert hasattr(distributions("als", {"factors": [64]}, within=True)["factors"], "choices")  # one value: fixed
+    # outside a user's space (the models' own grids) two values stay a choice of the two, as the
+    # committed searches ran them
+    assert distributions("als", {"factors": [64, 256]})["factors"].choices == (64, 256)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"patience": 0}, "patience must be an integer >= 1"),
+                                           ({"patience": 2.5}, "patience must be an integer >= 1"),
+                                           ({"threads": 0}, "threads must be an integer >= 1"),
+                                           ({"threads": -1}, "threads must be an integer >= 1")])
+def test_patience_and_threads_are_checked(planted, kwargs, match):
+    with pytest.raises(DataError, match=match):
+        tune(planted, models=["ease"], budget=2, **kwargs)
+
+
+def test_spaces_take_model_names_in_any_case_and_numpy_values(planted):
+    import numpy as np
+
+    result = tune(planted, models=["EASE"], budget=2, spaces={"EASE": {"l2": np.array([10.0, 20.0])}}, refit=False)
+    assert all(10.0 <= r["params"]["l2"] <= 20.0 for r in result.trials)
+
+
+def test_the_search_keeps_optunas_info_lines_to_itself(planted, capsys):
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    tune(planted, models=["ease"], budget=1, refit=False)
+    assert "A new study created" not in capsys.readouterr().err
+    assert optuna.logging.get_verbosity() == level  # put back as it was
+
+
+def test_a_report_folder_that_is_a_file_is_named(planted, tmp_path):
+    from recae.tuning import write
+
+    result = tune(planted, models=["ease"], budget=1, refit=False)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match="is a file; pass a folder"):
+        write(result, tmp_path / "afile", "r", command="test")

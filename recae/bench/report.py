@@ -14,6 +14,7 @@ import pandas
 import scipy
 import torch
 
+from ..exceptions import DataError
 from ..version import __version__
 from .runner import BenchResult
 
@@ -184,6 +185,8 @@ def write_files(out_dir, stem: str, plot_to, render, payload: dict, extra: str) 
     """``<stem>.png`` by ``plot_to(path)`` (when matplotlib is installed), ``<stem>.md`` by
     ``render(plot_name)`` and ``<stem>.json`` of ``payload`` under ``out_dir``; their paths."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"the report folder {str(out_dir)!r} is a file; pass a folder (it is made if missing)")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md"}
     plot_name = None

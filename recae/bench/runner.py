@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -177,8 +178,8 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
         raise DataError(f"tune must be 'first' or 'every'; got {tune!r}")
     ks = sorted({int(x) for x in k} | {100})
     if budget_seconds is not None and (isinstance(budget_seconds, bool) or not isinstance(
-            budget_seconds, (int, float)) or not budget_seconds > 0):
-        raise DataError(f"budget_seconds must be a positive number of seconds per model; got {budget_seconds!r}")
+            budget_seconds, (int, float)) or not 0 < budget_seconds < math.inf):
+        raise DataError(f"budget_seconds must be a positive, finite number of seconds per model; got {budget_seconds!r}")
     timed = budget_seconds is not None
     threads = 1 if timed else threads
     result = BenchResult(info={"protocol": protocol, "seeds": seeds, "tune": tune,

@@ -144,6 +144,8 @@ def check_grid(name: str, grid) -> dict:
     for key, values in grid.items():
         if key not in params:
             raise DataError(f"{SPACES[name].cls_name} has no parameter {key!r}; its parameters: {sorted(params)}")
+        if isinstance(values, np.ndarray) and values.ndim == 1:
+            values = values.tolist()
         if not isinstance(values, (list, tuple)) or not values:
             raise DataError(f"{name}.{key}: the search space value must be a non-empty list of values, "
                             f"e.g. [{params[key]!r}]; got {values!r}")
@@ -165,10 +167,10 @@ def check_grid(name: str, grid) -> dict:
 def distributions(name: str, grid: dict | None = None, within: bool = False) -> dict:
     """Optuna distributions of a grid (the first setting always inside them).
 
-    Integer grids of three or more values become an ``IntDistribution`` over their range,
-    real-valued ones a ``FloatDistribution`` (log scale when the positive range spans a
-    factor of ten or more); grids with fewer values, a zero beside positive values on a
-    log-like scale, or non-numbers become a ``CategoricalDistribution``.
+    Integer grids of three or more values (two for a user's grid, ``within``) become an
+    ``IntDistribution`` over their range, real-valued ones a ``FloatDistribution`` (log scale
+    when the positive range spans a factor of ten or more); grids with fewer values, a zero
+    beside positive values on a log-like scale, or non-numbers become a ``CategoricalDistribution``.
     """
     # lazy: optuna is an optional dependency (the `tune` extra) and slow to import
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -180,7 +182,9 @@ def distributions(name: str, grid: dict | None = None, within: bool = False) -> 
     for key in sorted(grid):
         values = list(dict.fromkeys([*grid[key], first[key]] if key in first else grid[key]))
         lo, hi = (min(values), max(values)) if all(_number(v) for v in values) else (None, None)
-        if lo is None or len(values) < 3 or lo <= 0 < hi and max(values) / min(v for v in values if v > 0) >= 10:
+        # a given grid's two numbers are the ends of a range; a model's own grid needs three
+        if lo is None or len(values) < (2 if within else 3) \
+                or lo <= 0 < hi and max(values) / min(v for v in values if v > 0) >= 10:
             out[key] = CategoricalDistribution(values)
         elif all(isinstance(v, (int, np.integer)) for v in values):
             out[key] = IntDistribution(int(lo), int(hi), log=lo > 0 and hi / lo >= 10)

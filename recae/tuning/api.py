@@ -39,6 +39,19 @@ def parse_budget(budget) -> tuple[float | None, int | None]:
     return seconds, None
 
 
+@contextlib.contextmanager
+def _optuna_quiet():
+    """Optuna's own INFO line per study and trial, off while the search runs (the search logs its own)."""
+    import optuna  # lazy: the `tune` extra
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
 def _check_count(name: str, value, least: int, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise DataError(f"{name} must be an integer >= {least} ({what}); got {value!r}")
@@ -188,6 +201,10 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     _check_count("random_state", random_state, 0, "a seed")
     if max_epochs is not None:
         _check_count("max_epochs", max_epochs, 1, "a cap on the neural models' epochs")
+    if patience is not None:
+        _check_count("patience", patience, 1, "trials without improvement before a model leaves; None: never")
+    if threads is not None:
+        _check_count("threads", threads, 1, "torch threads during the search")
     if spaces is not None and not isinstance(spaces, dict):
         raise DataError(f"spaces must be a dict {{model: {{parameter: [values, ...]}}}}, e.g. "
                         f"{{'ease': {{'l2': [100, 3000]}}}}; got a {type(spaces).__name__}: {spaces!r}")
@@ -197,7 +214,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         raise DataError(f"blend_trials must be a positive number of settings per member; got {blend_trials!r}")
     names = check_models(models if models is not None else DEFAULT_MODELS)
     searched = [m for m in names if m != BLEND]
-    grids = {m: check_grid(m, g) for m, g in (spaces or {}).items()}
+    grids = {str(m).lower(): check_grid(str(m).lower(), g) for m, g in (spaces or {}).items()}  # as models
     unused = sorted(set(grids) - set(searched))
     if unused:
         raise DataError(f"spaces given for {unused}, which are not among the models searched {searched}; "
@@ -212,6 +229,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         if threads:
             torch.set_num_threads(int(threads))
             stack.callback(torch.set_num_threads, old_threads)
+        stack.enter_context(_optuna_quiet())
         search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
                         storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
                         blend=BLEND in names, keep=blend_trials if BLEND in names else 1, on_trial=on_trial,
