@@ -142,6 +142,14 @@ def test_cli_bench_rejects_unknown_model(capsys):
     assert "unknown model" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args, match", [(["--budget", "2", "--budget-seconds", "5"], "not both"),
+                                         (["--budget-seconds", "inf"], "positive, finite number")])
+def test_cli_bench_budget_is_trials_or_seconds(capsys, args, match):
+    assert main(["bench", "--dataset", "synthetic", "--models", "ease", "-q", *args]) == 2
+    printed = capsys.readouterr()
+    assert match in printed.err and "Benchmarking on" not in printed.out  # refused before the data loads
+
+
 def test_a_saved_run_renders_again_unchanged(result, tmp_path):
     from recae.bench import load_result
 

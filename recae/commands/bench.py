@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from ..bench import console_table, run_bench, write
 from ..bench.protocols import PROTOCOLS
 from ..bench.spaces import DEFAULT_MODELS, MODELS
+from ..exceptions import RecaeError
 from .common import add_data_args, implicit_positives, load_data
 from .tune import quiet_optuna
 
@@ -36,7 +38,7 @@ def add_parser(sub) -> None:
     b.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
                    help=f"models to run (default all): {', '.join(MODELS)}")
     b.add_argument("--seeds", type=int, default=3, help="number of user splits (seeds 98765, 1, 2, ...; default 3)")
-    b.add_argument("--budget", type=int, default=4, help="tuning trials per model (default 4)")
+    b.add_argument("--budget", type=int, help="tuning trials per model (default 4)")
     b.add_argument("--budget-seconds", type=float, metavar="S",
                    help="instead of --budget: S seconds of search per model, baselines included, on one thread each")
     b.add_argument("--tune", choices=("first", "every"), default="first",
@@ -49,6 +51,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
+    if args.budget is not None and args.budget_seconds is not None:
+        raise RecaeError("give --budget (trials per model) or --budget-seconds (seconds per model), not both")
+    if args.budget_seconds is not None and not 0 < args.budget_seconds < math.inf:  # before the data loads
+        raise RecaeError(f"--budget-seconds must be a positive, finite number of seconds; got {args.budget_seconds}")
+    budget = 4 if args.budget is None else args.budget
     data, what = load_data(args)
     data = implicit_positives(data, args)
     print(f"Benchmarking on {what}: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "
@@ -68,7 +75,7 @@ def cmd_bench(args) -> int:
     if args.budget_seconds:
         quiet_optuna()
     t0 = time.perf_counter()
-    result = run_bench(data, protocol=args.protocol, models=args.models, seeds=args.seeds, budget=args.budget,
+    result = run_bench(data, protocol=args.protocol, models=args.models, seeds=args.seeds, budget=budget,
                        tune=args.tune, max_epochs=args.max_epochs, threads=args.threads,
                        show_progress=not args.quiet, on_row=save, budget_seconds=args.budget_seconds)
     result.info.update(dataset=what, seconds=time.perf_counter() - t0)
