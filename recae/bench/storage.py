@@ -42,6 +42,12 @@ def fingerprint(split, grid: dict, settings: dict) -> str:
     return h.hexdigest()[:16]
 
 
+def describe(split) -> str:
+    """The split's kind and training part in words, to tell a user which of two splits is which."""
+    train = split.train.matrix
+    return f"{type(split).__name__} with {train.shape[0]} training users × {train.shape[1]} items, {train.nnz} positives"
+
+
 def storage_url(path) -> str:
     """``sqlite:///...`` for a file path, refusing an existing file that is not an SQLite database."""
     path = Path(path).expanduser().resolve()
@@ -99,6 +105,7 @@ def open_studies(storage, study_name: str, models, split, grids: dict, settings:
         if old is None:
             study.set_user_attr("fingerprint", fp)
             study.set_user_attr("data", fingerprint(split, {}, {}))
+            study.set_user_attr("split", describe(split))
             study.set_user_attr("grid", _plain(grids[name]))
             study.set_user_attr("settings", _plain(settings))
         elif old != fp:
@@ -114,7 +121,9 @@ def _differences(stored: dict, split, grid: dict, settings: dict) -> str:
     """What differs between a stored study and this search, as far as its attributes tell."""
     out = []
     if "data" in stored and stored["data"] != fingerprint(split, {}, {}):
-        out.append("other data (the split's users, items or positives differ)")
+        now = describe(split)
+        seen = f": stored {stored['split']}, now {now}" if stored.get("split") not in (None, now) else ""
+        out.append(f"other data (the split's users, items or positives differ{seen})")
     if "grid" in stored and stored["grid"] != _plain(grid):
         out.append(f"another search space (stored {stored['grid']}, now {_plain(grid)})")
     old, now = stored.get("settings") or {}, _plain(settings)
