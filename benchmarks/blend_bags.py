@@ -1,7 +1,7 @@
 """The Blend's bagged weight search on ML-1M: one search on all validation users against the mean of the picks on bootstrap resamples.
 
 The bench Blend's six members (EDLAE, LinearAE, MultDAE, Mult-VAE, CDAE, RecVAE at the bench
-defaults, ``recae.bench.search.fit_model`` with ``spaces.start``) are fitted once per strong
+defaults, ``recae.bench.fitting.fit_model`` with ``spaces.start``) are fitted once per strong
 split (seeds 98765, 1, 2; one torch thread) and saved; then ``Blend.from_models(members,
 valid=split, bags=B)`` is timed and tested for each B on the same fitted members, so the rows
 differ only in how the weights are chosen. ``bags=0`` is the search before bagging (it reproduces
@@ -27,7 +27,7 @@ from _env import environment, header_markdown, publish
 
 import recae
 from recae.bench import make_split
-from recae.bench.search import fit_model
+from recae.bench.fitting import fit_model
 from recae.bench.spaces import start
 from recae.datasets import load_movielens
 from recae.models import Blend

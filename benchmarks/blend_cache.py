@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 
 from recae.bench import load_dataset, make_split
-from recae.bench.search import fit_model, valid_ndcg
+from recae.bench.fitting import fit_model, valid_ndcg
 from recae.models.validation import scored_rows
 from tune_blend_mf import RESULTS, refit
 

@@ -33,7 +33,7 @@ from _env import environment, header_markdown, publish
 
 import recae
 from recae.bench import load_dataset, make_split
-from recae.bench.search import fit_model, valid_ndcg
+from recae.bench.fitting import fit_model, valid_ndcg
 from recae.datasets import synthetic
 from recae.models import Blend
 from tune_longtail import SHAPE

@@ -25,7 +25,7 @@ import torch
 from _env import environment, header_markdown
 
 from recae.bench import make_split
-from recae.bench.search import fit_model, valid_ndcg
+from recae.bench.fitting import fit_model, valid_ndcg
 from recae.bench.spaces import DEFAULT_MODELS, start
 from recae.datasets import synthetic
 from recae.evaluate import evaluate

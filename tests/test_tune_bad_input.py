@@ -179,3 +179,57 @@ def test_a_report_folder_that_is_a_file_is_named(planted, tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(DataError, match="is a file; pass a folder"):
         write(result, tmp_path / "afile", "r", command="test")
+
+
+def test_models_that_leave_early_are_named_in_the_result_and_the_report(planted, tmp_path):
+    from recae.tuning import write
+
+    # BPR is far under 0.9 × EASE after its default: the race takes it out of a trial budget too;
+    # popularity has no setting to search after its default
+    result = tune(planted, models=["popularity", "ease", "bpr"], budget=8, refit=False)
+    assert "< 0.90 × the leader's" in result.info["left"]["bpr"]
+    assert "space is exhausted" in result.info["left"]["popularity"]
+    assert [sum(r["model"] == m for r in result.trials) for m in ("popularity", "bpr")] == [1, 1]
+    md = write(result, tmp_path, "r", command="test")["md"].read_text()
+    assert "left the search before the budget was spent: " in md and "bpr (best 0." in md
+
+
+def test_the_json_report_is_strict_json(planted, tmp_path):
+    import json
+
+    from recae.tuning import write
+
+    result = tune(planted, models=["ease", "linearae", "blend"], budget=2, refit=False)
+    assert any(r["model"] == "blend" for r in result.leaderboard)  # its default score is NaN: no default trial
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+    report = json.loads(write(result, tmp_path, "r", command="test")["json"].read_text(), parse_constant=refuse)
+    blend = next(r for r in report["leaderboard"] if r["model"] == "blend")
+    assert blend["default_valid_ndcg@100"] is None
+
+
+def test_the_averaged_blend_is_told_apart_by_name():
+    from recae.tuning.report import label
+
+    assert label({"model": "blend", "params": {"members": ["ease"], "settings": [{}]}}) == "blend (averaged trials)"
+    assert label({"model": "blend", "params": {"members": ["ease"]}}) == "blend"
+
+
+def test_a_temporal_search_claims_no_split_seed():
+    from recae.datasets import synthetic
+
+    stamped = synthetic(n_users=200, n_items=80, random_state=5)
+    result = tune(stamped, models=["ease"], budget=1, protocol="temporal", random_state=1, refit=False)
+    assert result.info["split_seed"] == "none (by time)"
+
+
+def test_recommending_for_a_user_a_no_refit_tune_held_out_says_why(planted, tmp_path, capsys):
+    import numpy as np
+
+    path = tmp_path / "m.recae"
+    result = tune(planted, models=["ease"], budget=1, refit=False)
+    result.save(path)
+    held_out = next(u for u in planted.user_ids if u not in set(np.asarray(result.model.user_ids_)))
+    assert main(["recommend", "--model-file", str(path), "--user", str(held_out)]) == 2
+    assert "recae tune --no-refit fitted this model without the users its split held out" in capsys.readouterr().err

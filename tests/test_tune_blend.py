@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("optuna")
 
 from recae import DataError  # noqa: E402
-from recae.bench.search import Candidate, Search, valid_ndcg  # noqa: E402
+from recae.bench.fitting import valid_ndcg  # noqa: E402
+from recae.bench.search import Candidate, Search  # noqa: E402
 from recae.models import Blend  # noqa: E402
 from recae.tuning import TuneResult, tune  # noqa: E402
 from recae.tuning.api import _averaged  # noqa: E402

@@ -181,6 +181,17 @@ def plot(result: BenchResult, path) -> None:
     plt.close(fig)
 
 
+def _finite(value):
+    """``value`` with NaN and infinities as None: strict JSON (``null``), which every parser reads."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value
+
+
 def write_files(out_dir, stem: str, plot_to, render, payload: dict, extra: str) -> dict:
     """``<stem>.png`` by ``plot_to(path)`` (when matplotlib is installed), ``<stem>.md`` by
     ``render(plot_name)`` and ``<stem>.json`` of ``payload`` under ``out_dir``; their paths."""
@@ -197,7 +208,7 @@ def write_files(out_dir, stem: str, plot_to, render, payload: dict, extra: str) 
         logger.warning("no plot written: %s is not installed (pip install 'recae[%s]' adds matplotlib); "
                        "the Markdown and JSON results are", exc.name or "matplotlib", extra)
     paths["md"].write_text(render(plot_name))
-    paths["json"].write_text(json.dumps(payload, indent=1, default=float))
+    paths["json"].write_text(json.dumps(_finite(payload), indent=1, default=float, allow_nan=False))
     return paths
 
 

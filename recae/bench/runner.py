@@ -30,7 +30,8 @@ from ..models.peers import missing_peer
 from ..models import Blend
 from .memory import PeakRSS, lifetime_peak_bytes
 from .protocols import make_split, seed_list, split_seeds
-from .search import Search, fit_model, one_thread, valid_ndcg
+from .fitting import fit_model, one_thread, valid_ndcg
+from .search import Search
 from .spaces import BLEND, BLEND_MEMBERS, SPACES, check_models, trials
 
 logger = logging.getLogger(__name__)

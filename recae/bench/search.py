@@ -31,7 +31,6 @@ order across models and where a neural trial is cut short depend on the machine'
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -41,46 +40,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..evaluate import evaluate
 from ..exceptions import DataError
+from .fitting import fit_model, valid_ndcg
 from .spaces import SPACES, blend_members, distributions, start
 from .storage import open_studies
 
 logger = logging.getLogger(__name__)
 
 METRIC = "ndcg@100"
-
-
-def valid_ndcg(model, split) -> float:
-    """Validation NDCG@100 of a fitted model (the score every search maximises)."""
-    return float(evaluate(model, split, k=100, metrics=("ndcg",), part="valid").loc["ndcg@100", "mean"])
-
-
-def one_thread():
-    """A context that keeps BLAS and OpenMP pools (implicit's included) to one thread, when threadpoolctl is there."""
-    try:
-        from threadpoolctl import threadpool_limits  # lazy: optional, comes with scikit-learn or the bench extra
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
-
-
-def fit_model(name: str, params: dict, split, max_epochs=None, callbacks=()):
-    """Fit ``SPACES[name]`` with ``params`` on ``split.train``; neural models validate (early stopping) on it.
-
-    Returns
-    -------
-    (model, seconds)
-    """
-    space = SPACES[name]
-    params = dict(params)
-    if space.neural and max_epochs is not None:
-        params["epochs"] = min(int(max_epochs), int(params.get("epochs", max_epochs)))
-    model = space.model_class()(**params)
-    extra = {"callbacks": list(callbacks)} if space.neural and callbacks else {}
-    t = time.perf_counter()
-    model.fit(split.train, valid=split if space.neural else None, **extra)
-    return model, time.perf_counter() - t
 
 
 @dataclass
@@ -105,6 +72,7 @@ class SearchResult:
     best: dict = field(default_factory=dict)
     kept: dict = field(default_factory=dict)
     seconds: float = 0.0
+    left: dict = field(default_factory=dict)  # model → why it left the rotation before the budget was spent
 
 
 class Search:
@@ -222,15 +190,19 @@ class Search:
             past = [r["seconds"] for r in self._of(result, name)]
             if cap is not None and not SPACES[name].neural and past and min(past) > cap:
                 done[name] = True  # its fits cannot stop part-way, and even its fastest one would overrun
-                logger.info("%s leaves the search: its fits take %.0f s, over the %.0f s left to it", name,
-                            min(past), cap)
+                result.left[name] = f"its fits take {min(past):.0f} s, over the {cap:.0f} s left to it"
+                logger.info("%s leaves the search: %s", name, result.left[name])
                 continue
             record, model = self._trial(name, len(result.records), cap, t0)
             used[name] += record["seconds"]
             self._keep(result, name, record, model)
             if self.per_model and self.seconds is not None and used[name] >= self.seconds:
                 done[name] = True
-            done[name] = done[name] or self._exhausted(name, self._of(result, name)) or (
+            if not done[name] and self._exhausted(name, self._of(result, name)):
+                done[name] = True
+                result.left[name] = (f"its space is exhausted or {self.patience} trials in a row did not "
+                                     "improve it")
+            done[name] = done[name] or (
                 self.per_model and self.n_trials is not None and len(self._of(result, name)) >= self.n_trials)
             if not self.per_model and self.race:
                 self._race(result, done)
@@ -274,8 +246,8 @@ class Search:
         for name, cand in result.best.items():
             full = any(r["state"] == "complete" for r in self._of(result, name))
             if not done[name] and name not in members and full and cand.valid < self.race * lead:
-                logger.info("%s leaves the search: best %.4f < %.2f × the leader's %.4f", name, cand.valid,
-                            self.race, lead)
+                result.left[name] = f"best {cand.valid:.4f} < {self.race:.2f} × the leader's {lead:.4f}"
+                logger.info("%s leaves the search: %s", name, result.left[name])
                 done[name] = True
 
     @staticmethod

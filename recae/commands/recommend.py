@@ -99,9 +99,12 @@ def known_users(model, raw: list[str], skip: bool) -> list:
         (known if user in index else unknown).append(user)
     if unknown and not skip:
         more = " and more" if len(unknown) > 5 else ""
+        fitted_on = (getattr(model, "quality_", None) or {}).get("fitted_on", "")
+        why = ("recae tune --no-refit fitted this model without the users its split held out for validation "
+               "and test; --history recommends for them, or tune without --no-refit" if "refit=False" in fitted_on
+               else "recae fit drops users with fewer than --min-user positives, 5 by default")
         raise UnknownIdError(f"unknown user id(s) {unknown[:5]}{more}: not among the model's {len(index):,} "
-                             "training users (recae fit drops users with fewer than --min-user positives, 5 by "
-                             "default); --skip-unknown recommends for the known ones and lists these")
+                             f"training users ({why}); --skip-unknown recommends for the known ones and lists these")
     if unknown:
         warn(f"--skip-unknown: {len(unknown)} unknown user id(s) left out: {', '.join(map(str, unknown[:20]))}"
              + (" ..." if len(unknown) > 20 else ""))

@@ -13,6 +13,7 @@ from ..bench.protocols import PROTOCOLS
 from ..bench.spaces import DEFAULT_MODELS, MODELS
 from ..exceptions import RecaeError
 from ..tuning import tune, write
+from ..tuning.report import label
 from ..tuning.api import parse_budget
 from .common import add_data_args, add_threads_arg, implicit_positives, load_data
 
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
                    help=f"models to search (default: {' '.join(DEFAULT_MODELS)}); from {', '.join(MODELS)}")
     p.add_argument("--protocol", choices=PROTOCOLS, default="strong", help="how the log is split (default strong)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the sampler and the split (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the sampler and the split (a temporal split has none; default 0)")
     p.add_argument("--space", help="JSON {model: {parameter: [values]}} replacing those models' search spaces "
                                    "(the first trial is the default, moved inside the given values)")
     p.add_argument("--storage", help="SQLite file for the search: the same command resumes it after a kill")
@@ -134,9 +135,11 @@ def cmd_tune(args) -> int:
     paths = write(result, report_dir, f"{out.stem}_tune", command)
     print()
     for r in result.leaderboard:
-        print(f"  {r['model']:<11} valid {r['valid_ndcg@100']:.4f}  test {r['test']['ndcg@100']:.4f}  "
+        print(f"  {label(r):<11} valid {r['valid_ndcg@100']:.4f}  test {r['test']['ndcg@100']:.4f}  "
               f"{r['trials']:3d} trials ({r['pruned']} pruned)  {r['seconds']:6.0f} s")
+    for name, why in result.info.get("left", {}).items():
+        print(f"  {name} left the search early: {why}")
     print(f"\nchosen: {result.name} {json.dumps(result.params)} (valid NDCG@100 {result.valid:.4f}, "
-          f"test {result.test['ndcg@100']:.4f}); refitted on {result.info['refit_on']}")
+          f"test {result.test['ndcg@100']:.4f}); the saved model is fitted on {result.info['refit_on']}")
     print(f"written: {out}, {', '.join(str(p) for p in paths.values())}")
     return 0

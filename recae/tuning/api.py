@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..bench.protocols import FIRST_SEED, make_split
-from ..bench.search import Search, valid_ndcg
+from ..bench.fitting import valid_ndcg
+from ..bench.search import Search
 from ..bench.spaces import BLEND, DEFAULT_MODELS, SPACES, blend_members, check_grid, check_models
 from ..evaluate import evaluate
 from ..exceptions import DataError
@@ -222,7 +223,9 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     if n_trials is not None and n_trials < len(searched):
         logger.warning("a budget of %d trials leaves %s without a trial; give at least %d", n_trials,
                        searched[n_trials:], len(searched))
-    seed = FIRST_SEED + int(random_state) if split is None else "given"
+    # a temporal split is by time: no seed moves it
+    seed = ("given" if split is not None else "none (by time)" if protocol == "temporal"
+            else FIRST_SEED + int(random_state))
     split = split if split is not None else make_split(data, protocol, seed)
     old_threads = torch.get_num_threads()
     with contextlib.ExitStack() as stack:
@@ -258,7 +261,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         result = TuneResult(model=fitted[0] or best[name].model, name=name, params=top["params"],
                             valid=top["valid_ndcg@100"], test=top["test"], leaderboard=leaderboard,
                             trials=found.records)
-        refit_on = "the split's training users (refit=False)"
+        refit_on = "the split's training users, not refitted (refit=False)"
         if refit:
             refit_on = f"all {data.n_users} users of the data"
             result.model = result.refit(data)
@@ -266,11 +269,13 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     # the figures behind the choice travel in the model file (GET /model shows them)
     model.quality_ = {"valid_ndcg@100": float(top["valid_ndcg@100"]), **{f"test_{k}": v for k, v in top["test"].items()},
                       "source": f"recae tune ({budget}, {protocol} split seed {seed}): {name} fitted on the split's "
-                                "training users; validation picked it, test users scored it"}
+                                "training users; validation picked it, test users scored it",
+                      "fitted_on": refit_on}
     info = {"budget": str(budget), "budget_seconds": seconds, "n_trials": n_trials, "protocol": protocol,
             "split_seed": seed, "random_state": random_state, "models": names, "users": data.n_users,
             "items": data.n_items, "nnz": data.nnz, "search_seconds": found.seconds, "refit_on": refit_on,
-            "storage": None if storage is None else str(storage), "threads": threads or torch.get_num_threads()}
+            "storage": None if storage is None else str(storage), "threads": threads or torch.get_num_threads(),
+            "max_epochs": max_epochs, "patience": patience, "blend_trials": blend_trials, "left": found.left}
     result.info = info
     return result
 

@@ -9,9 +9,13 @@ import numpy as np
 from ..bench.report import environment, environment_lines, write_files
 
 
-
 def _f(v, fmt=".4f") -> str:
     return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
+
+
+def label(row: dict) -> str:
+    """A leaderboard row's name: the Blend whose members average several trials is told apart."""
+    return f"{row['model']} (averaged trials)" if "settings" in row.get("params", {}) else row["model"]
 
 
 def markdown(result, env: dict, plot_name: str | None = None) -> str:
@@ -26,12 +30,14 @@ def markdown(result, env: dict, plot_name: str | None = None) -> str:
            + (f"; {info['load']}" if info.get("load") else ""),
            f"- chosen: **{result.name}** `{json.dumps(result.params)}`, validation NDCG@100 {result.valid:.4f}, "
            f"test NDCG@100 {_f(result.test.get('ndcg@100'))} ± {_f(result.test.get('ndcg@100_se'))}",
-           f"- the saved model is refitted on {info['refit_on']}", "",
+           f"- the saved model is fitted on {info['refit_on']}",
+           *(["- left the search before the budget was spent: "
+              + "; ".join(f"{m} ({why})" for m, why in info["left"].items())] if info.get("left") else []), "",
            "Validation picks (NDCG@100 on the split's validation users); test is the split's test users, which "
            "the search never looked at. `default`: the model's default setting (its first trial).", "",
            "| model | valid NDCG@100 | default's valid | test NDCG@100 | trials (pruned) | seconds | best setting |",
            "|---|---|---|---|---|---|---|"]
-    out += [f"| {r['model']} | {r['valid_ndcg@100']:.4f} | {_f(r['default_valid_ndcg@100'])} | "
+    out += [f"| {label(r)} | {r['valid_ndcg@100']:.4f} | {_f(r['default_valid_ndcg@100'])} | "
             f"{r['test']['ndcg@100']:.4f} | {r['trials']} ({r['pruned']}) | {r['seconds']:.0f} | "
             f"`{json.dumps(r['params'])}`" + (f" epoch {r['best_epoch']}" if r.get("best_epoch") else "") + " |"
             for r in result.leaderboard]
