@@ -415,3 +415,14 @@ def test_tiny_logs_fit_and_recommend(log, factory):
     assert set(ids.tolist()) == set(data.item_ids.tolist()) - seen  # every unseen item, nothing else
     new_ids, new_scores = model.recommend_new([], n=5)
     assert sorted(new_ids.tolist()) == sorted(data.item_ids.tolist()) and np.all(np.isfinite(new_scores))
+
+
+def test_zero_padded_ids_are_kept_as_written(tmp_path):
+    # pandas alone reads 01 and 1 both as 1 (two users merged) and 00095 as 95
+    path = tmp_path / "padded.csv"
+    path.write_text("user,item\n01,00095\n1,95\n2,7\n1,7\n")
+    data = load_csv(path)
+    assert data.user_ids.tolist() == ["01", "1", "2"] and data.item_ids.tolist() == ["00095", "7", "95"]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("user,item\n1,95\n2,7\n")
+    assert load_csv(plain).user_ids.dtype.kind == "i"  # ids without padding stay numbers, as before

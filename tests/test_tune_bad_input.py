@@ -188,7 +188,7 @@ def test_models_that_leave_early_are_named_in_the_result_and_the_report(planted,
     # popularity has no setting to search after its default
     result = tune(planted, models=["popularity", "ease", "bpr"], budget=8, refit=False)
     assert "< 0.90 × the leader's" in result.info["left"]["bpr"]
-    assert "space is exhausted" in result.info["left"]["popularity"]
+    assert result.info["left"]["popularity"] == "all 1 settings of its space are tried"
     assert [sum(r["model"] == m for r in result.trials) for m in ("popularity", "bpr")] == [1, 1]
     md = write(result, tmp_path, "r", command="test")["md"].read_text()
     assert "left the search before the budget was spent: " in md and "bpr (best 0." in md
@@ -216,12 +216,14 @@ def test_the_averaged_blend_is_told_apart_by_name():
     assert label({"model": "blend", "params": {"members": ["ease"]}}) == "blend"
 
 
-def test_a_temporal_search_claims_no_split_seed():
+def test_a_temporal_search_claims_no_split_seed(tmp_path):
     from recae.datasets import synthetic
+    from recae.tuning import write
 
     stamped = synthetic(n_users=200, n_items=80, random_state=5)
     result = tune(stamped, models=["ease"], budget=1, protocol="temporal", random_state=1, refit=False)
-    assert result.info["split_seed"] == "none (by time)"
+    assert result.info["split_seed"] is None and "seed" not in result.model.quality_["source"]
+    assert "protocol temporal, split by time, random_state 1" in write(result, tmp_path, "r", command="t")["md"].read_text()
 
 
 def test_recommending_for_a_user_a_no_refit_tune_held_out_says_why(planted, tmp_path, capsys):

@@ -145,14 +145,16 @@ class Search:
 
         return self.studies[name].get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
 
-    def _exhausted(self, name, records) -> bool:
+    def _exhausted(self, name, records) -> str:
+        """Why ``name`` has nothing left to try ('' while it has)."""
         sizes = [len(d.choices) if hasattr(d, "choices") else math.inf for d in self.dists[name].values()]
         if records and math.prod(sizes) <= len({str(sorted(r["params"].items())) for r in records}):
-            return True
+            return f"all {math.prod(sizes)} settings of its space are tried"
         scores = [r["valid_ndcg@100"] for r in records if r["state"] != "pruned"]
         if self.patience is None or len(scores) <= self.patience:
-            return False
-        return max(scores[-self.patience:]) <= max(scores[:-self.patience]) + 1e-4
+            return ""
+        stale = max(scores[-self.patience:]) <= max(scores[:-self.patience]) + 1e-4
+        return f"{self.patience} trials in a row did not improve it" if stale else ""
 
     def run(self) -> SearchResult:
         """Run the trials until the budget is spent; the best fitted model of every model that ran."""
@@ -165,7 +167,7 @@ class Search:
             logger.warning("the storage already holds %d finished trials, at or over the budget of %d: no new "
                            "trial runs; give a larger budget to search on", len(result.records), self.n_trials)
         used = {m: sum(r["seconds"] for r in result.records if r["model"] == m) for m in self.models}
-        done = {m: self._exhausted(m, self._of(result, m)) for m in self.models}
+        done = {m: bool(self._exhausted(m, self._of(result, m))) for m in self.models}
         # a resumed search's clock carries on from its last finished trial (the trials' own seconds
         # leave out the time between them, which an uninterrupted search's clock counts)
         clock = max([sum(used.values()), *(r.get("elapsed", 0.0) for r in result.records)])
@@ -198,10 +200,9 @@ class Search:
             self._keep(result, name, record, model)
             if self.per_model and self.seconds is not None and used[name] >= self.seconds:
                 done[name] = True
-            if not done[name] and self._exhausted(name, self._of(result, name)):
-                done[name] = True
-                result.left[name] = (f"its space is exhausted or {self.patience} trials in a row did not "
-                                     "improve it")
+            why = "" if done[name] else self._exhausted(name, self._of(result, name))
+            if why:
+                done[name], result.left[name] = True, why
             done[name] = done[name] or (
                 self.per_model and self.n_trials is not None and len(self._of(result, name)) >= self.n_trials)
             if not self.per_model and self.race:

@@ -25,9 +25,9 @@ TUNE_EPILOG = """examples:
 
 The log is split (strong generalization by default: validation and test users held out); every
 model runs its default setting first, then the time goes mostly to the leaders on validation
-(a model's share halves with each model ahead of it; a trial budget gives equal shares), drawn
+(a model's share halves with each model ahead of it; a trial budget gives equal turns), drawn
 by Optuna's TPE sampler over its search space; neural trials are pruned per epoch on validation
-NDCG@100. The best on validation is refitted on all users and saved; the report (Markdown,
+NDCG@100, and a model far behind the leader leaves early (the report says which and why). The best on validation is refitted on all users and saved; the report (Markdown,
 JSON, PNG of validation score against time) goes to --report-dir (docs/tuning.md).
 """
 

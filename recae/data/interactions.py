@@ -18,7 +18,7 @@ from ..exceptions import ConversionWarning, DataError, ShapeError, UnknownIdErro
 from .drops import MOST, RATINGS_SHARE, DropRecord, binarize_advice, filter_advice, reason, warn_if_most_dropped
 from .frames import check_frame, frame_to_csr
 from .ids import IdIndex, id_array
-from .logfiles import read_csv_frame, read_parquet_frame, rows_as_lines
+from .logfiles import exact_ids, read_csv_frame, read_parquet_frame, rows_as_lines
 from .sparse import build_csr, entry_rows, row_positions, take_rows
 from .validate import as_array, as_path, as_positions, check_choice, check_int, check_real
 
@@ -154,7 +154,12 @@ class Interactions:
         whose values are missing, non-numeric or non-finite.
         """
         path = as_path(path)
+        ids_as_text = "dtype" not in read_csv_kwargs  # a dtype the caller gave is theirs to keep
+        if ids_as_text:
+            read_csv_kwargs = {**read_csv_kwargs, "dtype": {user: str, item: str}}
         df = read_csv_frame(path, read_csv_kwargs)
+        if ids_as_text:
+            df = exact_ids(df, (user, item))
         with rows_as_lines(path, read_csv_kwargs):
             return cls.from_pandas(df, user, item, rating, timestamp, duplicates)
 

@@ -91,6 +91,26 @@ def read_csv_frame(path: str, read_csv_kwargs: dict) -> pd.DataFrame:
         raise DataError(f"could not read {path!r}: {exc}") from None
 
 
+def exact_ids(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """Id columns read as text, made numbers as pandas would, unless that would merge ids.
+
+    pandas reads ``01`` and ``1`` both as the number 1, so two users become one, and ``00095``
+    comes back as 95. A column whose ids are all numbers becomes numeric (as before) unless one
+    of them is written with a leading zero; then every id stays exactly as written.
+    """
+    for col in columns:
+        if col not in df or not pd.api.types.is_string_dtype(df[col]):
+            continue
+        text = df[col]
+        numbers = pd.to_numeric(text, errors="coerce")
+        if numbers.isna().any():
+            continue  # text ids (or missing ones, which the column check names)
+        if text.str.strip().str.fullmatch(r"[+-]?0[0-9]+").any():
+            continue  # zero-padded: numbers would merge or rename ids
+        df[col] = numbers
+    return df
+
+
 @contextlib.contextmanager
 def rows_as_lines(path: str, read_csv_kwargs: dict):
     """Re-raise a DataError about data row ``i`` of a text log as one naming the file and line."""

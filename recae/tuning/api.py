@@ -224,8 +224,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         logger.warning("a budget of %d trials leaves %s without a trial; give at least %d", n_trials,
                        searched[n_trials:], len(searched))
     # a temporal split is by time: no seed moves it
-    seed = ("given" if split is not None else "none (by time)" if protocol == "temporal"
-            else FIRST_SEED + int(random_state))
+    seed = "given" if split is not None else None if protocol == "temporal" else FIRST_SEED + int(random_state)
     split = split if split is not None else make_split(data, protocol, seed)
     old_threads = torch.get_num_threads()
     with contextlib.ExitStack() as stack:
@@ -268,7 +267,8 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         model = result.model
     # the figures behind the choice travel in the model file (GET /model shows them)
     model.quality_ = {"valid_ndcg@100": float(top["valid_ndcg@100"]), **{f"test_{k}": v for k, v in top["test"].items()},
-                      "source": f"recae tune ({budget}, {protocol} split seed {seed}): {name} fitted on the split's "
+                      "source": f"recae tune ({budget}{' trials' if n_trials else ''}, {protocol} split"
+                                f"{'' if seed is None else f' seed {seed}'}): {name} fitted on the split's "
                                 "training users; validation picked it, test users scored it",
                       "fitted_on": refit_on}
     info = {"budget": str(budget), "budget_seconds": seconds, "n_trials": n_trials, "protocol": protocol,

@@ -25,7 +25,8 @@ def markdown(result, env: dict, plot_name: str | None = None) -> str:
               else f"{info['n_trials']} trials")
     out = [f"# recae tune: {info.get('dataset', 'data')}\n", *environment_lines(env),
            f"- data: {info['users']} users × {info['items']} items, {info['nnz']} positives; protocol "
-           f"{info['protocol']}, split seed {info['split_seed']}, random_state {info['random_state']}",
+           f"{info['protocol']}, " + ("split by time" if info["split_seed"] is None else
+                                        f"split seed {info['split_seed']}") + f", random_state {info['random_state']}",
            f"- budget: {budget}; search ran {info['search_seconds']:.0f} s on {info['threads']} torch thread(s)"
            + (f"; {info['load']}" if info.get("load") else ""),
            f"- chosen: **{result.name}** `{json.dumps(result.params)}`, validation NDCG@100 {result.valid:.4f}, "
@@ -67,15 +68,18 @@ def plot(result, path) -> None:
             continue
         x = np.array([t["elapsed"] for t in ts])
         y = np.array([t["valid_ndcg@100"] for t in ts])
-        done = np.array([t["state"] == "complete" for t in ts])
+        # a trial stopped at its time share keeps its best epoch: a usable result, like a complete one
+        usable = np.array([t["state"] in ("complete", "stopped") for t in ts])
+        stopped = np.array([t["state"] == "stopped" for t in ts])
         c = colors[i % len(colors)]
-        ax.scatter(x[done], y[done], color=c, s=14, label=name)
-        ax.scatter(x[~done], y[~done], color=c, s=14, marker="x")
-        if done.any():
-            ax.step(x[done], np.maximum.accumulate(y[done]), where="post", color=c, alpha=0.7)
+        ax.scatter(x[usable & ~stopped], y[usable & ~stopped], color=c, s=14, label=name)
+        ax.scatter(x[stopped], y[stopped], color=c, s=18, marker="^")
+        ax.scatter(x[~usable], y[~usable], color=c, s=14, marker="x")
+        if usable.any():
+            ax.step(x[usable], np.maximum.accumulate(y[usable]), where="post", color=c, alpha=0.7)
     ax.set_xlabel("elapsed search time (s)")
     ax.set_ylabel("validation NDCG@100")
-    ax.set_title(f"recae tune: {result.info.get('dataset', '')} (dots: trials, x: pruned, line: best so far)",
+    ax.set_title(f"recae tune: {result.info.get('dataset', '')} (dots: trials, ^: stopped at their time share, x: pruned, line: best so far)",
                  fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
