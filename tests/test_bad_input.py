@@ -426,3 +426,12 @@ def test_zero_padded_ids_are_kept_as_written(tmp_path):
     plain = tmp_path / "plain.csv"
     plain.write_text("user,item\n1,95\n2,7\n")
     assert load_csv(plain).user_ids.dtype.kind == "i"  # ids without padding stay numbers, as before
+
+
+def test_unknown_string_ids_are_shown_as_plain_values():
+    from recae.data.ids import IdIndex
+
+    index = IdIndex(np.array(["a", "b"], dtype=object), "item")
+    with pytest.raises(recae.exceptions.UnknownIdError) as err:
+        index.lookup(np.array([np.str_("50"), np.str_("51")], dtype=object))
+    assert "e.g. ['50', '51']" in str(err.value) and "np.str_" not in str(err.value)

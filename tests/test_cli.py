@@ -396,3 +396,14 @@ def test_error_hints_use_command_line_syntax(capsys):
 def test_data_dir_hint_in_cli_syntax(tmp_path, capsys):
     rc, out, err = run(capsys, "fit", "--data", "ml-1m", "--data-dir", tmp_path, "--out", tmp_path / "m.recae")
     assert rc == 2 and "--data-dir <that directory>" in err and "data_dir=" not in err and "--download" in err
+
+
+def test_history_ids_with_a_colon_are_taken_whole_where_the_model_knows_them():
+    import numpy as np
+
+    from recae.commands.recommend import parse_history
+
+    known = np.array(["urn:p:1", "urn:p:2", "sku"], dtype=object)
+    assert parse_history("urn:p:1,urn:p:2", known) == ["urn:p:1", "urn:p:2"]
+    assert parse_history("urn:p:1:5,sku:3", known) == {"urn:p:1": 5.0, "sku": 3.0}
+    assert parse_history("50:5,181:3", np.array([50, 181])) == {50: 5.0, 181: 3.0}

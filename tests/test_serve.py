@@ -206,6 +206,14 @@ def test_bad_requests_answer_4xx_with_a_clear_message(served, method, path, body
     assert "Traceback" not in r.text and 'File "' not in r.text
 
 
+@pytest.mark.parametrize("headers", [{"Content-Type": "application/x-www-form-urlencoded"}, {}])
+def test_a_json_body_without_its_content_type_gets_a_400_that_says_so(served, headers):
+    _, server = served  # what curl -d sends
+    r = server.http.request("POST", "/recommend", content=b'{"users": [1], "n": 2}', headers=headers)
+    assert r.status_code == 400, r.text
+    assert "Content-Type: application/json" in r.json()["error"] and "b'" not in r.text
+
+
 def test_streamed_oversized_body_and_wrong_token(served):
     _, server = served
 

@@ -56,12 +56,18 @@ def split_ids(raw) -> list[str]:
 
 
 def parse_history(text: str, known: np.ndarray):
-    """``"1,50"`` → ``[1, 50]``; ``"50:5,181:3"`` → ``{50: 5.0, 181: 3.0}`` (a rated history)."""
+    """``"1,50"`` → ``[1, 50]``; ``"50:5,181:3"`` → ``{50: 5.0, 181: 3.0}`` (a rated history).
+
+    An id with a colon in it is taken whole where the model knows it (``urn:p:1``); otherwise the
+    text after its last colon is the rating (``urn:p:1:5``).
+    """
     parts = split_ids([text])
     if not parts:
         raise RecaeError(f"--history holds no item ids; got {text!r}")
     pairs = [p.rpartition(":") for p in parts]
-    rated = [sep == ":" for _, sep, _ in pairs]
+    # an id the model knows is an id even with a colon in it (urn:p:1); past the last colon, a rating
+    names = {str(x) for x in known} if any(sep for _, sep, _ in pairs) else set()
+    rated = [sep == ":" and p not in names for p, (_, sep, _) in zip(parts, pairs)]
     if not any(rated):
         return [typed_id(p, known, "item") for p in parts]
     if not all(rated):

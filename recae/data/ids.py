@@ -83,6 +83,11 @@ def plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+
+def shown(values) -> list:
+    """Ids as a message shows them: plain Python values (``'50'``, not ``np.str_('50')``)."""
+    return [v.item() if isinstance(v, np.generic) else v for v in list(values)]
+
 class IdIndex:
     """An ordered array of unique raw ids with vectorised lookup.
 
@@ -137,7 +142,7 @@ class IdIndex:
             bad = arr[missing]
             word = "strings" if self.ids.dtype == object else "integers"
             raise UnknownIdError(
-                f"{int(missing.sum())} unknown {self.kind} id(s), e.g. {bad[:5].tolist()}; "
-                f"known {self.kind} ids are {word} like {self.ids[:3].tolist()} ({len(self)} in all)"
+                f"{int(missing.sum())} unknown {self.kind} id(s), e.g. {shown(bad[:5])}; "
+                f"known {self.kind} ids are {word} like {shown(self.ids[:3])} ({len(self)} in all)"
             )
         return pos.astype(np.int64)

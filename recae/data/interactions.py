@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from ..exceptions import ConversionWarning, DataError, ShapeError, UnknownIdError
 from .drops import MOST, RATINGS_SHARE, DropRecord, binarize_advice, filter_advice, reason, warn_if_most_dropped
 from .frames import check_frame, frame_to_csr
-from .ids import IdIndex, id_array
+from .ids import IdIndex, id_array, shown
 from .logfiles import exact_ids, read_csv_frame, read_parquet_frame, rows_as_lines
 from .sparse import build_csr, entry_rows, row_positions, take_rows
 from .validate import as_array, as_path, as_positions, check_choice, check_int, check_real
@@ -307,7 +307,7 @@ class Interactions:
         if unknown == "raise" and np.any((pos < 0) & present):
             bad = self.item_ids[(pos < 0) & present]
             raise UnknownIdError(
-                f"{len(bad)} item id(s) are not in the model's catalogue, e.g. {bad[:5].tolist()}; "
+                f"{len(bad)} item id(s) are not in the model's catalogue, e.g. {shown(bad[:5])}; "
                 "pass unknown='ignore' to drop them"
             )
         return self._remap_columns(pos, item_ids)

@@ -58,6 +58,12 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
+        # a JSON body sent without its content type reaches validation as raw bytes (e.g. curl -d)
+        if any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), (bytes, str))
+               for e in exc.errors()):
+            kind = request.headers.get("content-type") or "none"
+            return error(400, f"send the request body as JSON with the header Content-Type: application/json "
+                              f"(this request's Content-Type: {kind})")
         return error(*validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
