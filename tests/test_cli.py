@@ -216,6 +216,9 @@ def test_unknown_model_name(csv_log, tmp_path, capsys):
     assert_clean_error(rc, out, err, "unknown model 'mult-vae'", "'ease'", "'popularity'")
     rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "nope")
     assert_clean_error(rc, out, err, "unknown model 'nope'")
+    assert "saved model file" not in err
+    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "best.recae")
+    assert_clean_error(rc, out, err, "--model takes a model name, not a saved model file", "_tune.md")
 
 
 def test_unknown_user_id(model_file, capsys):

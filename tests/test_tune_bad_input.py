@@ -235,3 +235,20 @@ def test_recommending_for_a_user_a_no_refit_tune_held_out_says_why(planted, tmp_
     held_out = next(u for u in planted.user_ids if u not in set(np.asarray(result.model.user_ids_)))
     assert main(["recommend", "--model-file", str(path), "--user", str(held_out)]) == 2
     assert "recae tune --no-refit fitted this model without the users its split held out" in capsys.readouterr().err
+
+
+def test_the_trainers_repeated_warnings_show_once_per_search(planted_split, monkeypatch, caplog):
+    import logging
+
+    def noisy_trial(self, name, order, cap, t0):
+        logging.getLogger("recae.train").warning("MultDAE: 2 torch threads on 2 cores")
+        record = {"model": name, "trial": order, "order": order, "params": {"n": order}, "valid_ndcg@100": 0.1,
+                  "state": "complete", "seconds": 0.0, "elapsed": 0.0}
+        return record, object()
+
+    monkeypatch.setattr(Search, "_trial", noisy_trial)
+    with caplog.at_level("WARNING", logger="recae.train"):
+        Search(planted_split, ["ease"], n_trials=3, patience=None).run()
+        assert caplog.text.count("2 torch threads") == 1
+        logging.getLogger("recae.train").warning("MultDAE: 2 torch threads on 2 cores")  # the filter is gone
+    assert caplog.text.count("2 torch threads") == 2

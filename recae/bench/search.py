@@ -50,6 +50,21 @@ logger = logging.getLogger(__name__)
 METRIC = "ndcg@100"
 
 
+class _Once(logging.Filter):
+    """Lets each distinct warning through once."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def filter(self, record) -> bool:
+        key = (record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
 @dataclass
 class Candidate:
     """A model's best finished trial: its validation score, setting, record and fitted model."""
@@ -158,6 +173,14 @@ class Search:
 
     def run(self) -> SearchResult:
         """Run the trials until the budget is spent; the best fitted model of every model that ran."""
+        once = _Once()  # the trainer's per-fit warnings (e.g. a busy machine) once per search, not per trial
+        logging.getLogger("recae.train").addFilter(once)
+        try:
+            return self._run()
+        finally:
+            logging.getLogger("recae.train").removeFilter(once)
+
+    def _run(self) -> SearchResult:
         result = SearchResult()
         old = sorted(((t.user_attrs.get("order", t.number), name, t) for name in self.models
                       for t in self._finished(name)), key=lambda x: x[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,11 @@ def model_names() -> list[str]:
 def model_class(name: str):
     by_lower = {k.lower(): v for k, v in MODEL_REGISTRY.items()}
     if name.lower() not in by_lower:
-        raise RecaeError(f"unknown model {name!r}; choose from {sorted(by_lower)}")
+        saved = name.endswith(".recae") or os.path.isfile(name)
+        hint = ("; --model takes a model name, not a saved model file: recae tune's report (<out>_tune.md) "
+                "has the chosen model's test score and setting, and --model <name> --param key=value fits "
+                "that setting again" if saved else "")
+        raise RecaeError(f"unknown model {name!r}; choose from {sorted(by_lower)}{hint}")
     return by_lower[name.lower()]
 
 
