@@ -28,7 +28,8 @@ import recae
 from recae.bench.protocols import load_dataset, make_split
 from recae.metrics import ndcg_at_k
 from recae.models.blend import _standardize
-from recae.train import scored_rows
+from recae.models.blend_weights import simplex_grid
+from recae.models.validation import scored_rows
 
 BASE = {"edlae": lambda: recae.EASE(dropout=0.33), "multdae": recae.MultDAE, "multvae": recae.MultVAE,
         "cdae": recae.CDAE, "recvae": recae.RecVAE, "ease": recae.EASE}
@@ -69,13 +70,6 @@ def search(Z, seen, target, step=0.05):
             if score > best + 1e-9:
                 w, best, improved = trial, score, True
     return w, best
-
-
-def simplex(n: int, step: float = 0.05):
-    ticks = int(round(1 / step))
-    for combo in itertools.product(range(ticks + 1), repeat=n - 1):
-        if sum(combo) <= ticks:
-            yield np.array([*combo, ticks - sum(combo)], dtype=np.float64) / ticks
 
 
 def load_part(seed: int, names: list[str], part: str, cache: str):
@@ -129,7 +123,7 @@ def main() -> None:
     for names in DEFAULT_SETS:
         parts = [(load_part(seed, names, "valid", args.cache), load_part(seed, names, "test", args.cache))
                  for seed in args.seeds]
-        candidates = list(simplex(len(names)))
+        candidates = list(simplex_grid(len(names), 0.05))
         means = [np.mean([ndcg(*v, w) for v, _ in parts]) for w in candidates]
         for label, w in (("best", candidates[int(np.argmax(means))]), ("equal", np.full(len(names), 1 / len(names)))):
             print(json.dumps({"default_weights": names, "which": label, "weights": np.round(w, 3).tolist(),

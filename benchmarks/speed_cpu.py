@@ -24,7 +24,7 @@ import torch
 
 from recae import MultVAE, strong_generalization_split
 from recae.datasets import load_movielens
-from recae.models.neural import SparseInputLinear
+from recae.models.layers import SparseInputLinear
 
 from _env import environment, header_markdown
 

@@ -1,8 +1,10 @@
-"""One search trial's fit and its score: what :mod:`recae.bench.search` and the bench's runs share."""
+"""One search trial's fit and its score, and a search's quiet logging: what :mod:`recae.bench.search`
+and the bench's runs share."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 from ..evaluate import evaluate
@@ -39,3 +41,34 @@ def fit_model(name: str, params: dict, split, max_epochs=None, callbacks=()):
     t = time.perf_counter()
     model.fit(split.train, valid=split if space.neural else None, **extra)
     return model, time.perf_counter() - t
+
+
+@contextlib.contextmanager
+def quiet_search():
+    """Optuna's INFO line per study and trial off, and each of the trainer's warnings (a busy
+    machine, say) shown once rather than once per trial, while a search runs; then as before."""
+    import optuna  # lazy: the `tune` extra
+
+    level, once = optuna.logging.get_verbosity(), _Once()
+    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    logging.getLogger("recae.train").addFilter(once)
+    try:
+        yield
+    finally:
+        logging.getLogger("recae.train").removeFilter(once)
+        optuna.logging.set_verbosity(level)
+
+
+class _Once(logging.Filter):
+    """Lets each distinct warning through once."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def filter(self, record) -> bool:
+        key = (record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True

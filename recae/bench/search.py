@@ -41,28 +41,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import DataError
-from .fitting import fit_model, valid_ndcg
+from .fitting import fit_model, quiet_search, valid_ndcg
 from .spaces import SPACES, blend_members, distributions, start
 from .storage import open_studies
 
 logger = logging.getLogger(__name__)
 
 METRIC = "ndcg@100"
-
-
-class _Once(logging.Filter):
-    """Lets each distinct warning through once."""
-
-    def __init__(self):
-        super().__init__()
-        self.seen = set()
-
-    def filter(self, record) -> bool:
-        key = (record.levelno, record.getMessage())
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
 
 
 @dataclass
@@ -152,7 +137,8 @@ class Search:
         self.first = {m: start(m, self.grids[m], m in within) for m in self.models}
         settings = {"random_state": self.random_state, "max_epochs": max_epochs, "per_model": per_model,
                     "fixed": self.fixed}
-        self.studies = open_studies(storage, study_name, self.models, split, self.grids, settings, self.first)
+        with quiet_search():
+            self.studies = open_studies(storage, study_name, self.models, split, self.grids, settings, self.first)
 
     # ------------------------------------------------------------------ bookkeeping
     def _finished(self, name):
@@ -173,12 +159,8 @@ class Search:
 
     def run(self) -> SearchResult:
         """Run the trials until the budget is spent; the best fitted model of every model that ran."""
-        once = _Once()  # the trainer's per-fit warnings (e.g. a busy machine) once per search, not per trial
-        logging.getLogger("recae.train").addFilter(once)
-        try:
+        with quiet_search():
             return self._run()
-        finally:
-            logging.getLogger("recae.train").removeFilter(once)
 
     def _run(self) -> SearchResult:
         result = SearchResult()
@@ -343,8 +325,8 @@ class Search:
             value = float(str(exc).rsplit(" ", 1)[-1])  # the score it was pruned at
         except DataError as exc:  # a setting the model refuses: say where it came from
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise DataError(f"{name} refused the setting {json.dumps(params, default=str)} drawn from its search space: {exc}; "
-                            f"narrow {name}'s space (spaces= / --space) to values it accepts") from None
+            raise DataError(f"{name} refused the setting {json.dumps(params, default=str)} drawn from its search "
+                            f"space: {exc}; narrow {name}'s space (spaces= / --space) to values it accepts") from None
         except BaseException:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise

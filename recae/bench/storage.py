@@ -45,7 +45,8 @@ def fingerprint(split, grid: dict, settings: dict) -> str:
 def describe(split) -> str:
     """The split's kind and training part in words, to tell a user which of two splits is which."""
     train = split.train.matrix
-    return f"{type(split).__name__} with {train.shape[0]} training users × {train.shape[1]} items, {train.nnz} positives"
+    return (f"{type(split).__name__} with {train.shape[0]} training users × {train.shape[1]} items, "
+            f"{train.nnz} positives")
 
 
 def storage_url(path) -> str:

@@ -13,8 +13,8 @@ from ..bench.protocols import PROTOCOLS
 from ..bench.spaces import DEFAULT_MODELS, MODELS
 from ..exceptions import RecaeError
 from ..tuning import tune, write
-from ..tuning.report import label
 from ..tuning.api import parse_budget
+from ..tuning.report import label
 from .common import add_data_args, add_threads_arg, implicit_positives, load_data
 
 TUNE_EPILOG = """examples:
@@ -27,8 +27,9 @@ The log is split (strong generalization by default: validation and test users he
 model runs its default setting first, then the time goes mostly to the leaders on validation
 (a model's share halves with each model ahead of it; a trial budget gives equal turns), drawn
 by Optuna's TPE sampler over its search space; neural trials are pruned per epoch on validation
-NDCG@100, and a model far behind the leader leaves early (the report says which and why). The best on validation is refitted on all users and saved; the report (Markdown,
-JSON, PNG of validation score against time) goes to --report-dir (docs/tuning.md).
+NDCG@100, and a model far behind the leader leaves early (the report says which and why). The
+best on validation is refitted on all users and saved; the report (Markdown, JSON, PNG of
+validation score against time) goes to --report-dir (docs/tuning.md).
 """
 
 
@@ -41,7 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
                    help=f"models to search (default: {' '.join(DEFAULT_MODELS)}); from {', '.join(MODELS)}")
     p.add_argument("--protocol", choices=PROTOCOLS, default="strong", help="how the log is split (default strong)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the sampler and the split (a temporal split has none; default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the sampler and the split (a temporal split has none; default 0)")
     p.add_argument("--space", help="JSON {model: {parameter: [values]}} replacing those models' search spaces "
                                    "(the first trial is the default, moved inside the given values)")
     p.add_argument("--storage", help="SQLite file for the search: the same command resumes it after a kill")

@@ -83,10 +83,10 @@ def plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-
 def shown(values) -> list:
     """Ids as a message shows them: plain Python values (``'50'``, not ``np.str_('50')``)."""
-    return [v.item() if isinstance(v, np.generic) else v for v in list(values)]
+    return [plain(v) for v in values]
+
 
 class IdIndex:
     """An ordered array of unique raw ids with vectorised lookup.

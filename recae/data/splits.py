@@ -81,7 +81,8 @@ def _heldout_users(data: Interactions, n_heldout, parts: int) -> int:
     n = int(n_heldout * data.n_users) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
     if n < 1:
         # a fraction needs 1 / fraction users for one held-out user per part, and one more to train on
-        need = max(parts + 1, int(np.ceil(1 / n_heldout - 1e-9))) if isinstance(n_heldout, (float, np.floating)) else parts + 1
+        fraction = isinstance(n_heldout, (float, np.floating))
+        need = max(parts + 1, int(np.ceil(1 / n_heldout - 1e-9))) if fraction else parts + 1
         raise DataError(f"n_heldout {n_heldout!r} of {data.n_users} users gives 0 users per held-out part; "
                         f"this needs at least {need} users, or a larger n_heldout")
     if parts * n >= data.n_users:

@@ -40,19 +40,6 @@ def parse_budget(budget) -> tuple[float | None, int | None]:
     return seconds, None
 
 
-@contextlib.contextmanager
-def _optuna_quiet():
-    """Optuna's own INFO line per study and trial, off while the search runs (the search logs its own)."""
-    import optuna  # lazy: the `tune` extra
-
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
-
-
 def _check_count(name: str, value, least: int, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise DataError(f"{name} must be an integer >= {least} ({what}); got {value!r}")
@@ -231,7 +218,6 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         if threads:
             torch.set_num_threads(int(threads))
             stack.callback(torch.set_num_threads, old_threads)
-        stack.enter_context(_optuna_quiet())
         search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
                         storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
                         blend=BLEND in names, keep=blend_trials if BLEND in names else 1, on_trial=on_trial,

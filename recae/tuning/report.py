@@ -79,8 +79,8 @@ def plot(result, path) -> None:
             ax.step(x[usable], np.maximum.accumulate(y[usable]), where="post", color=c, alpha=0.7)
     ax.set_xlabel("elapsed search time (s)")
     ax.set_ylabel("validation NDCG@100")
-    ax.set_title(f"recae tune: {result.info.get('dataset', '')} (dots: trials, ^: stopped at their time share, x: pruned, line: best so far)",
-                 fontsize=10)
+    ax.set_title(f"recae tune: {result.info.get('dataset', '')} (dots: trials, ^: stopped at their time share, "
+                 "x: pruned, line: best so far)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
