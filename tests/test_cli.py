@@ -217,7 +217,7 @@ def test_unknown_model_name(csv_log, tmp_path, capsys):
     rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "nope")
     assert_clean_error(rc, out, err, "unknown model 'nope'")
     assert "saved model file" not in err
-    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--model", "best.recae")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "best.recae", "--out", tmp_path / "m")
     assert_clean_error(rc, out, err, "--model takes a model name, not a saved model file", "_tune.md")
 
 

@@ -268,6 +268,11 @@ def test_blend_learns_weights_on_validation(board_split):
         assert m.valid_score_ >= validation_score(member, valid, "ndcg@100") - 1e-9
     with pytest.raises(DataError, match="unknown member"):
         recae.Blend(members=[["Nope", {}]]).fit(board_split.train)
+    # a member setting the class does not take is named with the valid ones, before any member is fitted
+    with pytest.raises(DataError, match=r"invalid parameter 'epochs' for LinearAE; valid parameters: \['rank', 'l2'"):
+        recae.Blend(members=[["EASE", {}], ["LinearAE", {"epochs": 2}]]).fit(board_split.train)
+    with pytest.raises(DataError, match=r"member 'EASE': its settings must be a dict of parameters; got 300"):
+        recae.Blend(members=[["EASE", 300]]).fit(board_split.train)
     with pytest.raises(DataError, match="weights"):
         recae.Blend(members=members, weights=[1.0]).fit(board_split.train)
 

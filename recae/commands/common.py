@@ -31,9 +31,9 @@ def model_class(name: str):
     by_lower = {k.lower(): v for k, v in MODEL_REGISTRY.items()}
     if name.lower() not in by_lower:
         saved = name.endswith(".recae") or os.path.isfile(name)
-        hint = ("; --model takes a model name, not a saved model file: recae tune's report (<out>_tune.md) "
-                "has the chosen model's test score and setting, and --model <name> --param key=value fits "
-                "that setting again" if saved else "")
+        hint = ("; --model takes a model name, not a saved model file: recae evaluate --model FILE fits a "
+                "file's settings on a split, and recae tune's report (<out>_tune.md) has the chosen setting, which "
+                "--model <name> --param key=value fits again" if saved else "")
         raise RecaeError(f"unknown model {name!r}; choose from {sorted(by_lower)}{hint}")
     return by_lower[name.lower()]
 

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pandas as pd
 
 from ..bench.protocols import PROTOCOLS, make_split, split_seeds
 from ..evaluate import evaluate
+from ..exceptions import ModelFileError, RecaeError
+from ..models import Recommender
+from ..models.params import load as load_model_file
 from .common import (add_data_args, add_threads_arg, data_description, implicit_positives, load_data, model_class,
-                     new_model, parse_params, print_table)
+                     model_names, new_model, parse_params, print_table)
 
 EVALUATE_EPILOG = """examples:
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
   recae evaluate --data synthetic --model popularity --k 20 100
   recae evaluate --data ml-100k --model ease --param l2=200 --protocol holdout --output results.csv
+  recae evaluate --data ratings.csv --model best.recae --seeds 1 2 3
+
+--model takes a model name or a saved model file (recae fit / recae tune --out): a file's model
+class and settings are fitted again on each split's training users, --param overriding them (a
+tuned Blend keeps its members' settings and weights).
 
 Protocols: strong (held-out users, 80/20 fold-in/target, Liang et al. 2018), holdout (20% of
 each user's items), temporal (each user's last item). recall@k is hits / |target|;
@@ -31,7 +40,7 @@ def add_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="fit on a split and report ranking metrics", epilog=EVALUATE_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(e)
-    e.add_argument("--model", default="ease")
+    e.add_argument("--model", default="ease", help="model name, or a saved model file whose settings to fit (default: ease)")
     e.add_argument("--param", action="append", metavar="NAME=VALUE")
     e.add_argument("--protocol", choices=PROTOCOLS, default="strong")
     e.add_argument("--heldout", type=float, default=0.1, help="fraction of users per held-out part (strong)")
@@ -42,11 +51,34 @@ def add_parser(sub) -> None:
     e.set_defaults(func=cmd_evaluate)
 
 
+def unfitted_model(name: str, params: dict) -> tuple[Recommender, str]:
+    """The model to fit on each split: a named one, or a saved file's class and settings; and how to name it."""
+    if name.lower() in model_names() or not (name.endswith(".recae") or os.path.exists(name)):
+        cls = model_class(name)
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        return new_model(cls, params), f"{cls.__name__}({shown})"
+    if not os.path.isfile(name):
+        raise RecaeError(f"no model file {name!r}; --model takes a model name ({', '.join(model_names())}) "
+                         "or a saved model file")
+    try:
+        saved, note = load_model_file(name), ""
+    except ModelFileError as exc:
+        if "saved for device" not in str(exc):
+            raise
+        # the settings are what is evaluated; the device they were saved for is not here
+        saved = load_model_file(name, device="auto")
+        note = "; the device it was saved for is not usable here, so device='auto'"
+    if not isinstance(saved, Recommender):
+        raise RecaeError(f"{name!r} holds a {type(saved).__name__}, not a recommender; recae evaluate scores "
+                         "recommenders on a split of --data")
+    model = saved.clone().set_params(**params)
+    return model, f"{model!r} (the settings of {name}, fitted again on each split{note})"
+
+
 def cmd_evaluate(args) -> int:
-    cls = model_class(args.model)
     params = parse_params(args.param)
-    print(f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())}) on {data_description(args)}, "
-          f"protocol {args.protocol}")
+    model, shown = unfitted_model(args.model, params)
+    print(f"{shown} on {data_description(args)}, protocol {args.protocol}")
     data, _ = load_data(args)
     data = implicit_positives(data, args)
     results = []
@@ -54,7 +86,7 @@ def cmd_evaluate(args) -> int:
     for seed in split_seeds(args.protocol, args.seeds):
         # no validation part: this fits once on all of train (the bench defaults hold one out for tuning)
         split = make_split(data, args.protocol, seed, heldout=args.heldout, valid_size=0.0, valid_k=0)
-        model = new_model(cls, params).fit(split.train)
+        model = model.clone().fit(split.train)
         table = evaluate(model, split, k=args.k).rename(columns={"se": "se_over_users"})
         table.insert(0, "seed", seed)
         results.append(table)

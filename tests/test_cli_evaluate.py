@@ -1,0 +1,88 @@
+"""``recae evaluate --model FILE``: a saved model's class and settings, fitted again on each split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import recae
+from recae.cli import main
+from recae.datasets import registry
+
+from test_cli import assert_clean_error, run
+
+EVAL = ["evaluate", "--data", "synthetic", "--k", "20", "100", "--seeds", "3", "4", "-q"]
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return registry.load("synthetic", show_progress=False)[0]
+
+
+def evaluated(capsys, tmp_path, name: str, *argv) -> tuple[pd.DataFrame, str]:
+    """The per-seed table ``recae evaluate`` writes, and what it printed."""
+    out = tmp_path / f"{name}.csv"
+    rc, printed, err = run(capsys, *EVAL, *argv, "--output", out)
+    assert rc == 0, err
+    return pd.read_csv(out), printed
+
+
+def test_a_saved_model_is_its_settings_fitted_again(synthetic, tmp_path, capsys):
+    path = tmp_path / "ease.recae"
+    recae.EASE(l2=30.0).fit(synthetic).save(path)  # fitted on every user: only its settings may count
+    from_file, printed = evaluated(capsys, tmp_path, "file", "--model", path)
+    assert f"EASE(l2=30.0) (the settings of {path}, fitted again on each split)" in printed
+    by_name, _ = evaluated(capsys, tmp_path, "name", "--model", "ease", "--param", "l2=30.0")
+    pd.testing.assert_frame_equal(from_file, by_name)
+    other, _ = evaluated(capsys, tmp_path, "other", "--model", "ease", "--param", "l2=3000.0")
+    assert not np.allclose(other["mean"], by_name["mean"])  # the setting matters on this data
+    overridden, printed = evaluated(capsys, tmp_path, "override", "--model", path, "--param", "l2=3000.0")
+    assert "EASE(l2=3000.0)" in printed
+    pd.testing.assert_frame_equal(overridden, other)
+
+
+def test_a_saved_blend_keeps_its_members_and_weights(synthetic, tmp_path, capsys):
+    members = [("EASE", {"l2": 30.0}), ("LinearAE", {"l2": 20.0, "rank": 16})]
+    path = tmp_path / "blend.recae"
+    recae.Blend(members=members, weights=[0.6, 0.4]).fit(synthetic).save(path)
+    from_file, _ = evaluated(capsys, tmp_path, "blend_file", "--model", path)
+    by_name, _ = evaluated(capsys, tmp_path, "blend_name", "--model", "blend", "--param", f"members={members!r}",
+                           "--param", "weights=[0.6, 0.4]")
+    pd.testing.assert_frame_equal(from_file, by_name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_model_saved_for_a_missing_device_is_fitted_on_auto(synthetic, tmp_path, capsys):
+    path = tmp_path / "cuda.recae"
+    recae.EASE(l2=30.0).fit(synthetic).set_params(device="cuda").save(path)
+    with pytest.raises(recae.ModelFileError, match="device='cpu'"):
+        recae.load(path)  # what the command works around
+    table, printed = evaluated(capsys, tmp_path, "cuda", "--model", path)
+    assert "the device it was saved for is not usable here, so device='auto'" in printed
+    assert table["mean"].notna().all()
+
+
+def test_files_that_are_not_a_recommender(tmp_path, capsys):
+    rc, out, err = run(capsys, *EVAL, "--model", tmp_path / "best.recae")
+    assert_clean_error(rc, out, err, "no model file", "best.recae", "a model name (autorec,", "or a saved model file")
+    junk = tmp_path / "notes.recae"
+    junk.write_text("not a model")
+    rc, out, err = run(capsys, *EVAL, "--model", junk)
+    assert_clean_error(rc, out, err, "notes.recae", "is not a recae model file")
+    from recae.image import ImageAutoencoder
+
+    images = np.random.default_rng(0).random((40, 8, 8), dtype=np.float32)
+    image_file = tmp_path / "image.recae"
+    ImageAutoencoder(arch="mlp", latent_dim=4, epochs=1, batch_size=20, device="cpu").fit(images).save(image_file)
+    rc, out, err = run(capsys, *EVAL, "--model", image_file)
+    assert_clean_error(rc, out, err, "holds a ImageAutoencoder, not a recommender", "scores recommenders")
+
+
+def test_a_model_name_still_wins_over_a_file_of_that_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ease").write_text("a file named like a model")
+    rc, out, err = run(capsys, *EVAL, "--model", "ease", "--k", "100")
+    assert rc == 0, err
+    assert out.startswith("EASE() on")
