@@ -83,6 +83,18 @@ def test_recommend_new_list_and_ratings(served):
                  *model.recommend_new({hist[0]: 5.0, hist[1]: 2.0}, n=6))
     got = post(server, "/recommend_new", {"history": hist + [99999999], "n": 3, "unknown": "ignore"})
     assert got["items"] == model.recommend_new(hist, n=3)[0].tolist()
+    assert got["ignored"] == [99999999] and "fallback" not in got
+    assert "ignored" not in post(server, "/recommend_new", {"history": hist, "n": 3})
+
+
+def test_recommend_new_says_when_nothing_was_folded_in(served):
+    model, server = served
+    popular = model.item_ids_[np.argsort(-model.item_counts(), kind="stable")[:4]].tolist()
+    got = post(server, "/recommend_new", {"history": [99999998, 99999999], "n": 4, "unknown": "ignore"})
+    assert got["ignored"] == [99999998, 99999999] and got["fallback"] == "popularity"
+    assert got["items"] == popular
+    empty = post(server, "/recommend_new", {"history": [], "n": 4})
+    assert empty["fallback"] == "popularity" and empty["items"] == popular and "ignored" not in empty
 
 
 def test_similar(served):

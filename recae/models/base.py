@@ -67,6 +67,8 @@ class Recommender(RecommenderFile, Params):
     additive_scores: bool = False  #: scores linear in the history row: ``explain`` is exact for them
     #: ``recommend_new`` ranks an empty history by popularity (rating models have fallbacks of their own).
     empty_history_fallback: bool = True
+    #: What ranks a history with no known item, as a server's response names it.
+    empty_history_ranking: str = "popularity"
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data, *, valid=None, **fit_kwargs) -> "Recommender":

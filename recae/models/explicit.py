@@ -65,6 +65,7 @@ class ExplicitRecommender(Trained, Recommender):
     _abstract = True  # a shared base, not a model a file can name
     accepts_negative = True  # ratings may use any scale, negative included
     empty_history_fallback = False  # a row without ratings gets the item means (see predict)
+    empty_history_ranking = "item means"
     #: First-order optimizers plus full-batch L-BFGS (the AutoRec paper's optimizer).
     optimizers = {**OPTIMIZERS, "lbfgs": torch.optim.LBFGS}
     # data-parallel: every rank holds the whole matrix and gathers its slice of each global batch

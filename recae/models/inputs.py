@@ -118,7 +118,8 @@ def history_matrix(history, items: IdIndex, n_items: int, unknown: str) -> tuple
         left_out = [k.item() if isinstance(k, np.generic) else k for k in np.asarray(keys, dtype=object)[cols < 0]]
         warnings.warn(f"history: left out {len(left_out)} unknown item id(s) {left_out[:5]}"
                       + (" and more" if len(left_out) > 5 else "")
-                      + ("; no known item is left, so the most popular items are recommended" if not np.any(cols >= 0)
+                      + ("; no known item is left, so the ranking is not personal (popularity; a rating model's item "
+                            "means)" if not np.any(cols >= 0)
                          else ""), DataWarning, stacklevel=4)
     keep = cols >= 0
     X = sp.csr_matrix((values[keep], (np.zeros(keep.sum(), np.int64), cols[keep])), shape=(1, n_items),

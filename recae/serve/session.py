@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..data.ids import plain
 from ..data.sparse import take_rows
-from ..exceptions import DataError, RecaeError, UnknownIdError
+from ..exceptions import DataError, DataWarning, RecaeError, UnknownIdError
 from ..models.explain import explain as explain_items
 from ..models.inputs import check_n
 from .journal import Journal
@@ -187,7 +188,12 @@ class Session:
 
     def recommend_new(self, history, n: int = 10, *, exclude=None, items=None, unknown: str = "raise",
                       explain: bool = False) -> dict:
-        """Top-``n`` for a history (list of item ids, or dict item → rating) that no user owns."""
+        """Top-``n`` for a history (list of item ids, or dict item → rating) that no user owns.
+
+        With ``unknown="ignore"``, ``"ignored"`` lists the history items left out; a history with no
+        known item is not personal: ``"fallback"`` says what ranked it (``"popularity"``; a rating model's
+        ``"item means"``).
+        """
         self.sync()
         state, n = self._state, check_n(n)
         if isinstance(history, dict):
@@ -196,11 +202,20 @@ class Session:
             history = [state.item_id(k) for k in history]
         else:
             raise DataError(f"history must be a list of item ids or an object item → rating; got {type(history).__name__}")
-        ids, scores = state.model.recommend_new(history, n, items=state.item_list(items),
-                                                exclude=state.item_list(exclude), unknown=unknown)
-        out = _ranking(ids, scores)
-        if explain:
-            out["explanations"] = explain_items(state.model, history, out["items"], self.explain_n, unknown=unknown)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # the response itself names what was left out
+            ids, scores = state.model.recommend_new(history, n, items=state.item_list(items),
+                                                    exclude=state.item_list(exclude), unknown=unknown)
+            out = _ranking(ids, scores)
+            if explain:
+                out["explanations"] = explain_items(state.model, history, out["items"], self.explain_n,
+                                                    unknown=unknown)
+        keys = list(history)
+        known = state.model.item_columns(keys, unknown="ignore") >= 0 if keys else np.zeros(0, bool)
+        if not known.all():
+            out["ignored"] = [plain(k) for k, ok in zip(keys, known) if not ok]
+        if not known.any():  # nothing to fold in: a client should know this ranking is not personal
+            out["fallback"] = state.model.empty_history_ranking
         return out
 
     def similar(self, item, n: int = 10) -> dict:
