@@ -25,7 +25,6 @@ import resource
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import recae
@@ -88,8 +87,8 @@ def main() -> int:
     u, i, n = shapes["million"]
     log, gen_s = timed(lambda: synthetic(n_users=u, n_items=i, n_interactions=n, popularity="longtail",
                                          random_state=0))
-    fe = recae.FactorEASE(rank=256, negatives=8192, epochs=1, device=device, show_progress=False)
-    fe, fit_s = timed(lambda: fe.fit(log))
+    factored = recae.FactorEASE(rank=256, negatives=8192, epochs=1, device=device, show_progress=False)
+    fe, fit_s = timed(lambda: factored.fit(log))
     record("FactorEASE 1M items", shape=[u, i, n], generate_s=round(gen_s, 1), epoch_s=round(fit_s, 2),
            train_users_per_s=round(u / fit_s), top100_all_users_s=round(top100_all(fe, u), 2))
     del fe

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import recae
-from recae.cli import main
 from recae.datasets import registry
 
 from test_cli import assert_clean_error, run

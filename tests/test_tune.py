@@ -115,6 +115,7 @@ def test_a_neural_trial_stops_at_its_time_share_and_keeps_its_best_epoch(planted
     found = search.run()
     rec = found.records[0]
     assert 1 <= rec["stopped_at_epoch"] < 100_000 and 1 <= rec["best_epoch"] <= rec["stopped_at_epoch"]
+    assert rec["epochs"] == rec["stopped_at_epoch"]
     assert found.best["multdae"].model.is_fitted
 
 
@@ -142,6 +143,36 @@ def test_default_trials_share_what_is_left_among_the_models_still_waiting(plante
     assert [round(c, 9) for _, c in caps[:4]] == [25.0, round(91 / 3, 9), 41.0, 20.5]
     # then equal shares: 20.5 s left, 5.1 s each is under ease's and edlae's 9 s fits, so they leave
     assert caps[4] == ("multvae", (100 - 9 - 9 - 41 - 20.5) / 2)
+
+
+def test_a_neural_model_leaves_when_its_time_cannot_reach_its_best_epoch(planted_split, monkeypatch):
+    """No neural trial starts with less time than its model's fastest full trial took to peak."""
+    import types
+
+    import recae.bench.search as search_module
+
+    clock, calls = [0.0], []
+    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def fake_trial(self, name, order, cap, t0):  # ease: 1 s fits; multdae: 1 s epochs, best at 20 of 30
+        took = 1.0 if name == "ease" else min(cap, 30.0)
+        calls.append((name, cap))
+        clock[0] += took
+        record = {"model": name, "trial": order, "order": order, "params": {"n": order}, "valid_ndcg@100": 0.1,
+                  "state": "complete", "seconds": took, "elapsed": clock[0] - t0}
+        if name == "multdae":
+            record.update(epochs=int(took), best_epoch=min(20, int(took)))
+            record["state"] = "complete" if took == 30.0 else "stopped"
+        return record, object()
+
+    monkeypatch.setattr(Search, "_trial", fake_trial)
+    found = Search(planted_split, ["ease", "multdae"], seconds=120, race=None, patience=None, lead=1.0).run()
+    neural = [cap for name, cap in calls if name == "multdae"]
+    # the default (half of 119 s left); after 30 more ease fits, half of the 59 s left, over the 20 s it needs;
+    # after that ease's turns leave 0.5 s, under 20: it leaves instead of running a trial cut short
+    assert neural == [59.5, 29.5]
+    assert "its full trials took 20 s at the fastest to reach their best epoch" in found.left["multdae"]
+    assert calls[-1][0] == "ease" and sum(1 for name, _ in calls if name == "ease") > len(neural)
 
 
 def test_after_the_defaults_the_time_goes_to_the_leaders(planted_split, monkeypatch):

@@ -21,6 +21,8 @@ same epoch is pruned, and a trial that reaches its time share stops there and ke
 epoch (state ``"stopped"``: a candidate for the result, a pruned trial for the sampler).
 Closed-form and implicit trials cannot stop part-way: one may overrun its share by one fit,
 and such a model leaves the rotation once even its fastest fit so far exceeds the time left to it.
+A neural model leaves likewise once the time left to it is shorter than its fastest full trial
+took to reach its best epoch: a trial cut short before then is scored on a model still learning.
 
 Reproducibility: the sampler is reseeded before each trial from ``random_state``, the model and
 the number of its finished trials, and every fit has a fixed ``random_state``, so with a trial
@@ -194,10 +196,12 @@ class Search:
                 share = (sum(weight.values()) / weight[name] if not waiting
                          else max(len(waiting), 2 if len(active) > 1 else 1))
                 cap = max(left if self.per_model else left / share, 0.0)
-            past = [r["seconds"] for r in self._of(result, name)]
-            if cap is not None and not SPACES[name].neural and past and min(past) > cap:
-                done[name] = True  # its fits cannot stop part-way, and even its fastest one would overrun
-                result.left[name] = f"its fits take {min(past):.0f} s, over the {cap:.0f} s left to it"
+            need = self._needs(name, self._of(result, name))
+            if cap is not None and need is not None and need > cap:
+                done[name] = True  # even its fastest fit would overrun: the time goes to the others
+                result.left[name] = (f"its full trials took {need:.0f} s at the fastest to reach their best epoch, "
+                                     f"over the {cap:.0f} s left to it" if SPACES[name].neural
+                                     else f"its fits take {need:.0f} s, over the {cap:.0f} s left to it")
                 logger.info("%s leaves the search: %s", name, result.left[name])
                 continue
             record, model = self._trial(name, len(result.records), cap, t0)
@@ -257,6 +261,21 @@ class Search:
                 done[name] = True
 
     @staticmethod
+    def _needs(name, records) -> float | None:
+        """Seconds a trial of ``name`` needs at the least to be worth running (None: no estimate yet).
+
+        A closed-form fit cannot stop part-way: its fastest fit so far. A neural trial stopped
+        before the epoch where its model's fastest full trial peaked would be scored on a model
+        still learning: that trial's time to its best epoch (trials from before epochs were
+        recorded give no estimate).
+        """
+        if not SPACES[name].neural:
+            return min((r["seconds"] for r in records), default=None)
+        full = [r["seconds"] * r["best_epoch"] / r["epochs"] for r in records
+                if r["state"] == "complete" and r.get("epochs") and r.get("best_epoch")]
+        return min(full, default=None)
+
+    @staticmethod
     def _of(result, name):
         return [r for r in result.records if r["model"] == name]
 
@@ -301,9 +320,10 @@ class Search:
         params = {**SPACES[name].fixed, **self.fixed[name], **{k: float(f"{v:.4g}") if isinstance(v, float) else v
                                            for k, v in trial.params.items()}}
         deadline = None if cap is None else time.perf_counter() + cap
-        stopped = {}
+        stopped, ran = {}, {}
 
         def on_epoch(owner, epoch, logs):
+            ran["epochs"] = epoch
             score = logs.get(METRIC)
             if score is not None and math.isfinite(score):
                 trial.report(float(score), epoch)
@@ -334,6 +354,8 @@ class Search:
         record.update({"valid_ndcg@100": value, "state": state, "seconds": secs, "elapsed": time.perf_counter() - t0})
         if model is not None and getattr(model, "best_epoch_", None) is not None and SPACES[name].neural:
             record["best_epoch"] = int(model.best_epoch_)
+        if "epochs" in ran:
+            record["epochs"] = ran["epochs"]
         if "epoch" in stopped:
             record["stopped_at_epoch"] = stopped["epoch"]
             record["state"] = state = "stopped"  # a usable model, but its score understates the setting
