@@ -80,6 +80,16 @@ def blend_pairs(runs: list) -> list[str]:
     return out
 
 
+def cut_short(run: dict) -> tuple[int, float]:
+    """Trials stopped at their time share that did not become their model's best: how many, their seconds."""
+    best = {}
+    for t in run["trials"]:
+        if t["state"] in ("complete", "stopped") and t["valid_ndcg@100"] > best.get(t["model"], (-1.0, None))[0]:
+            best[t["model"]] = (t["valid_ndcg@100"], t["trial"])
+    wasted = [t["seconds"] for t in run["trials"] if t["state"] == "stopped" and best[t["model"]][1] != t["trial"]]
+    return len(wasted), sum(wasted)
+
+
 def render(dataset: str, budget: str, tag: str = "") -> None:
     """The summary table from every per-seed report of this dataset, budget and tag (seeds may run one at a time)."""
     stem = stem_of(dataset, budget, tag)
@@ -94,6 +104,7 @@ def render(dataset: str, budget: str, tag: str = "") -> None:
                      "test_se": run["chosen"]["test"]["ndcg@100_se"], "bench_best": model,
                      "bench_best_ndcg@100": ndcg, "bench_best_single": single, "bench_best_single_ndcg@100": single_ndcg,
                      "trials": len(run["trials"]), "search_seconds": run["info"]["search_seconds"],
+                     "cut_short": cut_short(run),
                      "command": run["env"]["command"], "date": run["env"]["date"],
                      "load": " / ".join(part.split("load average:")[-1].strip() for part in load.split(";"))})
     lines = [f"# recae tune on {dataset} (strong generalization, the bench's splits), budget {budget}\n",
@@ -101,18 +112,23 @@ def render(dataset: str, budget: str, tag: str = "") -> None:
              f"- torch threads: {threads_of(runs)}; searched models: {runs[-1][1]['info']['models']}",
              "- test NDCG@100 of the chosen trial's model (fitted on the split's training users, as in the bench) "
              "against the committed bench table's best on the same split "
-             f"(benchmarks/results/bench_{dataset}_strong.md); load: `uptime` load averages before / after each search",
+             f"(benchmarks/results/bench_{dataset}_strong.md); load: `uptime` load averages before / after each search; "
+             "cut short: trials stopped at their time share that did not become their model's best, and their seconds",
              "", "| split seed | chosen | valid NDCG@100 | test NDCG@100 ± se | bench best (test) | × bench best "
-             "| bench best single (test) | trials | search s | date | load before / after |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| bench best single (test) | trials | search s | cut short: trials, s | date | load before / after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['seed']} | {r['chosen']} | {r['valid']:.4f} | {r['test_ndcg@100']:.4f} ± {r['test_se']:.4f} | "
               f"{r['bench_best']} {r['bench_best_ndcg@100']:.4f} | {r['test_ndcg@100'] / r['bench_best_ndcg@100']:.3f} | "
               f"{r['bench_best_single']} {r['bench_best_single_ndcg@100']:.4f} | {r['trials']} | "
-              f"{r['search_seconds']:.0f} | {r['date']} | {r['load']} |" for r in rows]
+              f"{r['search_seconds']:.0f} | {r['cut_short'][0]}, {r['cut_short'][1]:.0f} | {r['date']} | {r['load']} |"
+              for r in rows]
     lines += blend_pairs(runs)
     lines += ["", "Chosen settings: " + "; ".join(f"seed {r['seed']}: `{json.dumps(r['params'])}`" for r in rows),
               "", f"Per-seed reports: `{stem}_seed<seed>.md` (table, search history, PNG)."]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    md = RESULTS / f"{stem}.md"
+    # a hand-written reading of the results, below the generated part, survives a re-render
+    reading = md.read_text().partition("\nReading:")[2] if md.exists() else ""
+    md.write_text("\n".join(lines) + "\n" + (f"\nReading:{reading}" if reading else ""))
     (RESULTS / f"{stem}.json").write_text(json.dumps({"rows": rows}, indent=1, default=float))
 
 
