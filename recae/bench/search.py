@@ -21,8 +21,8 @@ same epoch is pruned, and a trial that reaches its time share stops there and ke
 epoch (state ``"stopped"``: a candidate for the result, a pruned trial for the sampler).
 Closed-form and implicit trials cannot stop part-way: one may overrun its share by one fit,
 and such a model leaves the rotation once even its fastest fit so far exceeds the time left to it.
-A neural model leaves likewise once the time left to it is shorter than its fastest full trial
-took to reach its best epoch: a trial cut short before then is scored on a model still learning.
+A neural model leaves likewise once the time left to it is under ``MIN_EPOCHS`` epochs at its
+fastest pace: such a trial would be scored on a barely trained model.
 
 Reproducibility: the sampler is reseeded before each trial from ``random_state``, the model and
 the number of its finished trials, and every fit has a fixed ``random_state``, so with a trial
@@ -50,6 +50,9 @@ from .storage import open_studies
 logger = logging.getLogger(__name__)
 
 METRIC = "ndcg@100"
+#: A neural trial with time for fewer epochs is not started: the pruner's warm-up is 3 epochs, and
+#: trials the committed searches cut within 5 scored about half their model's best.
+MIN_EPOCHS = 5
 
 
 @dataclass
@@ -199,8 +202,8 @@ class Search:
             need = self._needs(name, self._of(result, name))
             if cap is not None and need is not None and need > cap:
                 done[name] = True  # even its fastest fit would overrun: the time goes to the others
-                result.left[name] = (f"its full trials took {need:.0f} s at the fastest to reach their best epoch, "
-                                     f"over the {cap:.0f} s left to it" if SPACES[name].neural
+                result.left[name] = (f"{MIN_EPOCHS} epochs take {need:.0f} s at its fastest pace, over the {cap:.0f} s "
+                                     "left to it" if SPACES[name].neural
                                      else f"its fits take {need:.0f} s, over the {cap:.0f} s left to it")
                 logger.info("%s leaves the search: %s", name, result.left[name])
                 continue
@@ -264,16 +267,14 @@ class Search:
     def _needs(name, records) -> float | None:
         """Seconds a trial of ``name`` needs at the least to be worth running (None: no estimate yet).
 
-        A closed-form fit cannot stop part-way: its fastest fit so far. A neural trial stopped
-        before the epoch where its model's fastest full trial peaked would be scored on a model
-        still learning: that trial's time to its best epoch (trials from before epochs were
-        recorded give no estimate).
+        A closed-form fit cannot stop part-way: its fastest fit so far. A neural trial cut short
+        within :data:`MIN_EPOCHS` epochs is scored on a barely trained model: that many epochs at
+        the fastest pace of its model's trials so far (trials from before epochs were recorded give
+        no estimate).
         """
         if not SPACES[name].neural:
             return min((r["seconds"] for r in records), default=None)
-        full = [r["seconds"] * r["best_epoch"] / r["epochs"] for r in records
-                if r["state"] == "complete" and r.get("epochs") and r.get("best_epoch")]
-        return min(full, default=None)
+        return min((MIN_EPOCHS * r["seconds"] / r["epochs"] for r in records if r.get("epochs")), default=None)
 
     @staticmethod
     def _of(result, name):
