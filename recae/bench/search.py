@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 METRIC = "ndcg@100"
 #: A neural trial with time for fewer epochs is not started: the pruner's warm-up is 3 epochs, and
-#: trials the committed searches cut within 5 scored about half their model's best.
+#: none of the trials the committed searches cut within 5 epochs was its model's best.
 MIN_EPOCHS = 5
 
 
