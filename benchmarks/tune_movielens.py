@@ -86,7 +86,8 @@ def cut_short(run: dict) -> tuple[int, float]:
     for t in run["trials"]:
         if t["state"] in ("complete", "stopped") and t["valid_ndcg@100"] > best.get(t["model"], (-1.0, None))[0]:
             best[t["model"]] = (t["valid_ndcg@100"], t["trial"])
-    wasted = [t["seconds"] for t in run["trials"] if t["state"] == "stopped" and best[t["model"]][1] != t["trial"]]
+    wasted = [t["seconds"] for t in run["trials"]
+              if t["state"] == "stopped" and best.get(t["model"], (None, None))[1] != t["trial"]]
     return len(wasted), sum(wasted)
 
 

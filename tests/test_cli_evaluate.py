@@ -76,7 +76,7 @@ def test_files_that_are_not_a_recommender(tmp_path, capsys):
     image_file = tmp_path / "image.recae"
     ImageAutoencoder(arch="mlp", latent_dim=4, epochs=1, batch_size=20, device="cpu").fit(images).save(image_file)
     rc, out, err = run(capsys, *EVAL, "--model", image_file)
-    assert_clean_error(rc, out, err, "holds a ImageAutoencoder, not a recommender", "scores recommenders")
+    assert_clean_error(rc, out, err, "holds an ImageAutoencoder, not a recommender", "scores recommenders")
 
 
 def test_a_model_name_still_wins_over_a_file_of_that_name(tmp_path, capsys, monkeypatch):
@@ -85,3 +85,28 @@ def test_a_model_name_still_wins_over_a_file_of_that_name(tmp_path, capsys, monk
     rc, out, err = run(capsys, *EVAL, "--model", "ease", "--k", "100")
     assert rc == 0, err
     assert out.startswith("EASE() on")
+
+
+def test_what_the_saved_fit_learned_on_validation_stays(synthetic, tmp_path, capsys):
+    """The splits here have no validation part: a saved Blend's learned weights and a neural model's
+    early-stopped epochs are what would be lost, so they become its settings."""
+    split = recae.strong_generalization_split(synthetic, n_heldout=200, random_state=0)
+    dae = recae.MultDAE(hidden_dims=(32,), epochs=60, lr=0.02, patience=2, batch_size=200, random_state=0, device="cpu")
+    dae.fit(split.train, valid=split)
+    assert dae.best_epoch_ < 60  # stopped early, or the test shows nothing
+    dae.save(tmp_path / "dae.recae")
+    table, printed = evaluated(capsys, tmp_path, "dae", "--model", tmp_path / "dae.recae", "--seeds", "3")
+    assert f"the {dae.best_epoch_} epochs its validation stopped at" in printed
+    assert f"epochs={dae.best_epoch_}" in printed.splitlines()[0]
+
+    ease = recae.EASE(l2=30.0).fit(split.train)
+    low_rank = recae.LinearAE(l2=20.0, rank=16).fit(split.train)
+    blend = recae.Blend.from_models([ease, low_rank], valid=split)
+    assert blend.weights is None and 0 < blend.weights_[0] < 1
+    blend.save(tmp_path / "blend_valid.recae")
+    from_file, printed = evaluated(capsys, tmp_path, "blend_valid", "--model", tmp_path / "blend_valid.recae")
+    assert "the Blend's weights learned on validation" in printed
+    members = [("EASE", {"l2": 30.0}), ("LinearAE", {"l2": 20.0, "rank": 16})]
+    by_name, _ = evaluated(capsys, tmp_path, "blend_weights", "--model", "blend", "--param", f"members={members!r}",
+                           "--param", f"weights={[float(w) for w in blend.weights_]!r}")
+    pd.testing.assert_frame_equal(from_file, by_name)

@@ -271,8 +271,10 @@ def test_blend_learns_weights_on_validation(board_split):
     # a member setting the class does not take is named with the valid ones, before any member is fitted
     with pytest.raises(DataError, match=r"invalid parameter 'epochs' for LinearAE; valid parameters: \['rank', 'l2'"):
         recae.Blend(members=[["EASE", {}], ["LinearAE", {"epochs": 2}]]).fit(board_split.train)
-    with pytest.raises(DataError, match=r"member 'EASE': its settings must be a dict of parameters; got 300"):
-        recae.Blend(members=[["EASE", 300]]).fit(board_split.train)
+    for bad in (300, {1: 2}):
+        with pytest.raises(DataError, match=rf"member 'EASE': its settings must be a dict of parameter names to "
+                                            rf"values; got {bad!r}"):
+            recae.Blend(members=[["EASE", bad]]).fit(board_split.train)
     with pytest.raises(DataError, match="weights"):
         recae.Blend(members=members, weights=[1.0]).fit(board_split.train)
 

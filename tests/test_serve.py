@@ -95,6 +95,11 @@ def test_recommend_new_says_when_nothing_was_folded_in(served):
     assert got["items"] == popular
     empty = post(server, "/recommend_new", {"history": [], "n": 4})
     assert empty["fallback"] == "popularity" and empty["items"] == popular and "ignored" not in empty
+    # a zero holds no interaction for a model of positives: popularity too, the item itself left out
+    zero = post(server, "/recommend_new", {"history": {str(popular[0]): 0}, "n": 3})
+    assert zero["fallback"] == "popularity" and zero["items"] == popular[1:4]
+    assert zero["items"] == model.recommend_new({popular[0]: 0.0}, n=3)[0].tolist()
+    assert "fallback" not in post(server, "/recommend_new", {"history": {str(popular[0]): 0, str(popular[1]): 1}})
 
 
 def test_similar(served):

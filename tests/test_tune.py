@@ -100,6 +100,14 @@ def test_no_refit_keeps_the_trial_model(planted, planted_split):
     assert "training users" in r.info["refit_on"]
 
 
+def test_a_no_refit_model_holds_the_settings_a_refit_would_use(planted, planted_split):
+    """The epochs validation stopped at, not the search's cap: a saved model's settings fit again alike."""
+    r = tune(planted, models=["multdae"], budget=1, split=planted_split, refit=False, max_epochs=30)
+    best_epoch = r.leaderboard[0]["best_epoch"]
+    assert 1 <= best_epoch == r.model.best_epoch_ and r.model.get_params()["epochs"] == best_epoch
+    assert r.model.get_params() == r.estimator().get_params()
+
+
 def test_hopeless_neural_trials_are_pruned_per_epoch(planted_split):
     # lr 1e-7 learns nothing: pruned against the default's curve (lr 1e-3) after the warm-up epochs
     search = Search(planted_split, ["multdae"], n_trials=4, grids={"multdae": {"lr": [1e-7]}}, max_epochs=8,
@@ -172,7 +180,7 @@ def test_a_neural_model_leaves_when_its_time_left_is_under_a_few_epochs(planted_
     # the default (half of 119 s left); after 30 more ease fits, half of the 59 s left; then ease's turns
     # leave a few seconds, under the 10 s that 5 epochs take: it leaves instead of running a trial of 1 epoch
     assert neural == [59.5, 29.5]
-    assert re.fullmatch(r"5 epochs take 10 s at its fastest pace, over the \d s left to it", found.left["multdae"])
+    assert re.fullmatch(r"5 epochs take 10.0 s at its fastest pace, over the \d\.\d s left to it", found.left["multdae"])
     assert calls[-1][0] == "ease" and sum(1 for name, _ in calls if name == "ease") > len(neural)
 
 

@@ -202,7 +202,7 @@ class Search:
             need = self._needs(name, self._of(result, name))
             if cap is not None and need is not None and need > cap:
                 done[name] = True  # even its fastest fit would overrun: the time goes to the others
-                result.left[name] = (f"{MIN_EPOCHS} epochs take {need:.0f} s at its fastest pace, over the {cap:.0f} s "
+                result.left[name] = (f"{MIN_EPOCHS} epochs take {need:.1f} s at its fastest pace, over the {cap:.1f} s "
                                      "left to it" if SPACES[name].neural
                                      else f"its fits take {need:.0f} s, over the {cap:.0f} s left to it")
                 logger.info("%s leaves the search: %s", name, result.left[name])

@@ -22,8 +22,10 @@ EVALUATE_EPILOG = """examples:
   recae evaluate --data ratings.csv --model best.recae --seeds 1 2 3
 
 --model takes a model name or a saved model file (recae fit / recae tune --out): a file's model
-class and settings are fitted again on each split's training users, --param overriding them (a
-tuned Blend keeps its members' settings and weights).
+class and settings are fitted again on each split's training users, --param overriding them.
+What the saved fit learned on validation stays: a Blend's weights, a neural model's epochs (a
+recae tune file holds them for its Blend's members too; a Blend fitted elsewhere with validation
+does not keep its members' epochs).
 
 Protocols: strong (held-out users, 80/20 fold-in/target, Liang et al. 2018), holdout (20% of
 each user's items), temporal (each user's last item). recall@k is hits / |target|;
@@ -69,10 +71,25 @@ def unfitted_model(name: str, params: dict) -> tuple[Recommender, str]:
         saved = load_model_file(name, device="auto")
         note = "; the device it was saved for is not usable here, so device='auto'"
     if not isinstance(saved, Recommender):
-        raise RecaeError(f"{name!r} holds a {type(saved).__name__}, not a recommender; recae evaluate scores "
+        raise RecaeError(f"{name!r} holds an {type(saved).__name__}, not a recommender; recae evaluate scores "
                          "recommenders on a split of --data")
-    model = saved.clone().set_params(**params)
+    learned, why = learned_settings(saved)
+    model = saved.clone().set_params(**learned).set_params(**params)
+    note += why
     return model, f"{model!r} (the settings of {name}, fitted again on each split{note})"
+
+
+def learned_settings(saved) -> tuple[dict, str]:
+    """What a saved model learned on validation, as settings (the splits here have no validation part)."""
+    learned, notes = {}, []
+    if getattr(saved, "weights", False) is None and getattr(saved, "weights_", None) is not None:
+        learned["weights"] = [float(w) for w in saved.weights_]
+        notes.append("the Blend's weights learned on validation")
+    epoch = (getattr(saved, "quality_", None) or {}).get("epoch")
+    if "epochs" in saved.get_params() and isinstance(epoch, int) and epoch > 0:
+        learned["epochs"] = epoch
+        notes.append(f"the {epoch} epochs its validation stopped at")
+    return learned, "".join(f"; {n}" for n in notes)
 
 
 def cmd_evaluate(args) -> int:

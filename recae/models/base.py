@@ -259,8 +259,8 @@ class Recommender(RecommenderFile, Params):
         unknown : {"raise", "ignore"}, default "raise"
             What to do with history items the model has never seen: an UnknownIdError naming
             them, or leave them out with a :class:`~recae.exceptions.DataWarning` naming them.
-            A history with no (known) items gets the most popular training items, scored by
-            how many training users have each.
+            A history with no (known) items, or only zero values, gets the most popular training
+            items, scored by how many training users have each (a rating model: the item means).
 
         Returns
         -------
@@ -272,10 +272,15 @@ class Recommender(RecommenderFile, Params):
         X, single = self.history_rows(history, unknown)
         mask = self._item_mask(items, exclude)
         ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=mask)
-        empty = np.flatnonzero(np.diff(X.indptr) == 0)
-        if len(empty) and self.empty_history_fallback:  # nothing to fold in: the most popular items
-            counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
-            ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1), None, len(empty), n, mask)
+        if self.empty_history_fallback:
+            # nothing to fold in (no item, or only zeros, which hold no interaction): the most popular items
+            held = X.copy()
+            held.eliminate_zeros()
+            empty = np.flatnonzero(np.diff(held.indptr) == 0)
+            if len(empty):
+                counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
+                ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1),
+                                                       X[empty] if exclude_seen else None, len(empty), n, mask)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     def score(self, history) -> np.ndarray:

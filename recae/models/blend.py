@@ -112,8 +112,9 @@ class Blend(Recommender):
                 if m[0] not in MODEL_REGISTRY or m[0] == "Blend":
                     raise DataError(f"unknown member model {m[0]!r}; choose from "
                                     f"{sorted(k for k in MODEL_REGISTRY if k != 'Blend')}")
-                if not isinstance(m[1], dict):
-                    raise DataError(f"member {m[0]!r}: its settings must be a dict of parameters; got {m[1]!r}")
+                if not isinstance(m[1], dict) or not all(isinstance(k, str) for k in m[1]):
+                    raise DataError(f"member {m[0]!r}: its settings must be a dict of parameter names to values; "
+                                    f"got {m[1]!r}")
                 MODEL_REGISTRY[m[0]]().set_params(**m[1])  # an unknown parameter is named here, before any fit
                 specs.append((m[0], dict(m[1])))
             else:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..data.ids import plain
 from ..data.sparse import take_rows
-from ..exceptions import DataError, DataWarning, RecaeError, UnknownIdError
+from ..exceptions import DataError, RecaeError, UnknownIdError
 from ..models.explain import explain as explain_items
 from ..models.inputs import check_n
 from .journal import Journal
@@ -202,20 +201,24 @@ class Session:
             history = [state.item_id(k) for k in history]
         else:
             raise DataError(f"history must be a list of item ids or an object item → rating; got {type(history).__name__}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)  # the response itself names what was left out
-            ids, scores = state.model.recommend_new(history, n, items=state.item_list(items),
-                                                    exclude=state.item_list(exclude), unknown=unknown)
-            out = _ranking(ids, scores)
-            if explain:
-                out["explanations"] = explain_items(state.model, history, out["items"], self.explain_n,
-                                                    unknown=unknown)
-        keys = list(history)
-        known = state.model.item_columns(keys, unknown="ignore") >= 0 if keys else np.zeros(0, bool)
+        keys, model = list(history), state.model
+        known = model.item_columns(keys, unknown="ignore") >= 0 if keys else np.zeros(0, bool)
+        if unknown == "raise" and not known.all():
+            model.item_columns(keys)  # an UnknownIdError names them
+        if not known.all():  # left out here, so the library has nothing to warn about
+            history = ({k: history[k] for k, ok in zip(keys, known) if ok} if isinstance(history, dict)
+                       else [k for k, ok in zip(keys, known) if ok])
+        ids, scores = model.recommend_new(history, n, items=state.item_list(items), exclude=state.item_list(exclude))
+        out = _ranking(ids, scores)
+        if explain:
+            out["explanations"] = explain_items(model, history, out["items"], self.explain_n)
         if not known.all():
             out["ignored"] = [plain(k) for k, ok in zip(keys, known) if not ok]
-        if not known.any():  # nothing to fold in: a client should know this ranking is not personal
-            out["fallback"] = state.model.empty_history_ranking
+        values = np.asarray(list(history.values()) if isinstance(history, dict) else [1.0] * len(history))
+        # a model of positives reads a 0 as no interaction, a rating model as a rating
+        folded = values != 0 if model.empty_history_fallback else np.ones(len(values), bool)
+        if not folded.any():
+            out["fallback"] = model.empty_history_ranking  # nothing was folded in: not a personal ranking
         return out
 
     def similar(self, item, n: int = 10) -> dict:

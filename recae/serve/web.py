@@ -143,7 +143,9 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
 
     @app.post("/recommend_new", summary="Top-n items for a history no user owns")
     def recommend_new(body: NewUserRequest):
-        """Folds the history in (no refit); an empty history gets the most popular items."""
+        """Folds the history in (no refit). `"ignored"` lists the unknown items left out (`"unknown": "ignore"`);
+        a history with nothing to fold in gets the most popular items (a rating model: the item means) and
+        `"fallback"` says which."""
         return session.recommend_new(body.history, body.n, exclude=body.exclude, items=body.items,
                                      unknown=body.unknown, explain=body.explain)
 

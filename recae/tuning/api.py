@@ -96,14 +96,18 @@ class TuneResult:
         Recommender
             Fitted on ``data``.
         """
+        return self.estimator().fit(data)
+
+    def estimator(self):
+        """The chosen setting as an unfitted model that needs no validation data (what :meth:`refit` fits)."""
         rows = {r["model"]: r for r in self.leaderboard}
         if self.name == BLEND:
             members = self.params["members"]
             # a Blend of several settings per model names each one; an older one takes each model's best
             settings = self.params.get("settings") or [_refit_params(m, rows[m]) for m in members]
             specs = [(SPACES[m].cls_name, dict(p)) for m, p in zip(members, settings)]
-            return Blend(members=specs, weights=list(map(float, self.params["weights"]))).fit(data)
-        return SPACES[self.name].model_class()(**_refit_params(self.name, rows[self.name])).fit(data)
+            return Blend(members=specs, weights=list(map(float, self.params["weights"])))
+        return SPACES[self.name].model_class()(**_refit_params(self.name, rows[self.name]))
 
     def save(self, path) -> None:
         """Save the chosen model (a recae model file; ``recae.load`` reads it)."""
@@ -250,6 +254,9 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         if refit:
             refit_on = f"all {data.n_users} users of the data"
             result.model = result.refit(data)
+        else:  # the saved settings are those a refit would use (epochs, weights), not the search's caps
+            result.model.set_params(**{k: v for k, v in result.estimator().get_params().items()
+                                       if k in ("members", "weights", "epochs")})
         model = result.model
     # the figures behind the choice travel in the model file (GET /model shows them)
     model.quality_ = {"valid_ndcg@100": float(top["valid_ndcg@100"]), **{f"test_{k}": v for k, v in top["test"].items()},
