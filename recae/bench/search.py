@@ -50,8 +50,8 @@ from .storage import open_studies
 logger = logging.getLogger(__name__)
 
 METRIC = "ndcg@100"
-#: A neural trial with time for fewer epochs is not started: the pruner's warm-up is 3 epochs, and
-#: none of the trials the committed searches cut within 5 epochs was its model's best.
+#: A neural trial with time for fewer epochs is not started: none that the committed searches cut
+#: short before epoch 5, after a full trial of their model, was its model's best (docs/tuning.md).
 MIN_EPOCHS = 5
 
 

@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     add_data_args(b)
     b.add_argument("--protocol", choices=PROTOCOLS, default="strong")
     b.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
-                   help=f"models to run (default all): {', '.join(MODELS)}")
+                   help=f"models to run (default: {' '.join(DEFAULT_MODELS)}); any of: {', '.join(MODELS)}")
     b.add_argument("--seeds", type=int, default=3, help="number of user splits (seeds 98765, 1, 2, ...; default 3)")
     b.add_argument("--budget", type=int, help="tuning trials per model (default 4)")
     b.add_argument("--budget-seconds", type=float, metavar="S",
