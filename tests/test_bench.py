@@ -328,3 +328,20 @@ def test_a_peer_without_its_package_is_left_out_and_the_results_say_why(planted,
     assert result.info["absent"] == {"sansa": "SANSA needs the 'sansa' package: pip install sansa"}
     env = {"command": "test", "date": "today", "machine": "here", "versions": {}}
     assert "- sansa is absent: SANSA needs the 'sansa' package: pip install sansa" in markdown(result, env)
+
+
+def test_the_default_models_are_what_recae_bench_runs(planted, monkeypatch):
+    import recae.bench.runner as runner
+    from recae.bench.spaces import DEFAULT_MODELS
+
+    class Seen(Exception):
+        pass
+
+    def stop(models):
+        raise Seen(list(models))
+
+    monkeypatch.setattr(runner, "check_models", stop)
+    with pytest.raises(Seen) as got:
+        run_bench(planted, "strong", show_progress=False)
+    assert got.value.args[0] == list(DEFAULT_MODELS)
+    assert "sansa" not in DEFAULT_MODELS and "factorease" not in DEFAULT_MODELS

@@ -32,7 +32,7 @@ from .memory import PeakRSS, lifetime_peak_bytes
 from .protocols import make_split, seed_list, split_seeds
 from .fitting import fit_model, one_thread, valid_ndcg
 from .search import Search
-from .spaces import BLEND, BLEND_MEMBERS, SPACES, check_models, trials
+from .spaces import BLEND, BLEND_MEMBERS, DEFAULT_MODELS, SPACES, check_models, trials
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,8 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
         Binary positives (see :func:`recae.bench.load_dataset`).
     protocol : {"strong", "holdout", "temporal"}
     models : sequence of str, optional
-        Names from :data:`recae.bench.spaces.MODELS`; default all of them.
+        Names from :data:`recae.bench.spaces.MODELS`; default :data:`~recae.bench.spaces.DEFAULT_MODELS`
+        (what ``recae bench`` runs: the peers and the large-catalogue models only when named).
     seeds : int or list of int, default 3
         A count (seeds 98765, 1, 2, ...) or explicit split seeds. ``temporal`` uses one split.
     budget : int, default 4
@@ -167,7 +168,7 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
     -------
     BenchResult
     """
-    models = check_models(models if models is not None else list(SPACES) + [BLEND])
+    models = check_models(models if models is not None else list(DEFAULT_MODELS))
     # a peer whose package is not installed is left out, and the results say why
     absent = {m: why for m in models if m in SPACES and SPACES[m].cls_name in ("SANSA", "ELSA")
               and (why := missing_peer(SPACES[m].cls_name))}
