@@ -19,6 +19,8 @@ from .metrics import RANKING_METRICS, coverage_at_k
 
 logger = logging.getLogger(__name__)
 
+#: The largest top-k table (users × k int64) that ``evaluate`` allocates.
+TABLE_BYTES = 2 << 30
 DEFAULT_METRICS = ("ndcg", "recall", "truncated_recall", "precision", "map", "mrr", "hit_rate", "coverage")
 
 
@@ -105,6 +107,11 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
         raise DataError(f"metrics must be a metric name or a sequence of them; got {metrics!r}") from None
     if unhashable:
         raise DataError(f"metrics must be names (str); got {unhashable[:3]}")
+    metrics = list(dict.fromkeys(metrics))  # a name given twice is one row
+    if not metrics:
+        raise DataError(f"metrics must name at least one metric from {sorted(RANKING_METRICS) + ['coverage']}")
+    if isinstance(k, np.ndarray) and k.ndim == 0:
+        k = k.item()
     try:
         ks_in = [k] if np.isscalar(k) else list(k)
     except TypeError:  # None or another non-iterable
@@ -113,12 +120,16 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
         raise DataError(f"k must be a positive integer or a sequence of them; got {k!r}")
     ks = sorted({int(x) for x in ks_in})
     unknown = [m for m in metrics if m not in RANKING_METRICS and m != "coverage"]
-    if unknown or not ks or ks[0] < 1:
-        raise DataError(f"metrics must come from {sorted(RANKING_METRICS) + ['coverage']} and k be positive; "
-                        f"got metrics {list(metrics)}, k {ks}")
+    if unknown:
+        raise DataError(f"metrics must come from {sorted(RANKING_METRICS) + ['coverage']}; got {unknown}")
+    if not ks or ks[0] < 1:
+        raise DataError(f"k must be a positive integer or a sequence of them; got {k!r}")
     _, target = _parts(split, part)
-    if ks[-1] > 10**7:  # a top-k table is allocated per user; beyond any catalogue, and beyond memory
-        raise DataError(f"k must be at most 10,000,000; got {ks[-1]}")
+    n_rows = int((np.diff(target.matrix.indptr) > 0).sum())
+    if n_rows * ks[-1] * 8 > TABLE_BYTES:  # the top-k table is allocated whole
+        raise DataError(f"k={ks[-1]} for {n_rows:,} users needs a {n_rows * ks[-1] * 8 / 2**30:.1f} GiB top-k table "
+                        f"(at most {TABLE_BYTES / 2**30:.0f} GiB); the catalogue has {target.n_items:,} items, so a k "
+                        "past that ranks nothing more")
     rows, top = top_k_indices(model, split, ks[-1], part, batch_size, show_progress)
     truth = target.matrix[rows]
     summary, columns = [], {}

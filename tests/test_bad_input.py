@@ -217,6 +217,10 @@ CASES = [
     ("recommend/ragged-users", lambda c: c.pop.recommend([1, [2, 3]]), DataError, ["user ids", "flat sequence", "[1, [2, 3]]"]),
     ("recommend/unknown-candidate", lambda c: c.ease.recommend(1, items=[10, 77]), UnknownIdError, ["unknown item id", "[77]"]),
     ("recommend/unknown-exclude", lambda c: c.ease.recommend(1, exclude=["x"]), UnknownIdError, ["unknown item id", "['x']"]),
+    ("recommend/mixed-id-types", lambda c: c.ease.recommend([1, "x"]), UnknownIdError, ["1 unknown user id", "['x']"]),
+    ("recommend/mixed-exclude", lambda c: c.ease.recommend(1, exclude=[10, "x"]), UnknownIdError, ["1 unknown item id", "['x']"]),
+    ("recommend/exclude-seen-text", lambda c: c.ease.recommend(1, exclude_seen="no"), DataError,
+     ["exclude_seen must be True or False", "'no'"]),
     ("recommend/nan-scores", lambda c: nan_model(c).recommend(1), TrainingError,
      ["NaN or +inf score", "expected finite scores", "refit"]),
     # ------------------------------------------------------------ recommend_new
@@ -230,10 +234,25 @@ CASES = [
     ("recommend_new/text-value", lambda c: c.ease.recommend_new({10: "high"}), DataError, ["finite numbers", "'high'"]),
     ("recommend_new/negative-value", lambda c: c.ease.recommend_new({10: -1.0}), DataError, ["history has 1 negative", "min -1"]),
     ("recommend_new/object", lambda c: c.ease.recommend_new(object()), DataError, ["list of item ids", "object"]),
+    ("recommend_new/list-value", lambda c: c.ease.recommend_new({10: [1, 2]}), DataError, ["finite numbers", "[1, 2] (list)"]),
+    ("recommend_new/bool-value", lambda c: c.ease.recommend_new({10: True}), DataError, ["finite numbers", "True (bool)"]),
+    ("recommend_new/huge-int", lambda c: c.ease.recommend_new({10: 10**400}), DataError, ["finite numbers", "at most 3.4e+38"]),
+    ("recommend_new/past-float32", lambda c: c.ease.recommend_new({10: 1e39}), DataError, ["1e+39 (float)", "item 10"]),
+    ("recommend_new/negative-interactions", lambda c: c.ease.recommend_new(recae.Interactions(
+        sp.csr_matrix(np.array([[-1.0, 1.0]])), user_ids=[7], item_ids=[10, 11])), DataError, ["history has 1 negative"]),
+    ("recommend_new/complex-matrix", lambda c: c.ease.recommend_new(sp.csr_matrix(np.array([[1j, 0, 0, 0]]))),
+     DataError, ["real numbers", "complex"]),
+    ("recommend_new/past-float32-matrix", lambda c: c.ease.recommend_new(sp.csr_matrix(np.array([[1e300, 0, 0, 0]]))),
+     DataError, ["1 NaN or infinite", "as float32", "3.4e+38"]),
+    ("recommend_new/exclude-seen-none", lambda c: c.ease.recommend_new([10], exclude_seen=None), DataError,
+     ["exclude_seen must be True or False", "None"]),
     ("recommend_new/nan-scores", lambda c: nan_model(c).recommend_new([10]), TrainingError, ["NaN or +inf score"]),
     # ------------------------------------------------------------ score, similar_items
     ("score/list", lambda c: c.ease.score([10, 11]), DataError, ["score expects", "(n_rows, 4)", "list", "recommend_new"]),
     ("score/wrong-width", lambda c: c.ease.score(sp.csr_matrix((2, 3))), ShapeError, ["(2, 3)", "4 items"]),
+    ("score/unknown-items", lambda c: c.ease.score(recae.Interactions(sp.csr_matrix(np.ones((1, 2))), user_ids=[7],
+                                                                      item_ids=[10, 99])),
+     UnknownIdError, ["[99]", "unknown='ignore'"]),
     ("score/nan-entry", lambda c: c.ease.score(sp.csr_matrix(np.array([[np.nan, 0, 0, 1.0]]))), DataError, ["history", "NaN"]),
     ("score/nan-weights", lambda c: nan_model(c).score(sp.csr_matrix(np.ones((1, 4)))), TrainingError, ["NaN or +inf", "row 0"]),
     ("similar_items/unknown", lambda c: c.ease.similar_items(5), UnknownIdError, ["unknown item id", "[5]"]),
@@ -261,7 +280,11 @@ CASES = [
     ("temporal_split/k-zero", lambda c: recae.temporal_split(c.data, k=0), DataError, ["k must be >= 1", "k=0"]),
     ("strong_split/too-many-heldout", lambda c: recae.strong_generalization_split(c.data, n_heldout=2),
      DataError, ["2 users per held-out part", "4 users"]),
-    ("evaluate/k-zero", lambda c: recae.evaluate(c.pop, recae.holdout_split(c.data, 0.5), k=0), DataError, ["k be positive", "[0]"]),
+    ("evaluate/k-zero", lambda c: recae.evaluate(c.pop, recae.holdout_split(c.data, 0.5), k=0), DataError, ["k must be a positive integer", "got 0"]),
+    ("evaluate/k-past-memory", lambda c: recae.evaluate(c.pop, recae.holdout_split(c.data, 0.5), k=10**9), DataError,
+     ["k=1000000000 for", "GiB top-k table", "the catalogue has 4 items"]),
+    ("evaluate/no-metric", lambda c: recae.evaluate(c.pop, recae.holdout_split(c.data, 0.5), metrics=[]), DataError,
+     ["at least one metric", "'ndcg'"]),
     ("evaluate/k-None", lambda c: recae.evaluate(c.pop, recae.holdout_split(c.data, 0.5), k=None), DataError, ["positive integer", "None"]),
     ("evaluate/metric", lambda c: recae.evaluate(c.pop, recae.holdout_split(c.data, 0.5), metrics=["auc"]), DataError, ["'ndcg'", "['auc']"]),
     ("evaluate/split-type", lambda c: recae.evaluate(c.pop, c.data), DataError, ["StrongSplit or HoldoutSplit", "Interactions"]),
@@ -435,3 +458,24 @@ def test_unknown_string_ids_are_shown_as_plain_values():
     with pytest.raises(recae.exceptions.UnknownIdError) as err:
         index.lookup(np.array([np.str_("50"), np.str_("51")], dtype=object))
     assert "e.g. ['50', '51']" in str(err.value) and "np.str_" not in str(err.value)
+
+
+def test_each_id_is_looked_up_as_given(ctx):
+    """numpy would make [10, 'x'] two strings: known ids must stay known beside an unknown one."""
+    with pytest.warns(recae.DataWarning, match=r"left out 1 unknown item id\(s\) \['x'\]"):
+        ids, scores = ctx.ease.recommend_new([10, "x"], n=3, unknown="ignore")
+    expected = ctx.ease.recommend_new([10], n=3)
+    assert ids.tolist() == expected[0].tolist() and np.allclose(scores, expected[1])
+    assert ctx.ease.user_rows([1, "x"], unknown="ignore").tolist() == [0, -1]
+    assert ctx.ease.recommend(1, exclude=[10, 12], n=2)[0].tolist() == [13]
+
+
+def test_an_item_listed_twice_is_one_interaction(ctx):
+    once, twice = ctx.ease.recommend_new([10, 11], n=2), ctx.ease.recommend_new([10, 10, 11], n=2)
+    assert once[0].tolist() == twice[0].tolist() and np.allclose(once[1], twice[1])
+
+
+def test_score_can_leave_unknown_items_out(ctx):
+    history = recae.Interactions(sp.csr_matrix(np.ones((1, 2))), user_ids=[7], item_ids=[10, 99])
+    got = ctx.ease.score(history, unknown="ignore")
+    assert np.allclose(got, ctx.ease.score(sp.csr_matrix(np.array([[1.0, 0, 0, 0]]))))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -254,3 +255,12 @@ def test_fold_in_and_target_must_list_the_same_users(strong, pop):
                           strong.test_fold_in.take_users(np.array([1, 0, 2, 3])), strong.test_target)
     with pytest.raises(DataError, match="same users"):
         evaluate(pop, swapped, k=2)
+
+
+def test_a_metric_named_twice_is_one_row_and_k_may_be_a_0d_array():
+    data = recae.Interactions.from_pandas(pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": [1, 2, 1, 3, 2, 3]}))
+    split = recae.holdout_split(data, 0.5, random_state=0)
+    model = recae.Popularity().fit(split.train)
+    table = recae.evaluate(model, split, k=np.array(2), metrics=["ndcg", "ndcg", "recall"])
+    assert table.index.tolist() == ["ndcg@2", "recall@2"]
+    assert table.equals(recae.evaluate(model, split, k=2, metrics=["ndcg", "recall"]))

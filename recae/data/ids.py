@@ -78,6 +78,15 @@ def id_array(ids, name: str) -> np.ndarray:
     return arr if arr.dtype.kind in "UO" else normalized
 
 
+def as_id_array(raw, what: str, object_ids: bool = False) -> np.ndarray:
+    """Raw ids as an array, each id as given: numpy would turn ``[10, "x"]`` into two strings."""
+    arr = as_array(raw, what, dtype=object if object_ids else None)
+    if arr.dtype.kind == "U" and isinstance(raw, (list, tuple)) and not all(isinstance(x, str) for x in raw):
+        arr = np.empty(len(raw), dtype=object)
+        arr[:] = list(raw)
+    return arr
+
+
 def plain(value):
     """A numpy scalar as the Python value: messages read ``3`` not ``np.int64(3)``, JSON keeps numbers."""
     return value.item() if isinstance(value, np.generic) else value
@@ -127,7 +136,7 @@ class IdIndex:
         ndarray of int64, shape (n,)
         """
         check_choice(unknown, "unknown", ("raise", "ignore"))
-        arr = np.atleast_1d(as_array(raw, f"{self.kind} ids", dtype=object if self.ids.dtype == object else None))
+        arr = np.atleast_1d(as_id_array(raw, f"{self.kind} ids", object_ids=self.ids.dtype == object))
         if arr.ndim != 1:
             raise DataError(f"{self.kind} ids must be a scalar or a 1-D array; got shape {arr.shape}")
         if not self.index.is_unique:

@@ -34,7 +34,7 @@ from ..data.validate import check_choice
 from ..device import resolve_device
 from ..exceptions import DataError, UnknownIdError
 from . import explain as explaining, ranking
-from .inputs import check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
+from .inputs import check_flag, check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
 from .files import RecommenderFile
 from .params import Params
 
@@ -197,8 +197,7 @@ class Recommender(RecommenderFile, Params):
     def history_rows(self, history, unknown: str = "raise") -> tuple[sp.csr_matrix, bool]:
         """History in any accepted form → (CSR rows in the model's item index, is_single_user)."""
         X, single = history_matrix(history, self._ids("item"), self.n_items_, unknown)
-        if not isinstance(history, Interactions):
-            check_non_negative(X, "history", type(self).__name__, self.accepts_negative)
+        check_non_negative(X, "history", type(self).__name__, self.accepts_negative)
         return X, single
 
     # ------------------------------------------------------------------ ranking
@@ -237,7 +236,7 @@ class Recommender(RecommenderFile, Params):
         scores : ndarray of float32, same shape, non-increasing along each row.
         """
         self._check_fitted()
-        n = check_n(n)
+        n, exclude_seen = check_n(n), check_flag(exclude_seen, "exclude_seen")
         single = is_scalar(user_ids, "user ids")
         rows = self.user_rows(user_ids)
         seen = take_rows(self.user_items_, rows) if exclude_seen else None
@@ -267,7 +266,7 @@ class Recommender(RecommenderFile, Params):
         ids, scores : as in :meth:`recommend`.
         """
         self._check_fitted()
-        n = check_n(n)
+        n, exclude_seen = check_n(n), check_flag(exclude_seen, "exclude_seen")
         check_choice(unknown, "unknown", ("raise", "ignore"))
         X, single = self.history_rows(history, unknown)
         mask = self._item_mask(items, exclude)
@@ -283,13 +282,15 @@ class Recommender(RecommenderFile, Params):
                                                        X[empty] if exclude_seen else None, len(empty), n, mask)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
 
-    def score(self, history) -> np.ndarray:
+    def score(self, history, *, unknown: str = "raise") -> np.ndarray:
         """Raw scores for history rows.
 
         Parameters
         ----------
         history : Interactions or scipy.sparse matrix of shape (n_rows, n_items)
             Columns follow the model's item index (an Interactions is aligned by raw id).
+        unknown : {"raise", "ignore"}, default "raise"
+            Items of an Interactions the model has never seen: an UnknownIdError, or left out.
 
         Returns
         -------
@@ -299,7 +300,8 @@ class Recommender(RecommenderFile, Params):
         if not (isinstance(history, Interactions) or sp.issparse(history)):
             raise DataError(f"score expects an Interactions or a sparse matrix of shape (n_rows, {self.n_items_}); "
                             f"got {type(history).__name__} (use recommend_new for a list of item ids)")
-        X, _ = self.history_rows(history, "raise")
+        check_choice(unknown, "unknown", ("raise", "ignore"))
+        X, _ = self.history_rows(history, unknown)
         out = np.empty(X.shape, dtype=np.float32)
         for start, stop in row_chunks(X.shape[0], self.n_items_):
             with torch.no_grad():

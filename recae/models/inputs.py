@@ -7,10 +7,13 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.ids import IdIndex
+from ..data.ids import IdIndex, as_id_array
 from ..data.interactions import Interactions
 from ..data.validate import as_array
 from ..exceptions import ConversionWarning, DataError, DataWarning, ShapeError
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def as_csr(X, what: str) -> sp.csr_matrix:
@@ -25,12 +28,16 @@ def as_csr(X, what: str) -> sp.csr_matrix:
     if X.format != "csr":
         warnings.warn(f"{what} is a {X.format.upper()} matrix; converting to CSR (pass a CSR matrix to avoid "
                       "the copy)", ConversionWarning, stacklevel=4)
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{what} must hold real numbers; got dtype {X.dtype}")
     try:
-        X = sp.csr_matrix(X, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value past float32 is reported just below
+            X = sp.csr_matrix(X, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{what} must hold numbers; got dtype {X.dtype} ({exc})") from None
     if not np.all(np.isfinite(X.data)):
-        raise DataError(f"{what} has {int((~np.isfinite(X.data)).sum())} NaN or infinite value(s)")
+        raise DataError(f"{what} has {int((~np.isfinite(X.data)).sum())} NaN or infinite value(s) (as float32, "
+                        f"which holds magnitudes up to {FLOAT32_MAX:.1e})")
     if not X.has_canonical_format:
         X = X.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
         X.sum_duplicates()
@@ -55,6 +62,13 @@ def is_scalar(ids, what: str) -> bool:
     if isinstance(ids, (str, bytes)):
         return True
     return as_array(ids, what, dtype=object).ndim == 0
+
+
+def check_flag(value, name: str) -> bool:
+    """A bool option: ``exclude_seen="no"`` is truthy, so anything but True/False is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise DataError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
 
 
 def check_n(n) -> int:
@@ -97,16 +111,9 @@ def history_matrix(history, items: IdIndex, n_items: int, unknown: str) -> tuple
             )
         return X, False
     if isinstance(history, dict):
-        keys = list(history.keys())
-        try:
-            values = np.asarray(list(history.values()), dtype=np.float64)
-        except (TypeError, ValueError):
-            values = np.full(len(keys), np.nan)
-        if not np.all(np.isfinite(values)):
-            bad = [(k, v) for k, v in history.items()][int(np.flatnonzero(~np.isfinite(values))[0])]
-            raise DataError(f"history values must be finite numbers; got {bad[1]!r} for item {bad[0]!r}")
+        keys, values = list(history.keys()), dict_values(history)
     elif isinstance(history, (list, tuple, np.ndarray, set)) or np.isscalar(history):
-        keys = list(np.atleast_1d(as_array(list(history) if isinstance(history, set) else history, "history")))
+        keys = list(np.atleast_1d(as_id_array(list(history) if isinstance(history, set) else history, "history")))
         values = np.ones(len(keys))
     else:
         raise DataError(f"history must be a list of item ids, a dict item→value, an Interactions or a "
@@ -125,7 +132,24 @@ def history_matrix(history, items: IdIndex, n_items: int, unknown: str) -> tuple
     X = sp.csr_matrix((values[keep], (np.zeros(keep.sum(), np.int64), cols[keep])), shape=(1, n_items),
                       dtype=np.float32)
     X.sum_duplicates()
+    if not isinstance(history, dict):
+        X.data[:] = 1.0  # an item listed twice is one interaction, as a log's repeated pair is
     return X, True
+
+
+def dict_values(history: dict) -> np.ndarray:
+    """The values of a dict history as float64, each a real number within float32's range."""
+    values = np.empty(len(history))
+    for i, (item, value) in enumerate(history.items()):
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        try:
+            values[i] = float(value) if number else np.nan
+        except OverflowError:  # an int past float64
+            values[i] = np.inf
+        if not number or not abs(values[i]) <= FLOAT32_MAX:
+            raise DataError(f"history values must be finite numbers (a rating or a count per item, at most "
+                            f"{FLOAT32_MAX:.1e} in size); got {value!r} ({type(value).__name__}) for item {item!r}")
+    return values
 
 
 def validation_pair(valid, item_ids: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
