@@ -468,6 +468,7 @@ def test_each_id_is_looked_up_as_given(ctx):
     assert ids.tolist() == expected[0].tolist() and np.allclose(scores, expected[1])
     assert ctx.ease.user_rows([1, "x"], unknown="ignore").tolist() == [0, -1]
     assert ctx.ease.recommend(1, exclude=[10, 12], n=2)[0].tolist() == [13]
+    assert ctx.ease.recommend(1, exclude={12}, items={12, 13}, n=2)[0].tolist() == [13]  # sets: no order needed
 
 
 def test_an_item_listed_twice_is_one_interaction(ctx):

@@ -187,6 +187,8 @@ class Recommender(RecommenderFile, Params):
             return None
         index = self._ids("item")
         mask = torch.ones(self.n_items_, dtype=torch.bool)
+        # candidates have no order, so a set is as good as a list
+        items, exclude = (list(x) if isinstance(x, (set, frozenset)) else x for x in (items, exclude))
         if items is not None:
             mask[:] = False
             mask[torch.as_tensor(index.lookup(items))] = True
