@@ -64,6 +64,7 @@ def ctx(tmp_path_factory):
         newer=str(newer),
         flipped=_write(d / "flipped.recae", bytes(flipped)),
         too_many_fields=_write(d / "fields.csv", "user,item,rating\n1,10,5\n2,11,4,9\n3,12,3\n"),
+        every_row_longer=_write(d / "longer.csv", "user,item\n1,10,5\n2,20,3\n"),
         short_line=_write(d / "short.csv", "user,item,rating\n1,10,5\n2\n3,12,3\n"),
         nan_rating=_write(d / "nan.csv", "user,item,rating\n1,10,5\n2,11,4\n3,12,\n"),
         text_rating=_write(d / "text.csv", "user,item,rating\n1,10,5\n\n2,11,five\n"),
@@ -128,6 +129,16 @@ CASES = [
         c.df.assign(ts=pd.to_datetime([1, 2, None, 4, 5, 6, 7], unit="s")), timestamp="ts"),
      DataError, ["'ts'", "missing timestamp", "row 2"]),
     # ------------------------------------------------------------ Interactions.from_csv / load_csv
+    ("from_csv/every-row-longer", lambda c: recae.Interactions.from_csv(c.f.every_row_longer), DataError,
+     ["more fields than the header's 2", "['user', 'item']", "from line 2", "shifted"]),
+    ("from_csv/unknown-option", lambda c: recae.Interactions.from_csv(c.f.mixed_ids, bogus=1), DataError,
+     ["could not read", "bogus"]),
+    ("from_pandas/dates-in-two-formats", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
+        {"user": [1, 2, 3], "item": [2, 3, 4], "t": ["01/02/2020", "13/02/2020", "02/03/2020"]}), timestamp="t"),
+     DataError, ["more than one format", "'01/02/2020' (row 0) reads as 2020-01-02 or 2020-02-01", "ISO 8601"]),
+    ("align_items/strings-against-integers", lambda c: recae.Interactions(
+        sp.csr_matrix(np.ones((1, 2))), user_ids=[7], item_ids=np.array(["10", "20"], dtype=object)).align_items(
+        [10, 20], unknown="ignore"), DataError, ["item ids here are strings", "catalogue's are integers", "no item matches"]),
     ("from_csv/too-many-fields", lambda c: recae.Interactions.from_csv(c.f.too_many_fields),
      DataError, ["fields.csv", "line 3", "Expected 3 fields", "saw 4"]),
     ("from_csv/too-many-fields-pyarrow", lambda c: recae.Interactions.from_csv(c.f.too_many_fields, engine="pyarrow"),
@@ -480,3 +491,22 @@ def test_score_can_leave_unknown_items_out(ctx):
     history = recae.Interactions(sp.csr_matrix(np.ones((1, 2))), user_ids=[7], item_ids=[10, 99])
     got = ctx.ease.score(history, unknown="ignore")
     assert np.allclose(got, ctx.ease.score(sp.csr_matrix(np.array([[1.0, 0, 0, 0]]))))
+
+
+def test_ids_written_differently_stay_apart(tmp_path):
+    # pandas reads 1, 1.0, +1 and 1e0 all as 1, and 9007199254740993 through a float as ...992
+    path = tmp_path / "ids.csv"
+    path.write_text("user,item\n1,7\n1.0,7\n+1,7\n1e0,7\n9007199254740993,7\n9007199254740992,7\n")
+    data = load_csv(path)
+    assert sorted(data.user_ids.tolist()) == sorted(["1", "1.0", "+1", "1e0", "9007199254740993", "9007199254740992"])
+    plain = tmp_path / "plain.csv"
+    plain.write_text("user,item\n1, 7\n-2, 8\n 3,7\n")
+    data = load_csv(plain)
+    assert data.user_ids.tolist() == [-2, 1, 3] and data.item_ids.tolist() == [7, 8]  # spaces around are not the id
+
+
+def test_dates_in_one_inferred_format_are_read_alike():
+    frame = pd.DataFrame({"user": [1, 2, 3], "item": [2, 3, 4], "t": ["13/01/2020", "14/02/2020", "02/03/2020"]})
+    data = recae.Interactions.from_pandas(frame, timestamp="t")
+    assert pd.to_datetime(data.timestamps, unit="s").strftime("%Y-%m-%d").tolist() == [
+        "2020-01-13", "2020-02-14", "2020-03-02"]  # day first throughout, as the first date shows

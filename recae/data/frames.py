@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -77,13 +78,33 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
         return None
     if pd.to_numeric(text, errors="coerce").notna().all():
         return None  # numbers stored as text: not dates
-    for fmt in ("ISO8601", "mixed"):
+    # ISO 8601, else the one format pandas infers from the first value, else value by value where
+    # that is unambiguous: read alone, 01/02/2020 would be January and 13/02/2020 February
+    for fmt in ("ISO8601", None, "mixed"):
         try:
-            out = pd.to_datetime(s, utc=True, format=fmt)
-        except (ValueError, TypeError, OverflowError):
+            with warnings.catch_warnings():
+                # "could not infer format" means value by value; a day-first format, once inferred, is one format
+                warnings.filterwarnings("error", message="Could not infer format", category=UserWarning)
+                warnings.filterwarnings("ignore", message="Parsing dates in", category=UserWarning)
+                out = pd.to_datetime(s, utc=True, format=fmt)
+                if fmt == "mixed":
+                    other = pd.to_datetime(s, utc=True, format=fmt, dayfirst=True)
+                    # ISO 8601 values are never day-first (dateutil would read 2024-03-01 as 3 January)
+                    iso = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").notna()
+                    differ = ((out != other) & ~iso & s.notna()).to_numpy()
+                    if differ.any():
+                        row = int(np.flatnonzero(differ)[0])
+                        raise DataError(
+                            f"column {name!r} holds text dates in more than one format, and {s.iloc[row]!r} (row "
+                            f"{row}) reads as {out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d} depending on "
+                            "whether the day comes first; write the dates as ISO 8601 (2020-02-13 or "
+                            "2020-02-13T08:30:00Z) or as epoch seconds", row=row)
+        except DataError:
+            raise
+        except (ValueError, TypeError, OverflowError, UserWarning):
             continue
         logger.info("timestamp column %r holds text dates: parsed them (%s) as UTC, e.g. %r -> %s",
-                    name, fmt, text.iloc[0], out.iloc[0])
+                    name, fmt or "one inferred format", text.iloc[0], out.iloc[0])
         return out
     try:
         parsed = pd.to_datetime(s, utc=True, format="mixed", errors="coerce")

@@ -296,14 +296,19 @@ class Interactions:
     def align_items(self, item_ids, *, unknown: str = "raise") -> "Interactions":
         """Re-index columns to another item-id array (e.g. a model's); unknown items raise or drop."""
         check_choice(unknown, "unknown", ("raise", "ignore"))
-        item_ids = as_array(item_ids, "item_ids")
-        if item_ids.ndim != 1:
-            raise ShapeError(f"item_ids must be a 1-D array; got shape {item_ids.shape}")
+        item_ids = id_array(item_ids, "item_ids")  # refuses mixed types, which numpy would make strings
         if item_ids.shape == self.item_ids.shape and np.array_equal(item_ids, self.item_ids):
             return self
         target = IdIndex(item_ids, "item")
         pos = target.lookup(self.item_ids, unknown="ignore")
         present = np.bincount(self.matrix.indices, minlength=self.n_items) > 0
+        text = [ids.dtype.kind in "OUS" for ids in (self.item_ids, item_ids)]
+        if present.any() and len(item_ids) and not np.any(pos[present] >= 0) and text[0] != text[1]:
+            # every entry would be dropped: "10" is not 10
+            kinds = ["strings" if t else "integers" for t in text]
+            raise DataError(f"the item ids here are {kinds[0]} (e.g. {shown(self.item_ids[:3])}) but the catalogue's "
+                            f"are {kinds[1]} (e.g. {shown(item_ids[:3])}): no item matches; read both with the same "
+                            "id type")
         if unknown == "raise" and np.any((pos < 0) & present):
             bad = self.item_ids[(pos < 0) & present]
             raise UnknownIdError(

@@ -73,7 +73,7 @@ def read_csv_frame(path: str, read_csv_kwargs: dict) -> pd.DataFrame:
         raise DataError(f"{path!r} is a directory, not a file")
     encoding = read_csv_kwargs.get("encoding") or "utf-8"
     try:
-        return pd.read_csv(path, **read_csv_kwargs)
+        df = pd.read_csv(path, **read_csv_kwargs)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path!r} holds no data ({exc})") from None
     except pd.errors.ParserError as exc:
@@ -87,27 +87,32 @@ def read_csv_frame(path: str, read_csv_kwargs: dict) -> pd.DataFrame:
                         "'latin-1'") from None
     except OSError as exc:
         raise DataError(f"could not read {path!r}: {exc}") from None
-    except ValueError as exc:  # e.g. a dtype= option the values do not fit
+    except (ValueError, TypeError) as exc:  # a dtype= the values do not fit, an option read_csv does not take
         raise DataError(f"could not read {path!r}: {exc}") from None
+    if "index_col" not in read_csv_kwargs and not df.index.equals(pd.RangeIndex(len(df))):
+        # pandas makes the first field the row index when rows have one more field than the header
+        line = line_of_row(path, 0, read_csv_kwargs)
+        raise DataError(f"{path!r}: the data rows have more fields than the header's {len(df.columns)} "
+                        f"({list(map(str, df.columns))}){f', from line {line}' if line else ''}; every column would "
+                        "be shifted by one. Name every column in the header (or pass names=[...])")
+    return df
 
 
 def exact_ids(df: pd.DataFrame, columns) -> pd.DataFrame:
     """Id columns read as text, made numbers as pandas would, unless that would merge ids.
 
     pandas reads ``01`` and ``1`` both as the number 1, so two users become one, and ``00095``
-    comes back as 95. A column whose ids are all numbers becomes numeric (as before) unless one
-    of them is written with a leading zero; then every id stays exactly as written.
+    comes back as 95; ``1.0``, ``+1`` and ``1e0`` would be 1 too, and a 17-digit id passes through
+    a float. A column becomes integers only when every id is an integer written plainly (no
+    leading zero, sign or exponent, at most 18 digits, spaces around it allowed); otherwise every
+    id stays exactly as written.
     """
     for col in columns:
-        if col not in df or not pd.api.types.is_string_dtype(df[col]):
-            continue
-        text = df[col]
-        numbers = pd.to_numeric(text, errors="coerce")
-        if numbers.isna().any():
-            continue  # text ids (or missing ones, which the column check names)
-        if text.str.strip().str.fullmatch(r"[+-]?0[0-9]+").any():
-            continue  # zero-padded: numbers would merge or rename ids
-        df[col] = numbers
+        if col not in df or not pd.api.types.is_string_dtype(df[col]) or df[col].isna().any():
+            continue  # not text, or missing ids, which the column check names
+        stripped = df[col].str.strip()
+        if stripped.str.fullmatch(r"0|-?[1-9][0-9]{0,17}").all():
+            df[col] = stripped.astype("int64")
     return df
 
 
