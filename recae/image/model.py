@@ -106,6 +106,7 @@ class ImageAutoencoder(Trained, Params):
     model_kind = "image model"
     _fit_call = "fit(images)"
     tuple_params = ("hidden_dims", "channels")
+    own_checks = ("hidden_dims",)  # None: widths chosen from the image size
     fit_options = ("checkpoint_dir", "resume", "callbacks")
 
     # ------------------------------------------------------------------ checks

@@ -21,6 +21,7 @@ from ..exceptions import RecaeError
 from .base import Recommender
 from .params import store_params
 from .ranking import cosine_rows
+from .settings import check_settings
 
 
 def _implicit_als():
@@ -95,6 +96,7 @@ class ImplicitALS(ImplicitFactors):
         return model
 
     def _fit(self, X, valid=None):
+        check_settings(self)
         with single_blas_thread():  # implicit checks the BLAS pool when the solver is built
             model = self._solver()
             model.fit(X, show_progress=False)

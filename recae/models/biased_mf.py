@@ -15,11 +15,10 @@ and biases: exactly the user's own subproblem of the objective above.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..exceptions import DataError
+from ..data.validate import check_int, check_real
 from .explicit import ExplicitRecommender
 from .params import store_params
 from .ratings import masked_sse, ridge_fold_in
@@ -61,11 +60,11 @@ class BiasedMF(ExplicitRecommender):
                  show_progress=None):
         store_params(self, locals())
 
+    own_checks = ("factors", "init_std")  # 0 factors: biases only; 0 spread: factors start at zero
+
     def _check_settings(self):
-        if isinstance(self.factors, bool) or not isinstance(self.factors, (int, np.integer)) or self.factors < 0:
-            raise DataError(f"factors must be an integer >= 0; got {self.factors!r}")
-        if not self.init_std >= 0:
-            raise DataError(f"init_std must be >= 0; got {self.init_std!r}")
+        check_int(self.factors, "factors", minimum=0)
+        check_real(self.init_std, "init_std", low=0.0)
         super()._check_settings()
 
     def _build(self, n_items):

@@ -38,7 +38,8 @@ from .base import MODEL_REGISTRY, Recommender
 from .blend_weights import search_weights
 from .inputs import validation_pair
 from .params import store_params
-from .validation import scored_rows
+from .settings import check_settings
+from .validation import check_valid_metric, scored_rows
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class Blend(Recommender):
     # ------------------------------------------------------------------ members
     def _member_specs(self) -> list[tuple[str, dict]]:
         specs = []
+        if self.members is not None and not isinstance(self.members, (list, tuple)):
+            raise DataError(f"members must be a list of Recommender instances or (class name, params) pairs; "
+                            f"got {self.members!r}")
         for m in self.members if self.members is not None else self.DEFAULT_MEMBERS:
             if isinstance(m, Recommender):
                 specs.append((type(m).__name__, m.get_params()))
@@ -208,6 +212,19 @@ class Blend(Recommender):
                     self.valid_score_)
 
     def _check_params(self, n_members: int) -> None:
+        """Every setting, before any member is fitted."""
+        check_valid_metric(self.valid_metric)
+        check_settings(self)
+        if self.weights is not None:
+            try:
+                w = np.asarray(self.weights, dtype=np.float64)
+            except (TypeError, ValueError):
+                w = np.full(1, np.nan)
+            if w.shape != (n_members,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+                raise DataError(f"weights must be {n_members} finite non-negative numbers with a positive sum; "
+                                f"got {self.weights!r}")
+        if self.groups is not None and not isinstance(self.groups, (list, tuple, np.ndarray)):
+            raise DataError(f"groups must be one integer label per member ({n_members} members); got {self.groups!r}")
         if not isinstance(self.grid_step, (int, float)) or not 0 < self.grid_step <= 1:
             raise DataError(f"grid_step must be in (0, 1]; got {self.grid_step!r}")
         if isinstance(self.bags, bool) or not isinstance(self.bags, (int, np.integer)) or self.bags < 0:

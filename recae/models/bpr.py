@@ -19,6 +19,7 @@ import torch
 from ..exceptions import RecaeError
 from .als import ImplicitFactors, single_blas_thread
 from .params import store_params
+from .settings import check_settings
 
 
 def _implicit_bpr():
@@ -64,6 +65,7 @@ class ImplicitBPR(ImplicitFactors):
         store_params(self, locals())
 
     def _fit(self, X, valid=None):
+        check_settings(self)
         with single_blas_thread():
             model = _implicit_bpr()(factors=int(self.factors), learning_rate=float(self.learning_rate),
                                     regularization=float(self.regularization), iterations=int(self.iterations),

@@ -26,7 +26,7 @@ def _gib(nbytes: float) -> str:
 
 def check_dtype_l2(dtype: str, l2) -> torch.dtype:
     """The torch dtype named by ``dtype``, after checking it and the ridge penalty ``l2``."""
-    if dtype not in _DTYPES:
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise DataError(f"dtype must be one of {list(_DTYPES)}; got {dtype!r}")
     if not is_real(l2) or not l2 >= 0 or not math.isfinite(l2):
         raise DataError(f"l2 must be a finite number >= 0; got {l2!r}")

@@ -13,7 +13,7 @@ def activation(name: str) -> nn.Module:
     """``nn.Module`` for ``"tanh"``, ``"relu"``, ``"sigmoid"``, ``"selu"``, ``"swish"``/``"silu"``, ``"identity"``."""
     table = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "selu": nn.SELU, "swish": nn.SiLU,
              "silu": nn.SiLU, "identity": nn.Identity}
-    if name not in table:
+    if not isinstance(name, str) or name not in table:
         raise DataError(f"activation must be one of {sorted(table)}; got {name!r}")
     return table[name]()
 

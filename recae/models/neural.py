@@ -16,14 +16,12 @@ import torch
 from torch import nn
 
 from ..data.batching import DeviceCSR, densify_rows
-from ..exceptions import DataError
-from ..metrics import RANKING_METRICS
 from ..train import TrainSpec
 from .base import Recommender
 from .losses import check_sampled_softmax, multinomial_nll, sampled_multinomial_nll
 from .ranking import FactoredScores
 from .trained import Trained
-from .validation import validation_score
+from .validation import check_valid_metric, validation_score
 
 
 class NeuralRecommender(Trained, Recommender):
@@ -34,10 +32,7 @@ class NeuralRecommender(Trained, Recommender):
     item_chunk = 1 << 18
 
     def _check_settings(self) -> None:
-        name, _, k = str(self.valid_metric).partition("@")
-        if name not in RANKING_METRICS or not (k == "" or k.isdigit() and int(k) > 0):
-            raise DataError(f"valid_metric must look like 'ndcg@100' with a metric from {sorted(RANKING_METRICS)}; "
-                            f"got {self.valid_metric!r}")
+        check_valid_metric(self.valid_metric)
         self._check_training_settings()
 
     # ------------------------------------------------------------------ training

@@ -18,6 +18,7 @@ import torch
 from .. import distributed
 from ..exceptions import DataError, TrainingError
 from ..train import Trainer, TrainSpec, seeded_build
+from .settings import check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,11 @@ class Trained:
     no_local_rows: str | None = None
 
     def _check_training_settings(self) -> None:
-        """Patience, optimizer, epochs, batch size, lr and weight averaging."""
+        """Patience, optimizer, epochs, batch size, lr and weight averaging, and the shared settings."""
+        check_settings(self)
         if self.patience is not None and not positive_int(self.patience):
             raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
-        if self.optimizer not in self.optimizers:
+        if not isinstance(self.optimizer, str) or self.optimizer not in self.optimizers:
             raise DataError(f"optimizer must be one of {sorted(self.optimizers)}; got {self.optimizer!r}")
         for name in ("epochs", "batch_size"):
             if not positive_int(getattr(self, name)):

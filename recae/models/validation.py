@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exceptions import DataError
 from ..metrics import RANKING_METRICS
+
+
+def check_valid_metric(metric) -> str:
+    """A ``"<metric>@<k>"`` name from :data:`recae.metrics.RANKING_METRICS` (``@k`` optional)."""
+    name, _, k = str(metric).partition("@")
+    if not isinstance(metric, str) or name not in RANKING_METRICS or not (k == "" or k.isdigit() and int(k) > 0):
+        raise DataError(f"valid_metric must look like 'ndcg@100' with a metric from {sorted(RANKING_METRICS)}; "
+                        f"got {metric!r}")
+    return metric
 
 
 def scored_rows(valid) -> np.ndarray:
@@ -30,7 +40,7 @@ def validation_score(model, valid, metric: str, dense=None) -> float:
     dense : callable ``(start, stop) -> Tensor``, optional
         Scores of scored rows ``start:stop`` instead of the model's own (the Blend's weighted sums).
     """
-    name, _, k = metric.partition("@")
+    name, _, k = check_valid_metric(metric).partition("@")
     fold_in, target = valid
     k = min(int(k or 100), target.shape[1])  # a small catalogue caps the cutoff
     rows = scored_rows(valid)
