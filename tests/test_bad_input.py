@@ -192,6 +192,8 @@ CASES = [
      DataError, ["timestamps must be", "['a', 'b']"]),
     ("filter/min_user-text", lambda c: c.data.filter(min_user="5"), DataError, ["min_user must be an integer", "'5'"]),
     ("binarize/threshold-None", lambda c: c.data.binarize(None), DataError, ["threshold must be a finite number", "None"]),
+    ("binarize/threshold-past-float", lambda c: c.data.binarize(10**400), DataError, ["threshold must be a finite number", "int"]),
+    ("filter/min_user-negative", lambda c: c.data.filter(min_user=-1), DataError, ["min_user must be an integer in [1, inf]", "-1"]),
     ("take_users/out-of-range", lambda c: c.data.take_users([9]), ShapeError, ["[0, 4)", "max 9"]),
     ("take_users/float-rows", lambda c: c.data.take_users([0.5]), DataError, ["integer positions", "float64"]),
     # ------------------------------------------------------------ fit
@@ -510,3 +512,15 @@ def test_dates_in_one_inferred_format_are_read_alike():
     data = recae.Interactions.from_pandas(frame, timestamp="t")
     assert pd.to_datetime(data.timestamps, unit="s").strftime("%Y-%m-%d").tolist() == [
         "2020-01-13", "2020-02-14", "2020-03-02"]  # day first throughout, as the first date shows
+
+
+def test_a_compressed_tsv_is_read_as_tab_separated(tmp_path):
+    import gzip
+
+    from recae.datasets import load_log
+
+    path = tmp_path / "ratings.tsv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("user\titem\n1\t10\n2\t20\n")
+    data = load_log(path)
+    assert data.user_ids.tolist() == [1, 2] and data.item_ids.tolist() == [10, 20]

@@ -328,7 +328,7 @@ class Interactions:
         What it removed is logged at INFO and appended to ``drops`` (see :meth:`why_dropped`);
         keeping under half of the entries warns (:class:`~recae.exceptions.DataWarning`).
         """
-        min_user, min_item = check_int(min_user, "min_user"), check_int(min_item, "min_item")
+        min_user, min_item = check_int(min_user, "min_user", 1), check_int(min_item, "min_item", 1)
         max_iter = None if max_iter is None else check_int(max_iter, "max_iter", 1)
         # Prune on boolean masks over the original log and gather once at the end.
         m = self.matrix

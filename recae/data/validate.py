@@ -60,7 +60,11 @@ def check_int(value, name: str, minimum: int | None = None, maximum: int | None 
 def check_real(value, name: str, low: float | None = None, high: float | None = None, *,
                low_open: bool = False, high_open: bool = False) -> float:
     """A finite float from a real number (not bool) in the interval given by the bounds."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) or not math.isfinite(float(value)):
+    try:
+        finite = not isinstance(value, (bool, np.bool_)) and isinstance(value, Real) and math.isfinite(float(value))
+    except OverflowError:  # an int past float64
+        finite = False
+    if not finite:
         raise DataError(f"{name} must be a finite number; got {type(value).__name__} {_show(value)}")
     value = float(value)
     too_low = low is not None and (value <= low if low_open else value < low)
