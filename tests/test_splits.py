@@ -10,7 +10,7 @@ import pytest
 
 from conftest import require_data
 from recae.data import HoldoutSplit, Interactions, StrongSplit, holdout_split, strong_generalization_split, temporal_split
-from recae.exceptions import DataError
+from recae.exceptions import DataError, DataWarning
 
 
 # ---------------------------------------------------------------- helpers
@@ -256,3 +256,18 @@ def test_ml1m_protocol_counts():
         ref = keep[keep.user.isin(fold.user_ids) & keep.item.isin(seen)].groupby("user").size()
         np.testing.assert_array_equal(total, ref.reindex(fold.user_ids, fill_value=0).to_numpy())
         assert fold.matrix.multiply(target.matrix).nnz == 0
+
+
+def test_an_empty_held_out_part_is_named():
+    frame = pd.DataFrame({"user": [1, 1, 1, 2, 2, 2, 3, 3, 3], "item": [1, 2, 3] * 3, "t": range(9)})
+    data = Interactions.from_pandas(frame, timestamp="t")
+    with pytest.warns(DataWarning, match=r"holdout_split\(test_size=0.01, valid_size=0\): the test part is empty"):
+        holdout_split(data, test_size=0.01)
+    with pytest.warns(DataWarning, match=r"temporal_split\(k=5, valid_k=0\): the test part is empty .*more than "
+                                         r"k \+ valid_k = 5 entries"):
+        temporal_split(data, k=5)
+    with pytest.warns(DataWarning) as caught:
+        strong_generalization_split(data, n_heldout=1, min_items=10, random_state=0)
+    assert [str(w.message).split(" (")[0] for w in caught] == [
+        "strong_generalization_split: the validation target part is empty",
+        "strong_generalization_split: the test target part is empty"]

@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..exceptions import DataError
+from ..exceptions import DataError, DataWarning
 from .interactions import Interactions, check_interactions
 from .sparse import entry_rows
 from .validate import check_int, check_real, make_rng
@@ -103,6 +104,13 @@ def _fold_parts(data: Interactions, fraction: float, min_items: int, rng) -> tup
     return data.filter_entries(~target), data.filter_entries(target)
 
 
+def _warn_if_empty(parts: dict, call: str, why: str) -> None:
+    """A DataWarning for each held-out part left without entries (nothing to score there)."""
+    for name, part in parts.items():
+        if part is not None and part.nnz == 0:
+            warnings.warn(f"{call}: the {name} part is empty ({why})", DataWarning, stacklevel=3)
+
+
 def holdout_split(data: Interactions, test_size: float = 0.2, valid_size: float = 0.0, *,
                   min_items: int = 2, random_state: int | None = 0) -> HoldoutSplit:
     """Random per-user holdout.
@@ -138,7 +146,11 @@ def holdout_split(data: Interactions, test_size: float = 0.2, valid_size: float 
     is_test = ranks < t
     is_valid = (ranks >= t) & (ranks < t + v)
     valid = data.filter_entries(is_valid) if valid_size > 0 else None
-    return HoldoutSplit(data.filter_entries(~is_test & ~is_valid), data.filter_entries(is_test), valid)
+    test = data.filter_entries(is_test)
+    _warn_if_empty({"test": test if test_size > 0 else None, "validation": valid},
+                   f"holdout_split(test_size={test_size:g}, valid_size={valid_size:g})",
+                   f"a user needs at least {min_items} entries, and 1 / size of them, to give one; raise the size")
+    return HoldoutSplit(data.filter_entries(~is_test & ~is_valid), test, valid)
 
 
 def temporal_split(data: Interactions, k: int = 1, valid_k: int = 0) -> HoldoutSplit:
@@ -162,7 +174,10 @@ def temporal_split(data: Interactions, k: int = 1, valid_k: int = 0) -> HoldoutS
     is_test = eligible & (ranks < k)
     is_valid = eligible & (ranks >= k) & (ranks < k + valid_k)
     valid = data.filter_entries(is_valid) if valid_k > 0 else None
-    return HoldoutSplit(data.filter_entries(~is_test & ~is_valid), data.filter_entries(is_test), valid)
+    test = data.filter_entries(is_test)
+    _warn_if_empty({"test": test, "validation": valid}, f"temporal_split(k={k}, valid_k={valid_k})",
+                   f"only users with more than k + valid_k = {k + valid_k} entries give any; lower k")
+    return HoldoutSplit(data.filter_entries(~is_test & ~is_valid), test, valid)
 
 
 def strong_generalization_split(data: Interactions, n_heldout: float | int = 0.1, target_fraction: float = 0.2, *,
@@ -203,6 +218,8 @@ def strong_generalization_split(data: Interactions, n_heldout: float | int = 0.1
     for rows in (valid_rows, test_rows):
         held = data.take_users(np.sort(rows)).take_items(seen)
         parts.extend(_fold_parts(held, target_fraction, min_items, rng))
+    _warn_if_empty({"validation target": parts[1], "test target": parts[3]}, "strong_generalization_split",
+                   f"held-out users need at least {min_items} entries (min_items) on items training users have")
     return StrongSplit(train, *parts)
 
 
