@@ -136,6 +136,12 @@ CASES = [
     ("from_pandas/dates-in-two-formats", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 2, 3], "item": [2, 3, 4], "t": ["01/02/2020", "13/02/2020", "02/03/2020"]}), timestamp="t"),
      DataError, ["more than one format", "'01/02/2020' (row 0) reads as 2020-01-02 or 2020-02-01", "ISO 8601"]),
+    ("from_pandas/timedelta-timestamps", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
+        {"user": [1, 2], "item": [2, 3], "t": pd.to_timedelta([1, 2], unit="s")}), timestamp="t"),
+     DataError, ["column 't' must hold dates or epoch seconds", "timedelta64"]),
+    ("from_pandas/complex-ratings", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
+        {"user": [1, 2], "item": [2, 3], "r": np.array([1 + 1j, 2])}), rating="r"),
+     DataError, ["column 'r' must hold real numbers", "complex128"]),
     ("align_items/strings-against-integers", lambda c: recae.Interactions(
         sp.csr_matrix(np.ones((1, 2))), user_ids=[7], item_ids=np.array(["10", "20"], dtype=object)).align_items(
         [10, 20], unknown="ignore"), DataError, ["item ids here are strings", "catalogue's are integers", "no item matches"]),
@@ -524,3 +530,15 @@ def test_a_compressed_tsv_is_read_as_tab_separated(tmp_path):
         f.write("user\titem\n1\t10\n2\t20\n")
     data = load_log(path)
     assert data.user_ids.tolist() == [1, 2] and data.item_ids.tolist() == [10, 20]
+
+
+def test_date_objects_are_timestamps():
+    import datetime
+
+    days = [datetime.date(2020, 1, d) for d in (1, 2, 3)]
+    frames = [days, pd.Series([pd.Timestamp(d) for d in days], dtype=object),
+              pd.Series(pd.to_datetime(days)).astype("category")]
+    for column in frames:
+        data = recae.Interactions.from_pandas(pd.DataFrame({"user": [1, 2, 3], "item": [2, 3, 4], "t": column}),
+                                              timestamp="t")
+        assert np.allclose(np.sort(data.timestamps), [1577836800.0, 1577923200.0, 1578009600.0])

@@ -7,6 +7,7 @@ value (``DataError.row``), which the file readers turn into a line number.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import logging
 import warnings
@@ -118,6 +119,22 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
                     f"{s.iloc[row]!r} (first at row {row}); fix or drop those rows", row=row)
 
 
+def date_objects(s: pd.Series, name: str) -> pd.Series:
+    """A column of date or datetime objects (``datetime.date``, ``pd.Timestamp``, or a categorical
+    of them) as UTC datetimes; any other column unchanged."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(s.cat.categories.dtype) if len(s.cat.categories) else s.astype(object)
+    if s.dtype != object:
+        return s
+    values = s.dropna()
+    if not len(values) or not values.map(lambda v: isinstance(v, (datetime.date, np.datetime64))).all():
+        return s
+    try:
+        return pd.to_datetime(s, utc=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(f"column {name!r} holds dates pandas could not convert: {exc}") from None
+
+
 def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.ndarray:
     """A column as finite float64 values; datetimes (when allowed) become epoch seconds.
 
@@ -127,6 +144,11 @@ def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.
     if allow_datetime:
         dates = dates_from_text(s, name)
         s = s if dates is None else dates
+        s = date_objects(s, name)
+    if pd.api.types.is_complex_dtype(s) or pd.api.types.is_timedelta64_dtype(s) or isinstance(s.dtype, pd.PeriodDtype) \
+            or (allow_datetime and pd.api.types.is_bool_dtype(s)):
+        what = "dates or epoch seconds" if allow_datetime else "real numbers"
+        raise DataError(f"column {name!r} must hold {what}; got dtype {s.dtype}")
     if pd.api.types.is_datetime64_any_dtype(s) and not allow_datetime:
         raise DataError(f"column {name!r} must be numeric; got dtype {s.dtype} (dates belong in the timestamp column)")
     if pd.api.types.is_datetime64_any_dtype(s):
