@@ -136,6 +136,11 @@ CASES = [
     ("from_pandas/dates-in-two-formats", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 2, 3], "item": [2, 3, 4], "t": ["01/02/2020", "13/02/2020", "02/03/2020"]}), timestamp="t"),
      DataError, ["more than one format", "'01/02/2020' (row 0) reads as 2020-01-02 or 2020-02-01", "ISO 8601"]),
+    ("from_pandas/multiindex-level", lambda c: recae.Interactions.from_pandas(
+        pd.DataFrame([[1, 3], [2, 4]], columns=pd.MultiIndex.from_tuples([("a", "user"), ("a", "item")])),
+        user="a", item="a"), DataError, ["columns are a MultiIndex", "'a' is not one column", "full tuple"]),
+    ("take_users/past-int64", lambda c: c.data.take_users(np.array([2**63], dtype=np.uint64)), DataError,
+     ["positions below 2**63", "9223372036854775808"]),
     ("from_pandas/timedelta-timestamps", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 2], "item": [2, 3], "t": pd.to_timedelta([1, 2], unit="s")}), timestamp="t"),
      DataError, ["column 't' must hold dates or epoch seconds", "timedelta64"]),

@@ -41,6 +41,11 @@ def column_hint(col, columns: list) -> str:
 
 def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
     """DataError unless each role's column (``{"user": "userId", ...}``) is present exactly once."""
+    partial = [c for c in wanted.values() if c is not None and not (isinstance(c, tuple) and len(c) == df.columns.nlevels)]
+    if isinstance(df.columns, pd.MultiIndex) and partial:  # df["a"] would be a frame of the columns under "a"
+        raise DataError(f"the frame's columns are a MultiIndex ({list(df.columns)[:4]}), so {partial[0]!r} is not one "
+                        "column; name each column by its full tuple, or give one level of names, e.g. "
+                        "df.columns = ['_'.join(map(str, c)) for c in df.columns]")
     for role, col in wanted.items():
         if col is None and role in ("user", "item"):
             raise DataError(f"{role} must name the {role} id column; got None (columns: {list(df.columns)})")

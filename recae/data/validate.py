@@ -94,6 +94,8 @@ def as_positions(values, what: str) -> np.ndarray:
         return arr.astype(np.int64)
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
         raise DataError(f"{what} must hold integer positions; got dtype {arr.dtype} (e.g. {arr[:3].tolist()})")
+    if arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:  # would wrap to a negative position
+        raise DataError(f"{what} must be positions below 2**63; got {int(arr.max())}")
     return arr.astype(np.int64)
 
 
