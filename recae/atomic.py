@@ -7,9 +7,10 @@ import tempfile
 
 import torch
 from safetensors import safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from .exceptions import ModelFileError
+from .exceptions import ModelFileError, RecaeError
 
 
 def read_tensors(path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
@@ -49,12 +50,40 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[s
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
-        raise ModelFileError(f"cannot save to {path!r}: {exc.strerror or exc}") from None
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
+        raise ModelFileError(f"cannot save to {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     _fsync_dir(directory)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` so that ``path`` holds the old file or the whole new one, never a torn one.
+
+    Raises
+    ------
+    RecaeError
+        When the folder is missing or the disk refuses the write (the temporary file removed).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise RecaeError(f"cannot write {path!r}: it is a directory")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RecaeError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _file_mode(path: str) -> int:

@@ -48,9 +48,20 @@ then $RECAE_DATA_DIR, then ./datasets; or a path to a .csv/.tsv/.parquet log.
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (``--data`` is not ``--data-dir``) and one-line errors."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"recae: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recae", description="Collaborative-filtering autoencoders: fit, recommend, evaluate.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="recae", description="Collaborative-filtering autoencoders: fit, recommend, evaluate.",
+               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"recae {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

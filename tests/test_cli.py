@@ -410,3 +410,48 @@ def test_history_ids_with_a_colon_are_taken_whole_where_the_model_knows_them():
     assert parse_history("urn:p:1,urn:p:2", known) == ["urn:p:1", "urn:p:2"]
     assert parse_history("urn:p:1:5,sku:3", known) == {"urn:p:1": 5.0, "sku": 3.0}
     assert parse_history("50:5,181:3", np.array([50, 181])) == {50: 5.0, 181: 3.0}
+
+
+def test_options_are_whole_words_and_usage_errors_one_line(capsys, tmp_path):
+    for argv, line in ((["demo", "--data", "ml-1m"],  # not a prefix of --data-dir
+                        "recae: error: unrecognized arguments: --data ml-1m (see recae --help)"),
+                       (["recommend", "--model-file", "m.recae", "-n", "abc"],
+                        "recae: error: argument -n: invalid int value: 'abc' (see recae recommend --help)")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        out, err = capsys.readouterr()
+        assert exc.value.code == 2 and err.strip().splitlines() == [line]
+    rc, out, err = run(capsys, "demo", "--data-dir", tmp_path / "absent")
+    assert_clean_error(rc, out, err, "--data-dir", "is not a folder")
+
+
+def test_checks_that_need_no_fit_come_first(csv_log, capsys, tmp_path):
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", csv_log)
+    assert_clean_error(rc, out, err, "is the --data log itself")
+    assert csv_log.read_text().startswith("uid,iid")  # the log is untouched
+    rc, out, err = run(capsys, "evaluate", "--data", csv_log, *FIT_ARGS, "--timestamp-col", "ts", "--protocol",
+                       "temporal", "--seeds", "1", "2", "--k", "2", "--model", "popularity", "-q")
+    assert rc == 0 and "the temporal split has no randomness, so it runs once" in err
+
+
+def test_user_ids_given_twice_are_both_used(model_file, capsys):
+    rc, out, _ = run(capsys, "recommend", "--model-file", model_file, "--user", "1", "--user", "2", "-n", "1",
+                     "--format", "csv")
+    assert rc == 0 and out.splitlines()[1].startswith("1,") and out.splitlines()[2].startswith("2,")
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
+    import os
+
+    from recae.atomic import atomic_write_text
+
+    path = tmp_path / "results.csv"
+    path.write_text("old contents\n")
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(recae.RecaeError, match="No space left on device"):
+        atomic_write_text(path, "new contents\n" * 1000)
+    assert path.read_text() == "old contents\n" and [p.name for p in tmp_path.iterdir()] == ["results.csv"]

@@ -22,6 +22,21 @@ from ..models import MODEL_REGISTRY
 DATASETS = registry.DATASET_NAMES
 
 
+def writable_paths(out: Path, report_dir: Path | None = None, data: str | None = None) -> None:
+    """Refuse, before the work, a model file (or report folder) that could not be written after it,
+    or one that would overwrite the ``--data`` log."""
+    if data is not None and os.path.exists(data) and out.exists() and os.path.samefile(out, data):
+        raise RecaeError(f"--out {str(out)!r} is the --data log itself; saving would replace the log with the model")
+    if out.is_dir():
+        raise RecaeError(f"--out must be a file path such as best.recae; {str(out)!r} is a folder")
+    for folder, what in ((out.parent, "--out's folder"), *(() if report_dir is None else ((report_dir, "--report-dir"),))):
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise RecaeError(f"{what} {str(folder)!r} cannot be made: {str(existing)!r} is a file")
+        if not os.access(existing, os.W_OK):
+            raise RecaeError(f"{what} {str(folder)!r} is not writable")
+
+
 def model_names() -> list[str]:
     """Lower-case names of the model classes ``--model`` accepts."""
     return sorted(k.lower() for k in MODEL_REGISTRY)

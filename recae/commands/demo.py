@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pandas as pd
 
 from ..data import strong_generalization_split
 from ..datasets import find_dataset_dir, load_movielens, load_movielens_items, registry
 from ..evaluate import evaluate
+from ..exceptions import RecaeError
 from ..models import EASE, Popularity
 from .common import print_table
 
@@ -27,6 +29,9 @@ def add_parser(sub) -> None:
 
 
 def cmd_demo(args) -> int:
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise RecaeError(f"--data-dir {args.data_dir!r} is not a folder (leave it out to use $RECAE_DATA_DIR, "
+                         "then ./datasets, else a synthetic log)")
     titles = None
     if find_dataset_dir("ml-100k", ["u.data"], args.data_dir) is not None:
         data = load_movielens("100k", data_dir=args.data_dir, download=False)

@@ -7,13 +7,14 @@ import os
 
 import pandas as pd
 
+from ..atomic import atomic_write_text
 from ..bench.protocols import PROTOCOLS, make_split, split_seeds
 from ..evaluate import evaluate
 from ..exceptions import ModelFileError, RecaeError
 from ..models import Recommender
 from ..models.params import load as load_model_file
 from .common import (add_data_args, add_threads_arg, data_description, implicit_positives, load_data, model_class,
-                     model_names, new_model, parse_params, print_table)
+                     model_names, new_model, parse_params, print_table, warn)
 
 EVALUATE_EPILOG = """examples:
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
@@ -93,6 +94,10 @@ def learned_settings(saved) -> tuple[dict, str]:
 
 
 def cmd_evaluate(args) -> int:
+    if args.protocol == "temporal" and len(args.seeds) > 1:
+        warn(f"--seeds {' '.join(map(str, args.seeds))}: the temporal split has no randomness, so it runs once")
+    if args.protocol != "strong" and args.heldout != 0.1:
+        warn(f"--heldout {args.heldout:g} ignored: it sets the held-out users of --protocol strong")
     params = parse_params(args.param)
     model, shown = unfitted_model(args.model, params)
     print(f"{shown} on {data_description(args)}, protocol {args.protocol}")
@@ -113,6 +118,6 @@ def cmd_evaluate(args) -> int:
     summary.insert(2, "se_over_users", groups["se_over_users"].mean())
     print_table(summary)
     if args.output:
-        out.to_csv(args.output)
+        atomic_write_text(args.output, out.to_csv())
         print(f"per-seed results written to {args.output}")
     return 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..data.splits import validation_split
 from ..exceptions import RecaeError
 from ..models.auto import auto_linear
 from ..models.explicit import ExplicitRecommender
 from .common import (add_data_args, add_threads_arg, implicit_positives, load_data, model_class, model_names, new_model,
-                     parse_params, warn)
+                     parse_params, warn, writable_paths)
 
 FIT_EPILOG = """examples:
   recae fit --data ml-1m --model ease --out ease.recae
@@ -65,6 +66,9 @@ def training_options(model, args) -> dict:
 
 
 def cmd_fit(args) -> int:
+    writable_paths(Path(args.out), data=args.data)  # before the fit, not after it
+    if not Path(args.out).parent.is_dir():
+        raise RecaeError(f"cannot save to {args.out!r}: its folder {str(Path(args.out).parent)!r} does not exist")
     data = None
     if args.model.lower() == "auto":  # the choice needs the catalogue's size: load first
         data, what = load_data(args)

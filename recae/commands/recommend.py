@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     r = sub.add_parser("recommend", help="top-n items for known users or a new user's history", epilog=RECOMMEND_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--model-file", required=True, help="a file written by `recae fit`")
-    r.add_argument("--user", nargs="+", help="raw user id(s) seen in training, space- or comma-separated")
+    r.add_argument("--user", nargs="+", action="extend",
+                   help="raw user id(s) seen in training, as separate arguments or comma-separated (repeatable)")
     r.add_argument("--skip-unknown", action="store_true",
                    help="recommend for the known --user ids and list the unknown ones (default: an unknown id fails)")
     r.add_argument("--history", help="a new user's raw item ids (1,50,181) or item:rating pairs (50:5,181:3)")

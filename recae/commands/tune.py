@@ -15,7 +15,7 @@ from ..exceptions import RecaeError
 from ..tuning import tune, write
 from ..tuning.api import parse_budget
 from ..tuning.report import label
-from .common import add_data_args, add_threads_arg, implicit_positives, load_data
+from .common import add_data_args, add_threads_arg, implicit_positives, load_data, writable_paths
 
 TUNE_EPILOG = """examples:
   recae tune --data clicks.csv --budget 20m --out best.recae
@@ -82,18 +82,6 @@ def quiet_optuna() -> None:
     except ImportError:
         raise RecaeError("the search needs Optuna: pip install 'recae[tune]' (or pip install optuna)") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def writable_paths(out: Path, report_dir: Path) -> None:
-    """Refuse, before the search, a model file or report folder that could not be written after it."""
-    if out.is_dir():
-        raise RecaeError(f"--out must be a file path such as best.recae; {str(out)!r} is a folder")
-    for folder, what in ((out.parent, "--out's folder"), (report_dir, "--report-dir")):
-        existing = next(p for p in (folder, *folder.parents) if p.exists())
-        if not existing.is_dir():
-            raise RecaeError(f"{what} {str(folder)!r} cannot be made: {str(existing)!r} is a file")
-        if not os.access(existing, os.W_OK):
-            raise RecaeError(f"{what} {str(folder)!r} is not writable")
 
 
 def cmd_tune(args) -> int:

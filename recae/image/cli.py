@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import sys
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from ..exceptions import DataError, RecaeError
 
 IMAGE_EPILOG = """examples:
@@ -121,28 +123,34 @@ def cmd_image_anomaly(args) -> int:
     model = ImageAutoencoder.load(args.model_file, device=args.device)
     images, labels, what = _load(args, "test")
     scores = model.anomaly_score(images, metric=args.metric)
-    flagged = scores > model.threshold_ if model.threshold_ is not None else None
-    print(f"Data: {what}")
-    print(f"Anomaly score ({args.metric}): mean {scores.mean():.5f}, median {np.median(scores):.5f}, "
+    # the saved threshold is on the scale of the metric it was set with
+    same_metric = getattr(model, "threshold_metric_", "mse") == args.metric
+    flagged = scores > model.threshold_ if model.threshold_ is not None and same_metric else None
+    # with the CSV on stdout (--output -) the summary goes to stderr, so the CSV can be piped
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.output == "-" else print
+    say(f"Data: {what}")
+    say(f"Anomaly score ({args.metric}): mean {scores.mean():.5f}, median {np.median(scores):.5f}, "
           f"max {scores.max():.5f}")
     if flagged is not None:
-        print(f"Flagged above threshold {model.threshold_:.5f}: {int(flagged.sum())} of {len(scores)}")
+        say(f"Flagged above threshold {model.threshold_:.5f}: {int(flagged.sum())} of {len(scores)}")
+    elif model.threshold_ is not None:
+        say(f"No flags: the model's threshold was set on {model.threshold_metric_} scores, not {args.metric}")
     if args.digit is not None:
         if labels is None:
             raise RecaeError("--digit needs labelled data (--data mnist)")
-        print(f"AUROC (digit {args.digit} normal, other digits anomalous): {auroc(scores, labels != args.digit):.4f}")
+        say(f"AUROC (digit {args.digit} normal, other digits anomalous): {auroc(scores, labels != args.digit):.4f}")
     if args.output:
-        out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
-        try:
-            w = csv.writer(out)
-            w.writerow(["index", "score"] + (["label"] if labels is not None else [])
-                       + (["flagged"] if flagged is not None else []))
-            for i, s in enumerate(scores):
-                w.writerow([i, f"{s:.6g}"] + ([int(labels[i])] if labels is not None else [])
-                           + ([int(flagged[i])] if flagged is not None else []))
-        finally:
-            if out is not sys.stdout:
-                out.close()
+        buffer = io.StringIO()
+        w = csv.writer(buffer)
+        w.writerow(["index", "score"] + (["label"] if labels is not None else [])
+                   + (["flagged"] if flagged is not None else []))
+        for i, s in enumerate(scores):
+            w.writerow([i, f"{s:.6g}"] + ([int(labels[i])] if labels is not None else [])
+                       + ([int(flagged[i])] if flagged is not None else []))
+        if args.output == "-":
+            sys.stdout.write(buffer.getvalue())
+        else:
+            atomic_write_text(args.output, buffer.getvalue())
     return 0
 
 
