@@ -345,3 +345,18 @@ def test_the_default_models_are_what_recae_bench_runs(planted, monkeypatch):
         run_bench(planted, "strong", show_progress=False)
     assert got.value.args[0] == list(DEFAULT_MODELS)
     assert "sansa" not in DEFAULT_MODELS and "factorease" not in DEFAULT_MODELS
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "0"], "--budget must be a positive integer; got 0"),
+    (["--seeds", "0"], "--seeds must be a positive integer; got 0"),
+    (["--max-epochs", "-1"], "--max-epochs must be a positive integer; got -1"),
+    (["--models", "foo"], "unknown model(s) ['foo']"),
+])
+def test_cli_checks_what_needs_no_data_first(args, message, capsys, tmp_path):
+    # --data names a file that does not exist: the flag's error must come before any loading
+    rc = main(["bench", "--data", str(tmp_path / "absent.csv"), *args])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith(f"recae: error: {message}")
+    assert "absent.csv" not in err

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..bench import console_table, run_bench, write
 from ..bench.protocols import PROTOCOLS
-from ..bench.spaces import DEFAULT_MODELS, MODELS
+from ..bench.spaces import DEFAULT_MODELS, MODELS, check_models
 from ..exceptions import RecaeError
-from .common import add_data_args, implicit_positives, load_data
+from .common import add_data_args, implicit_positives, load_data, writable_paths
 from .tune import quiet_optuna
 
 BENCH_EPILOG = """examples:
@@ -56,6 +56,12 @@ def cmd_bench(args) -> int:
     if args.budget_seconds is not None and not 0 < args.budget_seconds < math.inf:  # before the data loads
         raise RecaeError(f"--budget-seconds must be a positive, finite number of seconds; got {args.budget_seconds}")
     budget = 4 if args.budget is None else args.budget
+    # what needs no data is checked before the data loads (and before the first model runs)
+    for flag, value, low in (("--budget", budget, 1), ("--seeds", args.seeds, 1), ("--max-epochs", args.max_epochs, 1)):
+        if value is not None and value < low:
+            raise RecaeError(f"{flag} must be a positive integer; got {value}")
+    check_models(args.models)
+    writable_paths(Path(args.out) / "results", None)  # --out is the results' folder
     data, what = load_data(args)
     data = implicit_positives(data, args)
     print(f"Benchmarking on {what}: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "
