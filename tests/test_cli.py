@@ -455,3 +455,18 @@ def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(recae.RecaeError, match="No space left on device"):
         atomic_write_text(path, "new contents\n" * 1000)
     assert path.read_text() == "old contents\n" and [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+
+
+def test_serve_refuses_an_address_it_cannot_listen_on(model_file, capsys):
+    import socket
+
+    pytest.importorskip("fastapi")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        rc, out, err = run(capsys, "serve", model_file, "--no-journal", "--port", port)
+    assert_clean_error(rc, out, err, f"cannot listen on 127.0.0.1:{port}", "pick another --port")
+    # a numeric address of no interface here (TEST-NET-1): no name lookup, so no network involved
+    rc, out, err = run(capsys, "serve", model_file, "--no-journal", "--host", "192.0.2.1")
+    assert_clean_error(rc, out, err, "cannot listen on 192.0.2.1:8000", "Cannot assign requested address")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 from ..exceptions import RecaeError
 from ..serve import INSTALL, load_model, require_fastapi
@@ -30,6 +31,22 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def check_listen(host: str, port: int) -> None:
+    """Refuse, in one line, an address this machine cannot listen on (uvicorn would log and exit 3)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RecaeError(f"--host {host!r} is not an address of this machine ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise RecaeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port "
+                             "(or stop what holds it)") from None
+
+
 def cmd_serve(args) -> int:
     require_fastapi()
     if args.workers < 1:
@@ -43,6 +60,7 @@ def cmd_serve(args) -> int:
     if args.no_journal and args.workers > 1:
         raise RecaeError("--workers > 1 needs the journal (it carries appended interactions between workers)")
     model, _ = load_model(args.model_file, args.device)  # refuse a bad file before binding the port
+    check_listen(args.host, args.port)
     journal = None if args.no_journal else os.path.abspath(args.journal or f"{args.model_file}.journal")
     if args.admin_token:
         os.environ["RECAE_ADMIN_TOKEN"] = args.admin_token  # for the worker processes; never printed
