@@ -403,3 +403,11 @@ def test_cli_array_file_and_errors(tmp_path, capsys):
         _run(["image", "anomaly", "--model-file", str(model), "--data", str(tmp_path / "y.npy")])
     with pytest.raises(recae.RecaeError, match="--digit"):
         _run(["image", "fit", "--data", str(tmp_path / "x.npy"), "--digit", "3", "--out", str(model)])
+    # flags that need no data are refused first (the data named here does not exist)
+    with pytest.raises(recae.RecaeError, match=r"--threshold-fpr must be in \(0, 1\).*got 5"):
+        _run(["image", "fit", "--data", str(tmp_path / "absent.npy"), "--threshold-fpr", "5", "--out", str(model)])
+    with pytest.raises(recae.RecaeError, match="--plots must be a folder"):
+        _run(["image", "fit", "--data", str(tmp_path / "absent.npy"), "--plots", str(model), "--out", str(model)])
+    assert _run(["image", "reconstruct", "--model-file", str(model), "--data", str(tmp_path / "x.npy"),
+                 "--save-npy", str(tmp_path / "rec")]) == 0
+    assert f"Reconstructions: {tmp_path / 'rec.npy'}" in capsys.readouterr().out and (tmp_path / "rec.npy").exists()

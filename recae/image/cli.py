@@ -58,9 +58,13 @@ def _load(args, split: str):
 def cmd_image_fit(args) -> int:
     from .model import ImageAutoencoder
 
-    images, labels, what = _load(args, "train")
-    if not 0 <= args.valid_fraction < 1:
+    if not 0 <= args.valid_fraction < 1:  # flags first: they need no data and no training
         raise DataError(f"--valid-fraction must be in [0, 1); got {args.valid_fraction}")
+    if not 0 < args.threshold_fpr < 1:
+        raise DataError(f"--threshold-fpr must be in (0, 1), a share of normal images to flag; got {args.threshold_fpr}")
+    if args.plots and os.path.exists(args.plots) and not os.path.isdir(args.plots):
+        raise DataError(f"--plots must be a folder for the figures; {args.plots!r} is a file")
+    images, labels, what = _load(args, "train")
     n_valid = int(round(len(images) * args.valid_fraction))
     order = np.random.default_rng(args.seed).permutation(len(images))
     valid_idx, train_idx = order[:n_valid], order[n_valid:]
@@ -111,8 +115,9 @@ def cmd_image_reconstruct(args) -> int:
 
         print(f"Grid: {plots.plot_reconstructions(model, images, args.out, n=args.n)}")
     if args.save_npy:
-        np.save(args.save_npy, recon)
-        print(f"Reconstructions: {args.save_npy}")
+        path = args.save_npy if str(args.save_npy).endswith(".npy") else f"{args.save_npy}.npy"  # as np.save names it
+        np.save(path, recon)
+        print(f"Reconstructions: {path}")
     return 0
 
 
