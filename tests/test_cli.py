@@ -470,3 +470,10 @@ def test_serve_refuses_an_address_it_cannot_listen_on(model_file, capsys):
     # a numeric address of no interface here (TEST-NET-1): no name lookup, so no network involved
     rc, out, err = run(capsys, "serve", model_file, "--no-journal", "--host", "192.0.2.1")
     assert_clean_error(rc, out, err, "cannot listen on 192.0.2.1:8000", "Cannot assign requested address")
+
+
+def test_errors_name_the_flags_typed(csv_log, capsys, tmp_path):
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--min-user", "0", "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "--min-user must be an integer in [1, inf]; got 0")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--binarize", "nan", "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "--binarize must be a finite number; got float nan")

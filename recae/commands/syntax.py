@@ -24,7 +24,9 @@ _METHOD = re.compile(r"Interactions\.filter\((?P<name>min_user|min_item)=[^)]*\)
 _STEP = re.compile(r"filter\(min_user=(?P<u>\d+), min_item=(?P<i>\d+)\)")
 _BUILD = re.compile(r"build it with Interactions\.from_pandas\([^)]*rating=[^)]*\)")
 _MODEL = re.compile(r"\b(?P<cls>[A-Z][A-Za-z0-9]*)\((?P<name>[a-z_][a-z0-9_]*)=\.\.\.\)")
-_BARE = re.compile(r"\b(?P<name>min_user|min_item)\b(?= \(now)")
+_BARE = re.compile(r"\b(?P<name>min_user|min_item)\b(?= \(now| must be)")
+#: binarize's threshold, which --binarize sets, when the message is about it alone.
+_THRESHOLD = re.compile(r"^threshold must be")
 
 
 def model_params() -> set[str]:
@@ -58,6 +60,7 @@ def cli_syntax(message: str, command: str | None = None) -> str:
     message = _STEP.sub(lambda m: f"--min-user {m['u']} --min-item {m['i']}", message)
     message = _METHOD.sub(lambda m: f"{DATA_FLAGS[m['name']]} N", message)
     message = _BARE.sub(lambda m: DATA_FLAGS[m["name"]], message)
+    message = _THRESHOLD.sub("--binarize must be", message)
     message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
                          else m.group(0), message)
 
