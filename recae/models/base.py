@@ -29,7 +29,7 @@ from ..anomaly import user_anomaly_scores
 from ..data.batching import row_chunks
 from ..data.ids import IdIndex
 from ..data.interactions import Interactions
-from ..data.sparse import take_rows
+from ..data.sparse import entry_rows, take_rows
 from ..data.validate import check_choice
 from ..device import resolve_device
 from ..exceptions import DataError, UnknownIdError
@@ -273,16 +273,18 @@ class Recommender(RecommenderFile, Params):
         X, single = self.history_rows(history, unknown)
         mask = self._item_mask(items, exclude)
         ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=mask)
-        if self.empty_history_fallback:
-            # nothing to fold in (no item, or only zeros, which hold no interaction): the most popular items
-            held = X.copy()
-            held.eliminate_zeros()
-            empty = np.flatnonzero(np.diff(held.indptr) == 0)
-            if len(empty):
-                counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
-                ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1),
-                                                       X[empty] if exclude_seen else None, len(empty), n, mask)
+        empty = self.unfolded_rows(X) if self.empty_history_fallback else []
+        if len(empty):  # nothing to fold in: the most popular items
+            counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
+            ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1),
+                                                   X[empty] if exclude_seen else None, len(empty), n, mask)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
+
+    def unfolded_rows(self, X: sp.csr_matrix) -> np.ndarray:
+        """Rows of history matrix ``X`` with nothing to fold in, whose ranking is not personal: no
+        entry, or (for a model of positives, which reads 0 as no interaction) only zeros."""
+        held = X.data != 0 if self.empty_history_fallback else np.ones(X.nnz, dtype=bool)
+        return np.flatnonzero(np.bincount(entry_rows(X.indptr)[held], minlength=X.shape[0]) == 0)
 
     def score(self, history, *, unknown: str = "raise") -> np.ndarray:
         """Raw scores for history rows.

@@ -208,16 +208,14 @@ class Session:
         if not known.all():  # left out here, so the library has nothing to warn about
             history = ({k: history[k] for k, ok in zip(keys, known) if ok} if isinstance(history, dict)
                        else [k for k, ok in zip(keys, known) if ok])
-        ids, scores = model.recommend_new(history, n, items=state.item_list(items), exclude=state.item_list(exclude))
-        out = _ranking(ids, scores)
+        X, _ = model.history_rows(history)
+        ids, scores = model.recommend_new(X, n, items=state.item_list(items), exclude=state.item_list(exclude))
+        out = _ranking(ids[0], scores[0])
         if explain:
             out["explanations"] = explain_items(model, history, out["items"], self.explain_n)
         if not known.all():
             out["ignored"] = [plain(k) for k, ok in zip(keys, known) if not ok]
-        values = np.asarray(list(history.values()) if isinstance(history, dict) else [1.0] * len(history))
-        # a model of positives reads a 0 as no interaction, a rating model as a rating
-        folded = values != 0 if model.empty_history_fallback else np.ones(len(values), bool)
-        if not folded.any():
+        if len(model.unfolded_rows(X)):
             out["fallback"] = model.empty_history_ranking  # nothing was folded in: not a personal ranking
         return out
 
