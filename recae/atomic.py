@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
 import torch
-from safetensors import safe_open
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .exceptions import ModelFileError, RecaeError
@@ -25,6 +25,36 @@ def aligned(t: torch.Tensor) -> torch.Tensor:
     return t if t.data_ptr() % 64 == 0 else t.clone()
 
 
+@contextlib.contextmanager
+def _replacing(path, error: type, verb: str):
+    """Yield a temporary file beside ``path``; when the block ends, flush it and rename it over ``path``.
+
+    ``path`` then holds the old file or the whole new one, never a torn one. A missing folder, a
+    ``path`` that is a directory, or a disk that refuses the write raises ``error`` ("cannot
+    <verb> ..."); the temporary file is removed in every case.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise error(f"cannot {verb} {path!r}: it is a directory")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
+        os.close(fd)
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        # mkstemp creates the file 0600; give it the mode an ordinary open() would (or the old file's)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
+        raise error(f"cannot {verb} {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+    _fsync_dir(directory)
+
+
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str]) -> None:
     """Write a safetensors file so that ``path`` holds either the old or the new file, never a torn one.
 
@@ -34,28 +64,8 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path, metadata: dict[s
         When the folder is missing, ``path`` is a directory, or the disk refuses the write;
         the temporary file is removed in every case.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ModelFileError(f"cannot save to {path!r}: it is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise ModelFileError(f"cannot save to {path!r}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
+    with _replacing(path, ModelFileError, "save to") as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        # mkstemp creates the file 0600; give it the mode an ordinary open() would (or the old file's)
-        os.chmod(tmp, _file_mode(path))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
-        raise ModelFileError(f"cannot save to {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    _fsync_dir(directory)
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -64,26 +74,10 @@ def atomic_write_text(path, text: str) -> None:
     Raises
     ------
     RecaeError
-        When the folder is missing or the disk refuses the write (the temporary file removed).
+        When the folder is missing, ``path`` is a directory, or the disk refuses the write.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise RecaeError(f"cannot write {path!r}: it is a directory")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".recae-", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RecaeError(f"cannot write {path!r}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+    with _replacing(path, RecaeError, "write") as tmp, open(tmp, "w", newline="") as f:
+        f.write(text)
 
 
 def _file_mode(path: str) -> int:
