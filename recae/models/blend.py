@@ -143,10 +143,8 @@ class Blend(Recommender):
         return params
 
     def _default_weights(self, n: int) -> np.ndarray:
-        if self.weights is not None:
+        if self.weights is not None:  # checked by _check_params before any member was fitted
             w = np.asarray(self.weights, dtype=np.float64)
-            if w.shape != (n,) or np.any(w < 0) or w.sum() <= 0:
-                raise DataError(f"weights must be {n} non-negative numbers with a positive sum; got {self.weights!r}")
             return w / w.sum()
         if self.members is None:
             return np.asarray(self.DEFAULT_WEIGHTS)
