@@ -71,6 +71,29 @@ def check_frame(df, user, item, rating, timestamp) -> None:
     require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
 
 
+def _unambiguous_mixed(s: pd.Series, name: str) -> pd.Series | None:
+    """Dates read value by value, where that is unambiguous, else None (not all of them parse).
+
+    Read alone, 01/02/2020 would be January and 13/02/2020 February: a value that reads
+    differently day-first is refused, naming both readings.
+    """
+    try:
+        out = pd.to_datetime(s, utc=True, format="mixed")
+        other = pd.to_datetime(s, utc=True, format="mixed", dayfirst=True)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    # ISO 8601 values are never day-first (dateutil would read 2024-03-01 as 3 January)
+    iso = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").notna()
+    differ = ((out != other) & ~iso & s.notna()).to_numpy()
+    if differ.any():
+        row = int(np.flatnonzero(differ)[0])
+        raise DataError(f"column {name!r} holds text dates in more than one format, and {s.iloc[row]!r} (row {row}) "
+                        f"reads as {out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d} depending on whether the "
+                        "day comes first; write the dates as ISO 8601 (2020-02-13 or 2020-02-13T08:30:00Z) or as "
+                        "epoch seconds", row=row)
+    return out
+
+
 def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
     """A text column of dates (ISO 8601 or another format pandas reads) as UTC datetimes, else None.
 
@@ -84,34 +107,23 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
         return None
     if pd.to_numeric(text, errors="coerce").notna().all():
         return None  # numbers stored as text: not dates
-    # ISO 8601, else the one format pandas infers from the first value, else value by value where
-    # that is unambiguous: read alone, 01/02/2020 would be January and 13/02/2020 February
-    for fmt in ("ISO8601", None, "mixed"):
+    # ISO 8601, else the one format pandas infers from the first value (a day-first one included)
+    for fmt in ("ISO8601", None):
         try:
             with warnings.catch_warnings():
-                # "could not infer format" means value by value; a day-first format, once inferred, is one format
+                # "could not infer format" means value by value, which the mixed reading below handles
                 warnings.filterwarnings("error", message="Could not infer format", category=UserWarning)
                 warnings.filterwarnings("ignore", message="Parsing dates in", category=UserWarning)
                 out = pd.to_datetime(s, utc=True, format=fmt)
-                if fmt == "mixed":
-                    other = pd.to_datetime(s, utc=True, format=fmt, dayfirst=True)
-                    # ISO 8601 values are never day-first (dateutil would read 2024-03-01 as 3 January)
-                    iso = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").notna()
-                    differ = ((out != other) & ~iso & s.notna()).to_numpy()
-                    if differ.any():
-                        row = int(np.flatnonzero(differ)[0])
-                        raise DataError(
-                            f"column {name!r} holds text dates in more than one format, and {s.iloc[row]!r} (row "
-                            f"{row}) reads as {out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d} depending on "
-                            "whether the day comes first; write the dates as ISO 8601 (2020-02-13 or "
-                            "2020-02-13T08:30:00Z) or as epoch seconds", row=row)
-        except DataError:
-            raise
         except (ValueError, TypeError, OverflowError, UserWarning):
             continue
         logger.info("timestamp column %r holds text dates: parsed them (%s) as UTC, e.g. %r -> %s",
                     name, fmt or "one inferred format", text.iloc[0], out.iloc[0])
         return out
+    mixed = _unambiguous_mixed(s, name)
+    if mixed is not None:
+        logger.info("timestamp column %r holds text dates in several formats: parsed each as UTC", name)
+        return mixed
     try:
         parsed = pd.to_datetime(s, utc=True, format="mixed", errors="coerce")
     except (ValueError, TypeError, OverflowError):
