@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 METRIC = "ndcg@100"
 #: A neural trial with time for fewer epochs is not started: none that the committed searches cut
-#: short before epoch 5, after a full trial of their model, was its model's best (docs/tuning.md).
+#: short before epoch 5, after a full trial of their model, was its model's best (cut_short_trials.md).
 MIN_EPOCHS = 5
 
 
