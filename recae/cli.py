@@ -72,11 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(command, message, category, filename, lineno, file=None, line=None) -> None:
-    """recae's warnings as one ``recae: warning: ...`` line in CLI syntax; others as Python shows them."""
+    """Every warning as one ``recae: warning: ...`` line: recae's in CLI syntax, others naming their source.
+
+    Python's own format takes two lines (the second quoting source code the user never wrote);
+    a third-party warning keeps its category and package so it can still be looked up.
+    """
     if issubclass(category, (DataWarning, ConversionWarning)) or f"{os.sep}recae{os.sep}" in str(filename):
         print(f"recae: warning: {cli_syntax(str(message), command)}", file=sys.stderr, flush=True)
     else:
-        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="", flush=True)
+        text = " ".join(str(message).split())
+        print(f"recae: warning: {text} ({category.__name__} from {_package(str(filename))})", file=sys.stderr,
+              flush=True)
+
+
+def _package(filename: str) -> str:
+    """The top-level package a source file belongs to (``site-packages/elsa/elsa.py`` → ``elsa``)."""
+    parts = filename.replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts):
+            return parts[parts.index(marker) + 1].removesuffix(".py")
+    return os.path.basename(filename).removesuffix(".py") or "python"
 
 
 def _set_threads(args) -> None:

@@ -547,3 +547,15 @@ def test_date_objects_are_timestamps():
         data = recae.Interactions.from_pandas(pd.DataFrame({"user": [1, 2, 3], "item": [2, 3, 4], "t": column}),
                                               timestamp="t")
         assert np.allclose(np.sort(data.timestamps), [1577836800.0, 1577923200.0, 1578009600.0])
+
+
+def test_a_field_separator_must_be_a_non_empty_string_and_may_be_longer(tmp_path):
+    path = tmp_path / "ratings.dat"
+    path.write_text("user::item\n1::10\n2::20\n")
+    for sep in ("", 3):
+        with pytest.raises(DataError, match=f"sep must be a non-empty string.*got {sep!r}"):
+            recae.Interactions.from_csv(path, sep=sep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pandas warning about falling back to the python engine
+        data = recae.Interactions.from_csv(path, sep="::")
+    assert data.user_ids.tolist() == [1, 2] and data.item_ids.tolist() == [10, 20]

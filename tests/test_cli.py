@@ -477,3 +477,21 @@ def test_errors_name_the_flags_typed(csv_log, capsys, tmp_path):
     assert_clean_error(rc, out, err, "--min-user must be an integer in [1, inf]; got 0")
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--binarize", "nan", "--out", tmp_path / "m.recae")
     assert_clean_error(rc, out, err, "--binarize must be a finite number; got float nan")
+
+
+def test_every_warning_is_one_line_and_a_third_party_one_names_its_package(csv_log, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from recae.models import EASE
+
+    def noisy_fit(self, data, *args, **kwargs):
+        warnings.warn_explicit("a library's note\n  over two lines", UserWarning,
+                               "/venv/lib/python3.11/site-packages/elsa/elsa.py", 12)
+        return original(self, data, *args, **kwargs)
+
+    original = EASE.fit
+    monkeypatch.setattr(EASE, "fit", noisy_fit)
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", tmp_path / "m.recae")
+    assert rc == 0 and err == "recae: warning: a library's note over two lines (UserWarning from elsa)\n"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--sep", "", "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "--sep must be a non-empty string")

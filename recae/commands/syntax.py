@@ -24,7 +24,7 @@ _METHOD = re.compile(r"Interactions\.filter\((?P<name>min_user|min_item)=[^)]*\)
 _STEP = re.compile(r"filter\(min_user=(?P<u>\d+), min_item=(?P<i>\d+)\)")
 _BUILD = re.compile(r"build it with Interactions\.from_pandas\([^)]*rating=[^)]*\)")
 _MODEL = re.compile(r"\b(?P<cls>[A-Z][A-Za-z0-9]*)\((?P<name>[a-z_][a-z0-9_]*)=\.\.\.\)")
-_BARE = re.compile(r"\b(?P<name>min_user|min_item)\b(?= \(now| must be)")
+_BARE = re.compile(r"\b(?P<name>min_user|min_item|sep)\b(?= \(now| must be)")
 #: binarize's threshold, which --binarize sets, when the message is about it alone.
 _THRESHOLD = re.compile(r"^threshold must be")
 

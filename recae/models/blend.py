@@ -114,8 +114,11 @@ class Blend(Recommender):
                 specs.append((type(m).__name__, m.get_params()))
             elif isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
                 if m[0] not in MODEL_REGISTRY or m[0] == "Blend":
-                    raise DataError(f"unknown member model {m[0]!r}; choose from "
-                                    f"{sorted(k for k in MODEL_REGISTRY if k != 'Blend')}")
+                    names = sorted(k for k in MODEL_REGISTRY if k != "Blend")
+                    same = [k for k in names if k.lower() == m[0].lower()]
+                    raise DataError(f"unknown member model {m[0]!r}; "
+                                    + (f"member names are class names: did you mean {same[0]!r}?" if same
+                                       else f"choose from {names}"))
                 if not isinstance(m[1], dict) or not all(isinstance(k, str) for k in m[1]):
                     raise DataError(f"member {m[0]!r}: its settings must be a dict of parameter names to values; "
                                     f"got {m[1]!r}")
