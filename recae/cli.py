@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (demo, fit, recommend, evaluate, bench, tune, serve):
         command.add_parser(sub)
     add_image_parser(sub)
+    p.commands = dict(sub.choices)  # subcommand name → its parser, for errors found after parsing
     return p
 
 
@@ -105,7 +106,10 @@ def _set_threads(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named against the subcommand's usage, not the top-level one
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.raw_argv = list(sys.argv[2:] if argv is None else argv[1:])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with warnings.catch_warnings():

@@ -414,7 +414,7 @@ def test_history_ids_with_a_colon_are_taken_whole_where_the_model_knows_them():
 
 def test_options_are_whole_words_and_usage_errors_one_line(capsys, tmp_path):
     for argv, line in ((["demo", "--data", "ml-1m"],  # not a prefix of --data-dir
-                        "recae: error: unrecognized arguments: --data ml-1m (see recae --help)"),
+                        "recae: error: unrecognized arguments: --data ml-1m (see recae demo --help)"),
                        (["recommend", "--model-file", "m.recae", "-n", "abc"],
                         "recae: error: argument -n: invalid int value: 'abc' (see recae recommend --help)")):
         with pytest.raises(SystemExit) as exc:
@@ -495,3 +495,21 @@ def test_every_warning_is_one_line_and_a_third_party_one_names_its_package(csv_l
     assert rc == 0 and err == "recae: warning: a library's note over two lines (UserWarning from elsa)\n"
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--sep", "", "--out", tmp_path / "m.recae")
     assert_clean_error(rc, out, err, "--sep must be a non-empty string")
+
+
+def test_errors_name_the_option_the_user_typed(csv_log, tmp_path, capsys):
+    out_file = tmp_path / "m.recae"
+    cases = [(["fit", "--model", "multdae", "--param", "epochs=0"], "--param epochs must be a positive integer; got 0"),
+             (["fit", "--model", "multdae", "--valid", "2"], "--valid as a fraction must be in (0, 1); got 2.0"),
+             (["fit", "--min-user", "0"], "--min-user must be"),
+             (["evaluate", "--heldout", "0.7"], "--heldout as a fraction must be in (0, 0.5); got 0.7"),
+             (["evaluate", "--k", "0"], "--k must be positive integers; got 0"),
+             (["evaluate"], "--heldout 0.1 of 6 users gives 0 users per held-out part")]
+    for argv, message in cases:
+        tail = ["--out", out_file] if argv[0] == "fit" else []
+        rc, out, err = run(capsys, argv[0], "--data", csv_log, *FIT_ARGS, *argv[1:], *tail)
+        assert_clean_error(rc, out, err, message)
+    with pytest.raises(SystemExit) as exited:  # argparse's own exit, as for every usage error
+        main(["evaluate", "--data", str(csv_log), "--metrics", "recall@10"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and err == "recae: error: unrecognized arguments: --metrics recall@10 (see recae evaluate --help)\n"

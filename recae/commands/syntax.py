@@ -15,6 +15,8 @@ from ..models import MODEL_REGISTRY
 DATA_FLAGS = {"data_dir": "--data-dir", "timestamp": "--timestamp-col", "rating": "--rating-col", "user": "--user-col",
               "item": "--item-col", "duplicates": "--duplicates", "min_user": "--min-user", "min_item": "--min-item",
               "sep": "--sep"}
+#: Keyword arguments that a command's own option sets (their names are rewritten wherever they appear).
+COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--heldout"}}
 #: Commands with their own ``--device`` option (elsewhere a device is a model's ``--param``).
 DEVICE_COMMANDS = ("recommend", "image")
 
@@ -25,6 +27,8 @@ _STEP = re.compile(r"filter\(min_user=(?P<u>\d+), min_item=(?P<i>\d+)\)")
 _BUILD = re.compile(r"build it with Interactions\.from_pandas\([^)]*rating=[^)]*\)")
 _MODEL = re.compile(r"\b(?P<cls>[A-Z][A-Za-z0-9]*)\((?P<name>[a-z_][a-z0-9_]*)=\.\.\.\)")
 _BARE = re.compile(r"\b(?P<name>min_user|min_item|sep)\b(?= \(now| must be)")
+#: A message that opens with the name of the setting it is about (``epochs must be ...``).
+_LEAD = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?= (?:as a fraction )?must be)")
 #: binarize's threshold, which --binarize sets, when the message is about it alone.
 _THRESHOLD = re.compile(r"^threshold must be")
 
@@ -53,6 +57,10 @@ def _option(name: str, value: str, command: str | None, params: set[str]) -> str
     return None
 
 
+def _lead(name: str, params: set[str]) -> str:
+    return f"--param {name}" if name in params and name not in DATA_FLAGS else name
+
+
 def cli_syntax(message: str, command: str | None = None) -> str:
     """``message`` with the Python-keyword hints it knows written as options of ``recae <command>``."""
     params = model_params()
@@ -61,6 +69,9 @@ def cli_syntax(message: str, command: str | None = None) -> str:
     message = _METHOD.sub(lambda m: f"{DATA_FLAGS[m['name']]} N", message)
     message = _BARE.sub(lambda m: DATA_FLAGS[m["name"]], message)
     message = _THRESHOLD.sub("--binarize must be", message)
+    for name, flag in COMMAND_FLAGS.get(command or "", {}).items():
+        message = re.sub(rf"\b{name}\b", flag, message)
+    message = _LEAD.sub(lambda m: _lead(m["name"], params), message)
     message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
                          else m.group(0), message)
 
