@@ -76,7 +76,14 @@ def ids_in(name: str, tensors: dict, meta: dict) -> np.ndarray:
         if dtype.kind not in "iubUO":
             raise ValueError(f"{name} has an unsupported dtype {dtype}")
         if dtype != out.dtype:
-            out = out.astype(dtype)
+            try:
+                converted = out.astype(dtype)
+                lossless = np.array_equal(converted.astype(out.dtype), out)
+            except (OverflowError, ValueError, TypeError):
+                lossless = False
+            if not lossless:  # e.g. ids 40000 and up under int16 would wrap to other ids
+                raise ValueError(f"{name} do not fit their recorded dtype {dtype}")
+            out = converted
     return out
 
 

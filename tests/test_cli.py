@@ -472,6 +472,15 @@ def test_serve_refuses_an_address_it_cannot_listen_on(model_file, capsys):
     assert_clean_error(rc, out, err, "cannot listen on 192.0.2.1:8000", "Cannot assign requested address")
 
 
+def test_serve_refuses_a_journal_that_is_not_one_before_serving(model_file, tmp_path, capsys):
+    pytest.importorskip("fastapi")
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database, " * 100)
+    rc, out, err = run(capsys, "serve", model_file, "--journal", not_sqlite, "--port", "0")
+    assert_clean_error(rc, out, err, "is not a usable recae journal")
+    assert "serving" not in out and not_sqlite.read_text().startswith("not a database")
+
+
 def test_errors_name_the_flags_typed(csv_log, capsys, tmp_path):
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--min-user", "0", "--out", tmp_path / "m.recae")
     assert_clean_error(rc, out, err, "--min-user must be an integer in [1, inf]; got 0")
@@ -501,7 +510,6 @@ def test_errors_name_the_option_the_user_typed(csv_log, tmp_path, capsys):
     out_file = tmp_path / "m.recae"
     cases = [(["fit", "--model", "multdae", "--param", "epochs=0"], "--param epochs must be a positive integer; got 0"),
              (["fit", "--model", "multdae", "--valid", "2"], "--valid as a fraction must be in (0, 1); got 2.0"),
-             (["fit", "--min-user", "0"], "--min-user must be"),
              (["evaluate", "--heldout", "0.7"], "--heldout as a fraction must be in (0, 0.5); got 0.7"),
              (["evaluate", "--k", "0"], "--k must be positive integers; got 0"),
              (["evaluate"], "--heldout 0.1 of 6 users gives 0 users per held-out part")]

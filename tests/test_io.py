@@ -227,6 +227,51 @@ def test_incomplete_file_is_a_model_file_error(ease, tmp_path):
         recae.load(bad)
 
 
+def _rewritten(model, tmp_path, change):
+    """A file of ``model`` that ``change(meta, tensors)`` altered, its checksums written to match."""
+    good = tmp_path / "good.recae"
+    model.save(good)
+    meta, tensors = read_raw(good)
+    change(meta, tensors)
+    meta["sha256"] = recae.io._checksum(tensors)
+    bad = tmp_path / "bad.recae"
+    write_raw(bad, meta, tensors)
+    return bad
+
+
+def _shorten(key):
+    def change(meta, tensors):
+        tensors[key] = tensors[key][:-1].contiguous()
+    return change
+
+
+def _set(key, value):
+    def change(meta, tensors):
+        meta[key] = value
+    return change
+
+
+@pytest.mark.parametrize("change,message", [
+    (_shorten("state.item_counts"), "its weights score 5 items, but it has 6 item ids"),  # item 5 never ranked
+    (_set("user_ids_dtype", "|b1"), "user_ids do not fit their recorded dtype bool"),  # ids 0..7 collapsed to 2
+    (_set("class", ["Popularity"]), r"unknown model class \['Popularity'\]"),
+])
+def test_a_file_that_does_not_hold_together_is_refused_at_load(pop, tmp_path, change, message):
+    # checksums that match: a file written inconsistent, not damaged on the way
+    with pytest.raises(ModelFileError, match=message):
+        recae.load(_rewritten(pop, tmp_path, change))
+
+
+def test_an_item_index_outside_the_catalogue_is_refused_at_load(ease, tmp_path):
+    def change(meta, tensors):
+        tensors["user_items.indices"] = tensors["user_items.indices"].clone()
+        tensors["user_items.indices"][0] = 6  # one past the last of 6 items
+    with pytest.raises(ModelFileError, match="incomplete or inconsistent EASE"):
+        recae.load(_rewritten(ease, tmp_path, change))
+    with pytest.raises(ModelFileError, match="incomplete or inconsistent EASE.*matmul"):
+        recae.load(_rewritten(ease, tmp_path, _shorten("state.B")))
+
+
 # ---------------------------------------------------------------------------------- loading
 def test_device_override(ease, tmp_path):
     good = tmp_path / "good.recae"

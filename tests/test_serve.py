@@ -181,7 +181,13 @@ BAD = [
     ("GET", "/similar?item=777777", None, 404, "777777"),
     ("GET", "/history?user=999999", None, 404, "999999"),
     ("GET", "/nope", None, 404, "no endpoint '/nope'"),
-    ("DELETE", "/recommend", None, 405, "Method Not Allowed"),
+    ("DELETE", "/recommend", None, 405, "DELETE is not allowed on /recommend; allowed: "),
+    ("GET", "/recommend?user=1&user=2", None, 422, "query parameter user is given 2 times"),
+    ("POST", "/recommend", b'"{\\"users\\": [1]}"', 400, "JSON-encoded twice"),
+    ("POST", "/recommend", b'{"users": [1], "x": "\xff"}', 400, "send UTF-8 JSON text"),
+    ("POST", "/interactions", {"user": 1, "items": [1], "ratings": [1e308]}, 422, "at most 3.4e+38"),
+    ("POST", "/interactions", {"user": 1, "items": [1], "ratings": ["5"]}, 422, "ratings.0: Input should be a valid number"),
+    ("POST", "/interactions", {"user": 1, "items": [1], "ratings": [True]}, 422, "ratings.0: Input should be a valid number"),
     ("POST", "/recommend", b'{"users": [1], "n": 2', 400, "not valid JSON"),
     ("POST", "/recommend", b"", 422, "body: Field required"),
     ("POST", "/recommend", {"users": "x"}, 422, "body users: Input should be a valid list"),
@@ -241,7 +247,21 @@ def test_streamed_oversized_body_and_wrong_token(served):
     r = server.http.post("/recommend", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and "streamed" in r.json()["error"]
     r = server.http.post("/admin/reload", headers=admin("wrong"))
-    assert r.status_code == 401
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    r = server.http.delete("/health")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
     text = server.http.get("/metrics").text
     assert 'status="500"' not in text  # nothing above answered a server error
     assert get(server, "/health")["status"] == "ok"
+
+
+def test_a_refused_append_is_not_journalled(served):
+    _, server = served
+    r = server.http.post("/interactions", json={"user": 424242, "items": [1], "ratings": [3.5e38]})
+    assert r.status_code == 422 and "at most 3.4e+38" in r.json()["error"]
+    assert server.http.get("/history", params={"user": 424242}).status_code == 404  # nothing was kept for them
+    records = server.http.get("/model").json()["live"]["journal_records"]
+    appended = post(server, "/interactions", {"user": 424243, "items": [1, 2], "ratings": [0, 0]})
+    assert appended["seq"] == records + 1
+    ranked = get(server, "/recommend", user=424243, n=3)
+    assert ranked["fallback"] == "popularity"  # only zeros: nothing personal to rank by, as /recommend_new says

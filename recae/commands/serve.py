@@ -62,6 +62,10 @@ def cmd_serve(args) -> int:
     model, _ = load_model(args.model_file, args.device)  # refuse a bad file before binding the port
     check_listen(args.host, args.port)
     journal = None if args.no_journal else os.path.abspath(args.journal or f"{args.model_file}.journal")
+    if journal is not None:
+        from ..serve.journal import Journal
+
+        Journal(journal).close()  # a file that is not a journal is refused before "serving" is printed
     if args.admin_token:
         os.environ["RECAE_ADMIN_TOKEN"] = args.admin_token  # for the worker processes; never printed
     print(f"recae: serving {type(model).__name__} from {args.model_file} on http://{args.host}:{args.port}/ "

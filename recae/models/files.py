@@ -42,6 +42,22 @@ class RecommenderFile:
         ids_out("item_ids", self.item_ids_, tensors, meta)
         write_model_file(path, meta, tensors)
 
+    def _probe(self) -> None:
+        """Score one training user and one history: a state that does not fit the catalogue fails here.
+
+        Checksums catch a damaged file, not one written inconsistent (a weight table one item short,
+        a float64 table where float32 is computed); without this such a file loads and fails, or
+        silently never ranks an item, at recommend time.
+        """
+        n_items = len(self.item_ids_)
+        for scores in (self.score_users(np.zeros(min(1, len(self.user_ids_)), dtype=np.int64)),
+                       self.score_rows(self.user_items_[:1])):
+            shape = tuple(scores.shape)
+            if shape[1:] != (n_items,):
+                raise ValueError(f"its weights score {shape[-1]} items, but it has {n_items} item ids")
+            if bool(torch.isnan(torch.as_tensor(scores)).any()):
+                raise ValueError("its weights give NaN scores")
+
     @classmethod
     def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = ""):
         """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
@@ -55,12 +71,14 @@ class RecommenderFile:
                                  f"{n_users}×{n_items} model")
             X = sp.csr_matrix((tensors["user_items.data"].numpy(), tensors["user_items.indices"].numpy(),
                                tensors["user_items.indptr"].numpy()), shape=(n_users, n_items))
+            X.check_format(full_check=True)  # item indices inside the catalogue, rows in order
             model.adopt(X, user_ids, item_ids, device=model.device_)
             model.dropped_users_ = {str(k): list(v) for k, v in dict(meta.get("dropped_users", {})).items()}
             if isinstance(meta.get("quality"), dict):
                 model.quality_ = dict(meta["quality"])
             model.set_state({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
                              if k.startswith("state.")})
+            model._probe()
         except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:  # RuntimeError: load_state_dict
             raise ModelFileError(f"{where!r} is an incomplete or inconsistent {cls.__name__} file "
                                  f"({type(exc).__name__}: {exc})") from None

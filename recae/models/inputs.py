@@ -139,17 +139,21 @@ def history_matrix(history, items: IdIndex, n_items: int, unknown: str) -> tuple
 
 def dict_values(history: dict) -> np.ndarray:
     """The values of a dict history as float64, each a real number within float32's range."""
-    values = np.empty(len(history))
-    for i, (item, value) in enumerate(history.items()):
-        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-        try:
-            values[i] = float(value) if number else np.nan
-        except OverflowError:  # an int past float64
-            values[i] = np.inf
-        if not number or not abs(values[i]) <= FLOAT32_MAX:
-            raise DataError(f"history values must be finite numbers (a rating or a count per item, at most "
-                            f"{FLOAT32_MAX:.1e} in size); got {value!r} ({type(value).__name__}) for item {item!r}")
-    return values
+    return np.array([interaction_value(value, item, "history values") for item, value in history.items()],
+                    dtype=np.float64)
+
+
+def interaction_value(value, item, what: str = "ratings") -> float:
+    """``value`` as a float: a real number (not a bool or text) within float32's range, or a DataError."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    try:
+        out = float(value) if number else np.nan
+    except OverflowError:  # an int past float64
+        out = np.inf
+    if not number or not abs(out) <= FLOAT32_MAX:
+        raise DataError(f"{what} must be finite numbers (a rating or a count per item, at most "
+                        f"{FLOAT32_MAX:.1e} in size); got {value!r} ({type(value).__name__}) for item {item!r}")
+    return out
 
 
 def validation_pair(valid, item_ids: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:

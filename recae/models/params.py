@@ -129,7 +129,8 @@ class Params:
         """
         meta, tensors = read_model_file(path)
         where = os.fspath(path)
-        found = LOADABLE.get(meta.get("class"))
+        name = meta.get("class")
+        found = LOADABLE.get(name) if isinstance(name, str) else None
         if found is None:
             raise ModelFileError(f"{where!r} holds an unknown model class {meta.get('class')!r}; "
                                  f"known: {sorted(LOADABLE)}")

@@ -27,8 +27,8 @@ __all__ = ["BodyLimit", "Metrics", "Registry", "install_error_handlers", "error"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def _where(loc) -> str:
@@ -62,6 +62,9 @@ def install_error_handlers(app) -> None:
         if any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), (bytes, str))
                for e in exc.errors()):
             kind = request.headers.get("content-type") or "none"
+            if kind.split(";")[0].strip().lower() == "application/json":  # JSON, but a string: encoded twice
+                return error(400, "the request body must be a JSON object; got a JSON string (was the body "
+                                  "JSON-encoded twice?)")
             return error(400, f"send the request body as JSON with the header Content-Type: application/json "
                               f"(this request's Content-Type: {kind})")
         return error(*validation_message(exc))
@@ -71,7 +74,11 @@ def install_error_handlers(app) -> None:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no endpoint {request.url.path!r}; see /docs for the API"
-        return error(exc.status_code, message)
+        elif exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "the request body could not be read as JSON (send UTF-8 JSON text)"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {exc.headers.get('Allow', '?')}"
+        return error(exc.status_code, message, getattr(exc, "headers", None))  # e.g. 405's Allow
 
     @app.exception_handler(UnknownIdError)
     async def _unknown(request: Request, exc: UnknownIdError):
@@ -92,7 +99,10 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError):
-        return error(422, f"invalid request: {exc}")
+        # input is checked into RecaeErrors above, so a bare ValueError is a fault on this side (a model
+        # file that does not hold together, an answer that cannot be written as JSON): not the client's
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error(500, "the server could not answer this request; its log has the details")
 
 
 class BodyLimit:

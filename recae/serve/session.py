@@ -25,7 +25,7 @@ from ..data.ids import plain
 from ..data.sparse import take_rows
 from ..exceptions import DataError, RecaeError, UnknownIdError
 from ..models.explain import explain as explain_items
-from ..models.inputs import check_n
+from ..models.inputs import check_n, interaction_value
 from .journal import Journal
 from .state import ModelState, load_model
 
@@ -175,8 +175,11 @@ class Session:
         if live:
             X = sp.vstack([found[i][1] for i in live], format="csr")
             ids, scores = model.recommend_new(X, n, items=items, exclude=exclude)
+            unfolded = set(model.unfolded_rows(X).tolist())
             for k, i in enumerate(live):
                 out[i] = _ranking(ids[k], scores[k])
+                if k in unfolded:  # only zeros appended to no training row: not a personal ranking
+                    out[i]["fallback"] = model.empty_history_ranking
         for i, u in enumerate(users):
             out[i] = {"user": u, **out[i]}
             if explain:
@@ -276,9 +279,7 @@ class Session:
         if ratings is not None:
             if not isinstance(ratings, (list, tuple)) or len(ratings) != len(items):
                 raise DataError(f"ratings must be a list with one number per item ({len(items)}); got {ratings!r}")
-            ratings = [float(r) for r in ratings]
-            if not all(np.isfinite(ratings)):
-                raise DataError(f"ratings must be finite numbers; got {ratings}")
+            ratings = [interaction_value(r, item) for r, item in zip(ratings, items)]
             if not state.model.accepts_negative and min(ratings) < 0:
                 raise DataError(f"{type(state.model).__name__} takes ratings >= 0; got {min(ratings)}")
         record = {"user": user, "items": items, "ratings": ratings}

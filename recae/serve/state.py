@@ -54,6 +54,14 @@ def coerce_id(value, ids: np.ndarray, what: str):
         raise DataError(f"{what} must be an integer (this model's {what}s are integers like "
                         f"{[plain(x) for x in ids[:3]]}); got {value!r}")
     if isinstance(value, str):
+        if not value:
+            raise DataError(f"{what} must be a non-empty string (this model's {what}s are strings like "
+                            f"{list(ids[:3])}); got ''")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape: no text, and no JSON answer could name it
+            raise DataError(f"{what} must be valid Unicode text; got {value.encode('utf-8', 'backslashreplace')!r}") \
+                from None
         return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return str(value)

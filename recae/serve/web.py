@@ -15,11 +15,11 @@ import threading
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal, Optional, Union
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from ..exceptions import RecaeError
+from ..exceptions import DataError, RecaeError
 from ..version import __version__
 from .http import BodyLimit, Metrics, Registry, install_error_handlers
 from .page import PAGE
@@ -35,7 +35,8 @@ MAX_N = 1000
 MAX_USERS = 1000
 
 Id = Union[StrictInt, StrictStr]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+#: A rating or count: a JSON number, not "5" or true (the session checks that float32 can hold it).
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 N = Annotated[StrictInt, Field(ge=1, le=MAX_N, description="How many items to return (1 to 1000).")]
 IDS = "Raw ids, as in the training data: repeat the parameter (`&exclude=1&exclude=2`) or separate with commas."
 
@@ -80,6 +81,19 @@ def _ids(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _once(request: Request) -> None:
+    """A query parameter taking one value given twice (``?user=1&user=2``) is refused, not read as its last."""
+    repeated = sorted({k for k in request.query_params if k not in LIST_PARAMS
+                       and len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        raise DataError(f"query parameter {repeated[0]} is given {len(request.query_params.getlist(repeated[0]))} "
+                        "times; give it once (POST /recommend ranks several users)")
+
+
+#: Query parameters that take several values.
+LIST_PARAMS = ("exclude", "items")
+
+
 def create_app(model, *, journal=None, admin_token: str | None = None, max_body_bytes: int = 1 << 20,
                device: str | None = None, sighup: bool = False, explain_n: int = 5) -> FastAPI:
     """A FastAPI app serving ``model`` (see :func:`recae.serve.app` for the parameters)."""
@@ -118,13 +132,14 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
             raise HTTPException(403, f"admin endpoints are off: start the server with --admin-token or ${TOKEN_ENV}")
         given = x_recae_token or (authorization[7:] if authorization and authorization.startswith("Bearer ") else "")
         if not hmac.compare_digest(given.encode(), token.encode()):  # constant time: no guessing by timing
-            raise HTTPException(401, "admin endpoint: send the admin token as 'Authorization: Bearer TOKEN'")
+            raise HTTPException(401, "admin endpoint: send the admin token as 'Authorization: Bearer TOKEN'",
+                                headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def explorer():
         return PAGE
 
-    @app.get("/recommend", summary="Top-n items for one user")
+    @app.get("/recommend", summary="Top-n items for one user", dependencies=[Depends(_once)])
     def recommend(user: Annotated[str, Query(description="Raw user id (training user or one with appended events).")],
                   n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items (1 to 1000).")] = 10,
                   exclude: Annotated[Optional[list[str]], Query(description="Never recommend these. " + IDS)] = None,
@@ -149,18 +164,18 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
         return session.recommend_new(body.history, body.n, exclude=body.exclude, items=body.items,
                                      unknown=body.unknown, explain=body.explain)
 
-    @app.get("/similar", summary="Items similar to one item")
+    @app.get("/similar", summary="Items similar to one item", dependencies=[Depends(_once)])
     def similar(item: Annotated[str, Query(description="Raw item id.")],
                 n: Annotated[int, Query(ge=1, le=MAX_N)] = 10):
         """The model's item-to-item neighbours (the query item left out)."""
         return session.similar(item, n)
 
-    @app.get("/history", summary="A user's current history")
+    @app.get("/history", summary="A user's current history", dependencies=[Depends(_once)])
     def history(user: Annotated[str, Query(description="Raw user id.")]):
         """Training items and values, with appended interactions merged in."""
         return session.history(user)
 
-    @app.get("/items", summary="Most popular training items")
+    @app.get("/items", summary="Most popular training items", dependencies=[Depends(_once)])
     def popular(n: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
         """Item ids by how many training users have each (to pick a history from)."""
         return session.popular(n)
