@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("optuna")
 
 from recae import DataError  # noqa: E402
+from recae.exceptions import DataWarning  # noqa: E402
 from recae.bench.search import Search  # noqa: E402
 from recae.bench.spaces import check_grid, distributions, start  # noqa: E402
 from recae.cli import main  # noqa: E402
@@ -71,7 +72,7 @@ def test_another_applications_sqlite_file_is_refused_untouched(tmp_path, planted
 def test_a_stored_search_says_what_differs(tmp_path, planted):
     db = tmp_path / "tune.db"
     tune(planted, models=["ease", "edlae"], budget=2, storage=db, refit=False)
-    with pytest.raises(DataError, match=r"another search space \(stored \{'l2'.*now \{'l2': \[100, 3000\]\}\)"):
+    with pytest.raises(DataError, match=r"another search space \(stored \{'l2'.*now \{'l2': \[100.0, 3000.0\]\}\)"):
         tune(planted, models=["ease", "edlae"], budget=2, storage=db, spaces={"ease": {"l2": [100, 3000]}})
     with pytest.raises(DataError, match=r"other models searched \(stored \['ease', 'edlae'\], now \['ease'\]\)"):
         tune(planted, models=["ease"], budget=2, storage=db)
@@ -129,13 +130,12 @@ def test_a_resumed_search_clock_carries_on_from_its_last_finished_trial(tmp_path
     assert starts == [pytest.approx(1000.0 - last)]
 
 
-def test_a_stored_search_over_the_budget_says_that_nothing_new_runs(tmp_path, planted_split, caplog):
+def test_a_stored_search_over_the_budget_says_that_nothing_new_runs(tmp_path, planted_split):
     db = tmp_path / "tune.db"
     Search(planted_split, ["ease"], n_trials=2, storage=db).run()
-    with caplog.at_level("WARNING", logger="recae.bench.search"):
+    with pytest.warns(DataWarning, match="already holds 2 finished trials, at or over the budget of 1"):
         again = Search(planted_split, ["ease"], n_trials=1, storage=db).run()
     assert len(again.records) == 2
-    assert "already holds 2 finished trials, at or over the budget of 1" in caplog.text
 
 
 def test_two_given_numbers_are_the_ends_of_a_range():
@@ -191,7 +191,7 @@ def test_models_that_leave_early_are_named_in_the_result_and_the_report(planted,
     assert result.info["left"]["popularity"] == "all 1 settings of its space are tried"
     assert [sum(r["model"] == m for r in result.trials) for m in ("popularity", "bpr")] == [1, 1]
     md = write(result, tmp_path, "r", command="test")["md"].read_text()
-    assert "left the search before the budget was spent: " in md and "bpr (best 0." in md
+    assert "left the rotation: " in md and "bpr (best 0." in md
 
 
 def test_the_json_report_is_strict_json(planted, tmp_path):
@@ -252,3 +252,75 @@ def test_the_trainers_repeated_warnings_show_once_per_search(planted_split, monk
         assert caplog.text.count("2 torch threads") == 1
         logging.getLogger("recae.train").warning("MultDAE: 2 torch threads on 2 cores")  # the filter is gone
     assert caplog.text.count("2 torch threads") == 2
+
+
+def test_models_without_a_result_are_warned_about_and_reported(planted, tmp_path):
+    from recae.tuning import write
+
+    with pytest.warns(DataWarning) as caught:
+        result = tune(planted, models=["popularity", "ease", "cdae", "blend"], budget=2, refit=False)
+    ran = {r["model"] for r in result.trials}
+    missing = [m for m in ("popularity", "ease", "cdae") if m not in ran]
+    assert len(missing) == 1 and result.info["not_run"][missing[0]] == "the budget was spent before its first trial"
+    assert "it needs two members with a finished trial" in result.info["not_run"]["blend"]
+    said = " | ".join(str(w.message) for w in caught)
+    assert f"{missing[0]} is not among the results" in said and "blend is not among the results" in said
+    md = write(result, tmp_path, "r", command="test")["md"].read_text()
+    assert f"**not among the results**: {missing[0]} (the budget was spent before its first trial)" in md
+
+
+def test_a_real_valued_setting_given_whole_numbers_is_searched_as_a_range_of_reals():
+    assert check_grid("ease", {"l2": [1, 3]}) == {"l2": [1.0, 3.0]}
+    dist = distributions("ease", {"l2": [1, 3]}, within=True)["l2"]
+    assert type(dist).__name__ == "FloatDistribution" and (dist.low, dist.high) == (1.0, 3.0)
+
+
+def test_a_small_integer_space_is_exhausted_not_repeated(planted):
+    result = tune(planted, models=["als"], budget=6, spaces={"als": {"factors": [8, 9]}}, refit=False)
+    assert sorted(r["params"]["factors"] for r in result.trials) == [8, 9]
+    assert result.info["left"]["als"] == "all 2 settings of its space are tried"
+
+
+def test_a_time_budget_must_be_finite_and_a_study_name_plain():
+    from recae.tuning import parse_budget
+
+    with pytest.raises(DataError, match="must be finite"):
+        parse_budget("1" + "0" * 400 + "s")
+    for bad in ("", "a/b", None):
+        with pytest.raises(DataError, match="study_name must be a non-empty name without '/'"):
+            tune(None, models=["ease"], budget=1, study_name=bad)
+
+
+def test_a_storage_that_cannot_be_written_is_named(planted_split, tmp_path, monkeypatch):
+    import optuna
+
+    from recae.bench import storage
+
+    monkeypatch.setattr(storage.os, "access", lambda path, mode: False)
+    with pytest.raises(DataError, match="is not writable"):
+        storage.storage_url(tmp_path / "t.db")
+    monkeypatch.undo()
+
+    def read_only(*args, **kwargs):  # what Optuna raises when SQLite cannot write the file
+        try:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        except sqlite3.OperationalError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+
+    monkeypatch.setattr(optuna, "create_study", read_only)
+    with pytest.raises(DataError, match=r"could not record the search in .*\(attempt to write a readonly database\)"):
+        Search(planted_split, ["ease"], n_trials=1, storage=tmp_path / "t.db")
+
+
+def test_the_cli_names_bad_models_spaces_and_storage_before_reading_the_data(tmp_path, capsys, monkeypatch):
+    from recae.commands import tune as tune_command
+
+    monkeypatch.setattr(tune_command, "load_data", lambda args: pytest.fail("the data was read"))
+    base = ["tune", "--data", "synthetic", "--budget", "2", "--out", str(tmp_path / "m.recae")]
+    for args, match in ((["--models", "foo"], "unknown model(s) ['foo']"),
+                        (["--models", "ease", "--space", '{"ease": {"l2": ["x"]}}'], "ease.l2 takes values of the type"),
+                        (["--blend-trials", "0"], "--blend-trials must be a positive number"),
+                        (["--storage", str(tmp_path)], "--storage must be a file path")):
+        assert main([*base, *args]) == 2
+        err = capsys.readouterr().err
+        assert match in err and len(err.strip().splitlines()) == 1, err

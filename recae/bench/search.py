@@ -37,12 +37,13 @@ import json
 import logging
 import math
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..exceptions import DataError
+from ..exceptions import DataError, DataWarning
 from .fitting import fit_model, quiet_search, valid_ndcg
 from .spaces import SPACES, blend_members, distributions, start
 from .storage import open_studies
@@ -153,7 +154,8 @@ class Search:
 
     def _exhausted(self, name, records) -> str:
         """Why ``name`` has nothing left to try ('' while it has)."""
-        sizes = [len(d.choices) if hasattr(d, "choices") else math.inf for d in self.dists[name].values()]
+        sizes = [len(d.choices) if hasattr(d, "choices") else (d.high - d.low) // d.step + 1 if isinstance(d.low, int)
+                 else math.inf for d in self.dists[name].values()]  # an IntDistribution holds a countable range
         if records and math.prod(sizes) <= len({str(sorted(r["params"].items())) for r in records}):
             return f"all {math.prod(sizes)} settings of its space are tried"
         scores = [r["valid_ndcg@100"] for r in records if r["state"] != "pruned"]
@@ -174,8 +176,8 @@ class Search:
         for _, name, t in old:  # resumed from storage: their models are refitted at the end if best
             self._keep(result, name, dict(t.user_attrs["record"]), None)
         if self.n_trials is not None and not self.per_model and len(result.records) >= self.n_trials:
-            logger.warning("the storage already holds %d finished trials, at or over the budget of %d: no new "
-                           "trial runs; give a larger budget to search on", len(result.records), self.n_trials)
+            warnings.warn(f"the storage already holds {len(result.records)} finished trials, at or over the budget "
+                          f"of {self.n_trials}: no new trial runs; give a larger budget to search on", DataWarning)
         used = {m: sum(r["seconds"] for r in result.records if r["model"] == m) for m in self.models}
         done = {m: bool(self._exhausted(m, self._of(result, m))) for m in self.models}
         # a resumed search's clock carries on from its last finished trial (the trials' own seconds
@@ -265,13 +267,9 @@ class Search:
 
     @staticmethod
     def _needs(name, records) -> float | None:
-        """Seconds a trial of ``name`` needs at the least to be worth running (None: no estimate yet).
-
-        A closed-form fit cannot stop part-way: its fastest fit so far. A neural trial cut short
-        within :data:`MIN_EPOCHS` epochs is scored on a barely trained model: that many epochs at
-        the fastest pace of its model's trials so far (trials from before epochs were recorded give
-        no estimate).
-        """
+        """Seconds a trial of ``name`` needs to be worth running (None: no estimate yet): a closed-form
+        model's fastest fit (it cannot stop part-way); :data:`MIN_EPOCHS` epochs at a neural model's
+        fastest pace (fewer score a barely trained model; trials without recorded epochs give none)."""
         if not SPACES[name].neural:
             return min((r["seconds"] for r in records), default=None)
         return min((MIN_EPOCHS * r["seconds"] / r["epochs"] for r in records if r.get("epochs")), default=None)

@@ -159,8 +159,10 @@ def check_grid(name: str, grid) -> dict:
                 raise DataError(f"{name}.{key}: values must be finite numbers; got {v!r}")
             if integral and _number(v) and float(v) != int(v):
                 raise DataError(f"{name}.{key} takes whole numbers (its default is {default!r}); got {v!r}")
-        # whole numbers stay integers, so the search draws integers between them
-        out[key] = [int(v) if integral and _number(v) else v for v in values]
+        # whole numbers stay integers, so the search draws integers between them; a real-valued
+        # setting's [1, 3] is the range from 1.0 to 3.0, as [1.0, 3.0] is
+        real = isinstance(default, (float, np.floating))
+        out[key] = [int(v) if integral and _number(v) else float(v) if real and _number(v) else v for v in values]
     return out
 
 

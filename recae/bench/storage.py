@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ..exceptions import DataError
 logger = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Tables every Optuna RDB storage has; a database without them belongs to something else.
+OPTUNA_TABLES = {"studies", "trials", "version_info"}
 
 
 def _plain(value):
@@ -61,10 +64,16 @@ def storage_url(path) -> str:
                                 "pass a new file path, e.g. --storage tune.db")
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
-        if tables and "studies" not in tables:  # another application's database: never add tables to it
+        if tables and not OPTUNA_TABLES <= set(tables):  # another application's database: never add tables to it
             raise DataError(f"{str(path)!r} is an SQLite database of something else (tables {tables[:5]}), not an "
                             "Optuna storage; pass a new file path, e.g. --storage tune.db")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot make the folder of storage {str(path)!r}: {exc.strerror or exc}") from None
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise DataError(f"storage {str(path)!r} is not writable{'' if path.exists() else ' (nor its folder)'}: "
+                        "the search records every trial there; pass a path you can write")
     return f"sqlite:///{path}"
 
 
@@ -94,8 +103,32 @@ def open_studies(storage, study_name: str, models, split, grids: dict, settings:
         ours = [n for n in names if n.startswith(study_name + "/")]
         if names and not ours:
             raise DataError(f"{where!r} holds the studies {sorted({n.split('/')[0] for n in names})} of another "
-                            f"search, not {study_name!r}; pass study_name (--study-name) of one of them to "
-                            "resume it, or a new storage file to start this one")
+                            f"search, not {study_name!r}; pass the study_name of one of them to resume it, "
+                            "or a new storage file to start this one")
+    try:
+        return _studies(optuna, store, where, study_name, models, split, grids, settings, first)
+    except DataError:
+        raise
+    except (optuna.exceptions.StorageInternalError, sqlite3.Error, _sql_error()) as exc:
+        # e.g. a file that became read-only: Optuna wraps SQLite's error in its own
+        raise DataError(f"could not record the search in {where!r} ({_root(exc)}); pass a storage file you "
+                        "can write") from None
+
+
+def _sql_error() -> type:
+    from sqlalchemy.exc import SQLAlchemyError  # Optuna's RDB storage is built on it
+
+    return SQLAlchemyError
+
+
+def _root(exc: BaseException) -> str:
+    """The innermost cause's message (SQLite's own words, not the wrappers' pages of SQL)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _studies(optuna, store, where, study_name, models, split, grids, settings, first) -> dict:
     studies = {}
     for name in models:
         fp = fingerprint(split, grids[name], settings)

@@ -16,7 +16,11 @@ DATA_FLAGS = {"data_dir": "--data-dir", "timestamp": "--timestamp-col", "rating"
               "item": "--item-col", "duplicates": "--duplicates", "min_user": "--min-user", "min_item": "--min-item",
               "sep": "--sep"}
 #: Keyword arguments that a command's own option sets (their names are rewritten wherever they appear).
-COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--heldout"}}
+COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--heldout"},
+                 "tune": {"blend_trials": "--blend-trials", "random_state": "--seed", "study_name": "--study-name",
+                          "max_epochs": "--max-epochs", "spaces": "--space"}}
+#: Names a command's option sets, rewritten only where a message opens with them (elsewhere they are words).
+COMMAND_LEADS = {"tune": {"storage": "--storage"}}
 #: Commands with their own ``--device`` option (elsewhere a device is a model's ``--param``).
 DEVICE_COMMANDS = ("recommend", "image")
 
@@ -71,7 +75,8 @@ def cli_syntax(message: str, command: str | None = None) -> str:
     message = _THRESHOLD.sub("--binarize must be", message)
     for name, flag in COMMAND_FLAGS.get(command or "", {}).items():
         message = re.sub(rf"\b{name}\b", flag, message)
-    message = _LEAD.sub(lambda m: _lead(m["name"], params), message)
+    message = _LEAD.sub(lambda m: COMMAND_LEADS.get(command or "", {}).get(m["name"]) or _lead(m["name"], params),
+                        message)
     message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
                          else m.group(0), message)
 

@@ -13,7 +13,7 @@ from ..bench.protocols import PROTOCOLS
 from ..bench.spaces import DEFAULT_MODELS, MODELS
 from ..exceptions import RecaeError
 from ..tuning import tune, write
-from ..tuning.api import parse_budget
+from ..tuning.api import check_arguments, parse_budget
 from ..tuning.report import label
 from .common import add_data_args, add_threads_arg, implicit_positives, load_data, writable_paths
 
@@ -105,6 +105,9 @@ def cmd_tune(args) -> int:
             raise RecaeError(f"--space must be a JSON object {{model: {{parameter: [values]}}}}, such as "
                              f"'{{\"ease\": {{\"l2\": [100, 500]}}}}'; got {args.space}")
     quiet_optuna()
+    # models, spaces, --blend-trials and --storage are named before the data loads, like the budget
+    check_arguments(args.models, budget, spaces=spaces, random_state=args.seed, max_epochs=args.max_epochs,
+                    blend_trials=args.blend_trials, storage=args.storage, study_name=args.study_name)
     data, what = load_data(args)
     data = implicit_positives(data, args)
     print(f"Tuning on {what}: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "
@@ -128,7 +131,7 @@ def cmd_tune(args) -> int:
         print(f"  {label(r):<11} valid {r['valid_ndcg@100']:.4f}  test {r['test']['ndcg@100']:.4f}  "
               f"{r['trials']:3d} trials ({r['pruned']} pruned)  {r['seconds']:6.0f} s")
     for name, why in result.info.get("left", {}).items():
-        print(f"  {name} left the search early: {why}")
+        print(f"  {name} left the rotation: {why}")
     print(f"\nchosen: {result.name} {json.dumps(result.params)} (valid NDCG@100 {result.valid:.4f}, "
           f"test {result.test['ndcg@100']:.4f}); the saved model is fitted on {result.info['refit_on']}")
     print(f"written: {out}, {', '.join(str(p) for p in paths.values())}")

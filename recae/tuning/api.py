@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,9 +15,10 @@ import torch
 from ..bench.protocols import FIRST_SEED, make_split
 from ..bench.fitting import valid_ndcg
 from ..bench.search import Search
+from ..bench.storage import storage_url
 from ..bench.spaces import BLEND, DEFAULT_MODELS, SPACES, blend_members, check_grid, check_models
 from ..evaluate import evaluate
-from ..exceptions import DataError
+from ..exceptions import DataError, DataWarning
 from ..models import Blend
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ def parse_budget(budget) -> tuple[float | None, int | None]:
         raise DataError(f"budget must be a time such as '20m', '90s' or '1h30m', or a number of trials (int); "
                         f"got {budget!r}")
     seconds = sum(float(n) * UNITS[u] for n, u in parts)
+    if not math.isfinite(seconds):
+        raise DataError(f"a time budget must be finite; got {budget!r}")
     if seconds <= 0:
         raise DataError(f"a time budget must be more than 0 s; got {budget!r}")
     return seconds, None
@@ -127,6 +132,42 @@ def _refit_params(name, row) -> dict:
     return params
 
 
+def check_arguments(models, budget, *, spaces=None, random_state=0, max_epochs=None, patience=10, threads=None,
+                    blend_trials=1, storage=None, study_name="recae-tune") -> tuple:
+    """:func:`tune`'s arguments checked without the data: ``(seconds, n_trials, model names, grids)``.
+
+    The command line calls it before reading the log, so a mistake is named at once.
+    """
+    seconds, n_trials = parse_budget(budget)
+    _check_count("random_state", random_state, 0, "a seed")
+    if max_epochs is not None:
+        _check_count("max_epochs", max_epochs, 1, "a cap on the neural models' epochs")
+    if patience is not None:
+        _check_count("patience", patience, 1, "trials without improvement before a model leaves; None: never")
+    if threads is not None:
+        _check_count("threads", threads, 1, "torch threads during the search")
+    if spaces is not None and not isinstance(spaces, dict):
+        raise DataError(f"spaces must be a dict {{model: {{parameter: [values, ...]}}}}, e.g. "
+                        f"{{'ease': {{'l2': [100, 3000]}}}}; got a {type(spaces).__name__}: {spaces!r}")
+    if isinstance(models, str):  # one name, not its letters
+        models = [models]
+    if isinstance(blend_trials, bool) or not isinstance(blend_trials, (int, np.integer)) or blend_trials < 1:
+        raise DataError(f"blend_trials must be a positive number of settings per member; got {blend_trials!r}")
+    names = check_models(models if models is not None else DEFAULT_MODELS)
+    searched = [m for m in names if m != BLEND]
+    grids = {str(m).lower(): check_grid(str(m).lower(), g) for m, g in (spaces or {}).items()}  # as models
+    unused = sorted(set(grids) - set(searched))
+    if unused:
+        raise DataError(f"spaces given for {unused}, which are not among the models searched {searched}; "
+                        "add them to models or drop their spaces")
+    if not isinstance(study_name, str) or not study_name.strip() or "/" in study_name:
+        raise DataError(f"study_name must be a non-empty name without '/' (the search adds '/<model>' to it for "
+                        f"each model's study); got {study_name!r}")
+    if storage is not None:
+        storage_url(storage)  # a folder, a file of another kind or one that cannot be written: named now
+    return seconds, n_trials, names, grids
+
+
 def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_state: int = 0, split=None,
          spaces: dict | None = None, storage=None, study_name: str = "recae-tune", refit: bool = True,
          max_epochs: int | None = None, threads: int | None = None, patience: int | None = 10,
@@ -189,31 +230,14 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         For a budget that is not a time or a trial count, or too small for one trial; an
         unknown model; a search-space value of the wrong type; a storage file of another search.
     """
-    seconds, n_trials = parse_budget(budget)
-    _check_count("random_state", random_state, 0, "a seed")
-    if max_epochs is not None:
-        _check_count("max_epochs", max_epochs, 1, "a cap on the neural models' epochs")
-    if patience is not None:
-        _check_count("patience", patience, 1, "trials without improvement before a model leaves; None: never")
-    if threads is not None:
-        _check_count("threads", threads, 1, "torch threads during the search")
-    if spaces is not None and not isinstance(spaces, dict):
-        raise DataError(f"spaces must be a dict {{model: {{parameter: [values, ...]}}}}, e.g. "
-                        f"{{'ease': {{'l2': [100, 3000]}}}}; got a {type(spaces).__name__}: {spaces!r}")
-    if isinstance(models, str):  # one name, not its letters
-        models = [models]
-    if isinstance(blend_trials, bool) or not isinstance(blend_trials, (int, np.integer)) or blend_trials < 1:
-        raise DataError(f"blend_trials must be a positive number of settings per member; got {blend_trials!r}")
-    names = check_models(models if models is not None else DEFAULT_MODELS)
+    seconds, n_trials, names, grids = check_arguments(models, budget, spaces=spaces, random_state=random_state,
+                                                      max_epochs=max_epochs, patience=patience, threads=threads,
+                                                      blend_trials=blend_trials, storage=storage,
+                                                      study_name=study_name)
     searched = [m for m in names if m != BLEND]
-    grids = {str(m).lower(): check_grid(str(m).lower(), g) for m, g in (spaces or {}).items()}  # as models
-    unused = sorted(set(grids) - set(searched))
-    if unused:
-        raise DataError(f"spaces given for {unused}, which are not among the models searched {searched}; "
-                        "add them to models or drop their spaces")
     if n_trials is not None and n_trials < len(searched):
-        logger.warning("a budget of %d trials leaves %s without a trial; give at least %d", n_trials,
-                       searched[n_trials:], len(searched))
+        warnings.warn(f"a budget of {n_trials} trials leaves {searched[n_trials:]} without a trial; give at least "
+                      f"{len(searched)}", DataWarning, stacklevel=2)
     # a temporal split is by time: no seed moves it
     seed = "given" if split is not None else None if protocol == "temporal" else FIRST_SEED + int(random_state)
     split = split if split is not None else make_split(data, protocol, seed)
@@ -243,6 +267,9 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             averaged = {m: _averaged(found.kept.get(m, [best[m]]), split) for m in members}
             if any(len(c) > 1 for c in averaged.values()):  # its search starts from the first Blend's weights too
                 blends.append(_blend(averaged, split, start=blends[0][0].weights_))
+        not_run = _not_run(searched, best, names, members, found)
+        for model_name, why in not_run.items():
+            warnings.warn(f"{model_name} is not among the results: {why}", DataWarning, stacklevel=2)
         leaderboard = _leaderboard(found, best, split, blends)  # best first
         fitted = [r.pop("_model", None) for r in leaderboard]  # a Blend row's model, for the result only
         top = leaderboard[0]
@@ -268,9 +295,23 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
             "split_seed": seed, "random_state": random_state, "models": names, "users": data.n_users,
             "items": data.n_items, "nnz": data.nnz, "search_seconds": found.seconds, "refit_on": refit_on,
             "storage": None if storage is None else str(storage), "threads": threads or torch.get_num_threads(),
-            "max_epochs": max_epochs, "patience": patience, "blend_trials": blend_trials, "left": found.left}
+            "max_epochs": max_epochs, "patience": patience, "blend_trials": blend_trials, "left": found.left,
+            "not_run": not_run}
     result.info = info
     return result
+
+
+def _not_run(searched, best, names, members, found) -> dict:
+    """Model name → why the search has no result for it (a budget spent before its turn, or trials all stopped)."""
+    out = {}
+    for m in searched:
+        if m not in best:
+            tried = sum(r["model"] == m for r in found.records)
+            out[m] = ("the budget was spent before its first trial" if not tried else
+                      f"none of its {tried} trial(s) finished (pruned or cut short)")
+    if BLEND in names and len(members) < 2:
+        out[BLEND] = f"it needs two members with a finished trial; the search has {list(members) or 'none'}"
+    return out
 
 
 def _averaged(cands, split) -> list:

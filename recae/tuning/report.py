@@ -32,8 +32,10 @@ def markdown(result, env: dict, plot_name: str | None = None) -> str:
            f"- chosen: **{result.name}** `{json.dumps(result.params)}`, validation NDCG@100 {result.valid:.4f}, "
            f"test NDCG@100 {_f(result.test.get('ndcg@100'))} ± {_f(result.test.get('ndcg@100_se'))}",
            f"- the saved model is fitted on {info['refit_on']}",
-           *(["- left the search before the budget was spent: "
-              + "; ".join(f"{m} ({why})" for m, why in info["left"].items())] if info.get("left") else []), "",
+           *(["- left the rotation: " + "; ".join(f"{m} ({why})" for m, why in info["left"].items())]
+             if info.get("left") else []),
+           *(["- **not among the results**: " + "; ".join(f"{m} ({why})" for m, why in info["not_run"].items())]
+             if info.get("not_run") else []), "",
            "Validation picks (NDCG@100 on the split's validation users); test is the split's test users, which "
            "the search never looked at. `default`: the model's default setting (its first trial).", "",
            "| model | valid NDCG@100 | default's valid | test NDCG@100 | trials (pruned) | seconds | best setting |",
