@@ -328,3 +328,9 @@ def test_ml100k_u1_quality_floor(data_dir):
     baseline = rmse(t["rating"], item_means.item_mean_[test.item_index(t["item"])].clip(1, 5))
     assert err < 0.925, err
     assert err < baseline - 0.1, (err, baseline)
+
+
+def test_a_rating_range_comes_back_a_pair_from_a_file(log, tmp_path):
+    model = AutoRec(**{**TINY, "epochs": 2}, rating_range=(1.0, 5.0)).fit(log)
+    model.save(tmp_path / "m.recae")
+    assert recae.load(tmp_path / "m.recae").get_params() == model.get_params()  # (1.0, 5.0), not [1.0, 5.0]

@@ -272,6 +272,13 @@ def test_an_item_index_outside_the_catalogue_is_refused_at_load(ease, tmp_path):
         recae.load(_rewritten(ease, tmp_path, _shorten("state.B")))
 
 
+def test_settings_a_fit_would_refuse_are_refused_at_load(ease, tmp_path):
+    def change(meta, tensors):
+        meta["params"]["l2"] = "abc"
+    with pytest.raises(ModelFileError, match="records settings EASE does not take: l2 must be a finite number"):
+        recae.load(_rewritten(ease, tmp_path, change))
+
+
 # ---------------------------------------------------------------------------------- loading
 def test_device_override(ease, tmp_path):
     good = tmp_path / "good.recae"

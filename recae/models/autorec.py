@@ -92,6 +92,8 @@ class AutoRec(ExplicitRecommender):
     history_, best_epoch_
     """
 
+    tuple_params = ("rating_range",)  # a (low, high) pair, a list in the file's JSON
+
     def __init__(self, orient="item", hidden=500, activation="sigmoid", output="identity", l2=200.0, epochs=20,
                  batch_size=256, lr=1e-3, optimizer="adam", patience=8, valid_metric="rmse", rating_range=None,
                  amp=False, device="auto", random_state=0, show_progress=None):

@@ -59,6 +59,9 @@ class EASE(Recommender):
     def __init__(self, l2=500.0, dropout=0.0, dtype="float32", device="auto", memory_budget_gb=8.0):
         store_params(self, locals())
 
+    def _check_settings(self) -> None:
+        check_dtype_l2(self.dtype, self.l2)
+
     def _fit(self, X, valid=None):
         dtype = check_dtype_l2(self.dtype, self.l2)
         if not is_real(self.dropout) or not 0 <= self.dropout < 1:

@@ -10,9 +10,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..exceptions import ModelFileError
+from ..exceptions import DataError, ModelFileError
 from ..io import ids_in, ids_out, write_model_file
 from .params import file_device, file_params
+from .settings import check_settings
 
 __all__ = ["RecommenderFile"]
 
@@ -23,6 +24,12 @@ class RecommenderFile:
     def export_params(self) -> dict:
         """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
         return self.get_params()
+
+    def check_params(self) -> None:
+        """Raise a DataError naming a setting that ``fit`` would refuse (the checks that need no data)."""
+        check_settings(self)
+        if hasattr(self, "_check_settings"):
+            self._check_settings()
 
     def save(self, path) -> None:
         """Write weights (safetensors) and JSON metadata to one file; never pickles."""
@@ -62,6 +69,10 @@ class RecommenderFile:
     def from_file(cls, meta: dict, tensors: dict, device: str | None = None, where: str = ""):
         """Rebuild a model from a parsed model file (see :func:`recae.io.read_model_file`)."""
         model = cls(**file_params(cls, meta, device, where))
+        try:  # settings a fit would refuse (a hand-edited file): refused here, not at the next refit
+            model.check_params()
+        except DataError as exc:
+            raise ModelFileError(f"{where!r} records settings {cls.__name__} does not take: {exc}") from None
         model.device_ = file_device(model, where)
         try:
             user_ids, item_ids = ids_in("user_ids", tensors, meta), ids_in("item_ids", tensors, meta)

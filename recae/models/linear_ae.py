@@ -68,6 +68,9 @@ class LinearAE(Recommender):
     def __init__(self, rank=1024, l2=1000.0, dtype="float32", device="auto", memory_budget_gb=8.0):
         store_params(self, locals())
 
+    def _check_settings(self) -> None:
+        check_dtype_l2(self.dtype, self.l2)
+
     def _fit(self, X, valid=None):
         dtype = check_dtype_l2(self.dtype, self.l2)
         if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:

@@ -296,6 +296,9 @@ class SparseEASE(Recommender):
                 f"{_gib(need['weights'])} GiB) but memory_budget_gb={self.memory_budget_gb} ({_gib(budget)} GiB); "
                 "raise memory_budget_gb, lower density, or drop rare items with Interactions.filter(min_item=...)")
 
+    def _check_settings(self) -> None:
+        check_dtype_l2(self.dtype, self.l2)
+
     def _fit(self, X, valid=None):
         dtype = self._check()
         n = X.shape[1]
