@@ -42,6 +42,39 @@ def _parts(split, part: str):
     raise DataError(f"split must be a StrongSplit or HoldoutSplit; got {type(split).__name__}")
 
 
+def check_fitted_on(model, split, part: str = "test") -> None:
+    """Refuse a model that was not fitted on ``split.train``: its scores would be silently wrong.
+
+    Held-out users (strong generalization) or held-out entries (holdout) in the model's training
+    data inflate every metric; items missing from its catalogue deflate them.
+    """
+    if not getattr(model, "is_fitted", False):
+        raise DataError(f"evaluate needs a fitted model; fit this {type(model).__name__} on split.train first")
+    fold_in, target = _parts(split, part)
+    fix = "fit the model on split.train"
+    ours, theirs = np.asarray(model.item_ids_), split.train.item_ids
+    if len(ours) != len(theirs) or not np.all(split.train.item_index(ours, unknown="ignore") >= 0):
+        missing = int((model.item_columns(theirs, unknown="ignore") < 0).sum())
+        raise DataError(f"the model was fitted on {len(ours):,} items, the split's training part has {len(theirs):,} "
+                        f"({missing:,} of them unknown to the model); {fix}")
+    if fold_in is not None:
+        seen = int((model.user_rows(fold_in.user_ids, unknown="ignore") >= 0).sum())
+        if seen:
+            raise DataError(f"{seen:,} of the {fold_in.n_users:,} {part} users are among the model's training users, "
+                            f"so it would be scored on users it learned; {fix} (strong generalization holds them out)")
+        return
+    rows = model.user_rows(target.user_ids, unknown="ignore")
+    known = rows >= 0
+    trained = model.user_items_[rows[known]].tocoo()
+    cols = target.item_index(model.item_ids_[trained.col], unknown="ignore")
+    inside = cols >= 0
+    held = target.matrix[np.flatnonzero(known)]
+    leaked = np.asarray(held[trained.row[inside], cols[inside]]).ravel() != 0 if inside.any() else np.zeros(0, bool)
+    if leaked.any():
+        raise DataError(f"{int(leaked.sum()):,} of the {part} part's {target.nnz:,} held-out entries are in the model's "
+                        f"training data, where they count as seen and are never recommended; {fix}")
+
+
 def top_k_indices(model, split, k: int, part: str = "test", batch_size: int = 2048,
                   show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` item indices (in the split's item index) for every scored user.
@@ -130,6 +163,7 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
         raise DataError(f"k={ks[-1]} for {n_rows:,} users needs a {n_rows * ks[-1] * 8 / 2**30:.1f} GiB top-k table "
                         f"(at most {TABLE_BYTES / 2**30:.0f} GiB); the catalogue has {target.n_items:,} items, so a k "
                         "past that ranks nothing more")
+    check_fitted_on(model, split, part)
     rows, top = top_k_indices(model, split, ks[-1], part, batch_size, show_progress)
     truth = target.matrix[rows]
     summary, columns = [], {}

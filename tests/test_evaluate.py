@@ -264,3 +264,24 @@ def test_a_metric_named_twice_is_one_row_and_k_may_be_a_0d_array():
     table = recae.evaluate(model, split, k=np.array(2), metrics=["ndcg", "ndcg", "recall"])
     assert table.index.tolist() == ["ndcg@2", "recall@2"]
     assert table.equals(recae.evaluate(model, split, k=2, metrics=["ndcg", "recall"]))
+
+
+def test_a_model_not_fitted_on_split_train_is_refused(strong, holdout):
+    import scipy.sparse as sparse
+
+    def stacked(*parts):  # the training users and the test users' whole histories in one log
+        return Interactions(sparse.vstack([p.matrix for p in parts], format="csr"),
+                            np.concatenate([p.user_ids for p in parts]), parts[0].item_ids)
+
+    leaky = recae.Popularity(device="cpu").fit(stacked(strong.train, strong.test_fold_in))
+    with pytest.raises(DataError, match="4 of the 4 test users are among the model's training users"):
+        evaluate(leaky, strong)
+    fewer = recae.Popularity(device="cpu").fit(strong.train.take_items(range(4)))
+    with pytest.raises(DataError, match="fitted on 4 items, the split's training part has 6 .2 of them unknown"):
+        evaluate(fewer, strong)
+    whole = holdout.train.matrix + holdout.test.matrix
+    seen_all = recae.Popularity(device="cpu").fit(Interactions(whole, holdout.train.user_ids, holdout.train.item_ids))
+    with pytest.raises(DataError, match=f"{holdout.test.nnz} of the test part's {holdout.test.nnz} held-out entries"):
+        evaluate(seen_all, holdout)
+    with pytest.raises(DataError, match="needs a fitted model"):
+        evaluate(recae.Popularity(), strong)

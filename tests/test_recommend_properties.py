@@ -131,3 +131,28 @@ def test_recommend_properties(df, which, n, draw, seed):
         # ints are dropped with the unknown strings (current recae behaviour, neither frozen nor
         # asserted against here): only the length bounds hold either way
         assert min(k, data.n_items - len(history)) <= len(got) <= min(k, data.n_items)
+
+
+def test_one_new_users_seen_items_stay_out_of_only_their_own_popularity_fallback():
+    import scipy.sparse as sp
+
+    model = recae.EASE(l2=1.0, device="cpu").fit(sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 0, 1]],
+                                                                         dtype=np.float32)))
+    # user 0: item 0 with a zero (no interaction to a model of positives, but in their history); user 1: nothing
+    history = sp.csr_matrix((np.array([0.0], np.float32), (np.array([0]), np.array([0]))), shape=(2, 4))
+    ids, _ = model.recommend_new(history, n=4)
+    assert ids[0].tolist() == [1, 3, 2, -1] and ids[1].tolist() == [0, 1, 3, 2]
+
+
+def test_an_interactions_history_names_the_unknown_items_it_leaves_out():
+    import scipy.sparse as sp
+
+    from recae.exceptions import DataWarning
+
+    train = recae.Interactions(sp.csr_matrix(np.eye(3, dtype=np.float32) + np.eye(3, k=1, dtype=np.float32)),
+                               np.array(["a", "b", "c"]), np.array(["x", "y", "z"]))
+    model = recae.EASE(l2=1.0, device="cpu").fit(train)
+    history = recae.Interactions(sp.csr_matrix(np.ones((1, 2), np.float32)), np.array(["n"]), np.array(["x", "w"]))
+    with pytest.warns(DataWarning, match=r"left out 1 entries of 1 unknown item id\(s\) \['w'\]"):
+        ids, _ = model.recommend_new(history, n=2, unknown="ignore")
+    assert ids.tolist() == [["y", "z"]]

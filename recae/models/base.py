@@ -276,7 +276,9 @@ class Recommender(RecommenderFile, Params):
         empty = self.unfolded_rows(X) if self.empty_history_fallback else []
         if len(empty):  # nothing to fold in: the most popular items
             counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
-            ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1),
+            # a copy per row: top_k writes -inf over each row's own seen items, and rows of one
+            # expanded view share storage, so one user's exclusions would reach the others
+            ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1).clone(),
                                                    X[empty] if exclude_seen else None, len(empty), n, mask)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.ids import IdIndex, as_id_array
+from ..data.ids import IdIndex, as_id_array, plain
 from ..data.interactions import Interactions
 from ..data.validate import as_array
 from ..exceptions import ConversionWarning, DataError, DataWarning, ShapeError
@@ -101,7 +101,13 @@ def history_matrix(history, items: IdIndex, n_items: int, unknown: str) -> tuple
     Negative values are left for the caller to check (only some models accept them).
     """
     if isinstance(history, Interactions):
-        return history.align_items(items.ids, unknown=unknown).matrix, False
+        aligned = history.align_items(items.ids, unknown=unknown)
+        if aligned.nnz < history.nnz:  # as for a list or dict history: say what was left out
+            gone = np.setdiff1d(np.unique(history.matrix.indices), history.item_index(items.ids, unknown="ignore"))
+            warnings.warn(f"history: left out {history.nnz - aligned.nnz} entries of {len(gone)} unknown item id(s) "
+                          f"{[plain(i) for i in history.item_ids[gone[:5]]]}" + (" and more" if len(gone) > 5 else ""),
+                          DataWarning, stacklevel=4)
+        return aligned.matrix, False
     if sp.issparse(history):
         X = as_csr(history, "history")
         if X.shape[1] != n_items:
