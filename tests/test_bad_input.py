@@ -293,7 +293,7 @@ CASES = [
      [f"model format {FORMAT_VERSION + 1}", f"({FORMAT_VERSION})", "upgrade recae"]),
     ("load/wrong-checksum", lambda c: recae.load(c.f.flipped), ModelFileError, ["failed its checksum", "SHA-256"]),
     ("load/csv-file", lambda c: recae.load(c.f.mixed_ids), ModelFileError, ["not a recae model file"]),
-    ("load/wrong-class", lambda c: recae.Popularity.load(c.f.good), ModelFileError, ["holds a EASE", "not a Popularity"]),
+    ("load/wrong-class", lambda c: recae.Popularity.load(c.f.good), ModelFileError, ["holds an EASE (recommender model)", "not a Popularity"]),
     # ------------------------------------------------------------ splits and evaluation
     ("holdout_split/dataframe", lambda c: recae.holdout_split(c.df), DataError, ["Interactions", "DataFrame", "from_pandas"]),
     ("holdout_split/test_size", lambda c: recae.holdout_split(c.data, 1.5), DataError, ["test_size must lie in [0, 1)", "1.5"]),

@@ -109,6 +109,7 @@ def test_report_files(result, tmp_path):
     assert data["env"]["command"] == "recae bench --dataset planted"
     assert {"machine", "date", "versions"} <= set(data["env"])
     assert len(data["rows"]) == 10 and len(data["summary"]) == 5
+    assert "recall@20" in data["rows"][0] and data["info"]["metrics"]["recall@k"].startswith("truncated recall")
     md = paths["md"].read_text()
     assert "recae bench --dataset planted" in md and "| EASE |" in md and "run.png" in md
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -360,3 +361,12 @@ def test_cli_checks_what_needs_no_data_first(args, message, capsys, tmp_path):
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith(f"recae: error: {message}")
     assert "absent.csv" not in err
+
+
+def test_bench_says_a_temporal_split_runs_once_when_seeds_are_given(tmp_path, capsys):
+    from recae.cli import main
+
+    assert main(["bench", "--data", "synthetic", "--protocol", "temporal", "--seeds", "2", "--models", "popularity",
+                 "--budget", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "recae: warning: --seeds 2: the temporal split has no randomness, so it runs once" in err

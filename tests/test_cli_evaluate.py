@@ -76,7 +76,7 @@ def test_files_that_are_not_a_recommender(tmp_path, capsys):
     image_file = tmp_path / "image.recae"
     ImageAutoencoder(arch="mlp", latent_dim=4, epochs=1, batch_size=20, device="cpu").fit(images).save(image_file)
     rc, out, err = run(capsys, *EVAL, "--model", image_file)
-    assert_clean_error(rc, out, err, "holds an ImageAutoencoder, not a recommender", "scores recommenders")
+    assert_clean_error(rc, out, err, "holds an ImageAutoencoder (image model), not a recommender model")
 
 
 def test_a_model_name_still_wins_over_a_file_of_that_name(tmp_path, capsys, monkeypatch):

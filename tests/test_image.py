@@ -313,7 +313,7 @@ def test_threshold_save_load(mlp_model, mnist, tmp_path):
     same = recae.load(path)  # recae.load opens every recae file, image models too
     assert isinstance(same, ImageAutoencoder)
     np.testing.assert_array_equal(same.reconstruct(test[:10]), mlp_model.reconstruct(test[:10]))
-    with pytest.raises(ModelFileError, match="not a Recommender .*image model"):
+    with pytest.raises(ModelFileError, match=r"holds an ImageAutoencoder \(image model\), not a recommender model"):
         recae.Recommender.load(path)  # a class's own load refuses other kinds
     import scipy.sparse as sp
 
@@ -411,3 +411,26 @@ def test_cli_array_file_and_errors(tmp_path, capsys):
     assert _run(["image", "reconstruct", "--model-file", str(model), "--data", str(tmp_path / "x.npy"),
                  "--save-npy", str(tmp_path / "rec")]) == 0
     assert f"Reconstructions: {tmp_path / 'rec.npy'}" in capsys.readouterr().out and (tmp_path / "rec.npy").exists()
+
+
+def test_cli_refuses_flags_before_the_work_and_names_them(tmp_path, capsys):
+    from recae.cli import main
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((64, 8, 8)).astype(np.float32))
+    model = tmp_path / "m.recae"
+    assert _run(["image", "fit", "--data", str(tmp_path / "x.npy"), "--arch", "mlp", "--latent-dim", "4",
+                 "--epochs", "1", "--device", "cpu", "--out", str(model), "-q"]) == 0
+    data = ["--data", str(tmp_path / "x.npy")]
+    for argv, message in (
+            (["fit", *data, "--epochs", "0", "--out", str(model)], "--epochs must be a positive integer"),
+            (["fit", *data, "--valid-fraction", "0.001", "--out", str(model)], "--valid-fraction 0.001 of 64 images "
+                                                                                 "holds out none"),
+            (["reconstruct", "--model-file", str(model), *data, "-n", "0", "--out", str(tmp_path / "g.png")],
+             "-n must be a positive number"),
+            (["reconstruct", "--model-file", str(model), *data, "--out", str(tmp_path / "absent" / "g.png")],
+             "the folder"),
+            (["anomaly", "--model-file", str(model), *data, "--digit", "12"], "--digit must be 0-9; got 12")):
+        capsys.readouterr()
+        assert main(["image", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

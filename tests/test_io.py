@@ -329,12 +329,12 @@ def test_ids_from_pandas_round_trip(tmp_path):
 def test_load_as_the_wrong_class(pop, ease, tmp_path):
     path = tmp_path / "pop.recae"
     pop.save(path)
-    with pytest.raises(RecaeError, match="holds a Popularity, not a EASE"):
+    with pytest.raises(RecaeError, match=r"holds a Popularity \(recommender model\), not an EASE; recae.load reads any model file"):
         EASE.load(path)
     assert isinstance(Popularity.load(path), Popularity)
     assert isinstance(recae.Recommender.load(path), Popularity)
     ease.save(tmp_path / "ease.recae")
-    with pytest.raises(RecaeError, match="holds a EASE, not a Popularity"):
+    with pytest.raises(RecaeError, match=r"holds an EASE \(recommender model\), not a Popularity"):
         Popularity.load(tmp_path / "ease.recae")
 
 

@@ -188,7 +188,10 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
                                "budget": None if timed else budget, "budget_seconds": budget_seconds,
                                "budget_kind": "seconds per model" if timed else "trials per model",
                                "models": models, "users": data.n_users, "items": data.n_items, "nnz": data.nnz,
-                               "max_epochs": max_epochs, "k": ks, "absent": absent})
+                               "max_epochs": max_epochs, "k": ks, "absent": absent,
+                               "metrics": {"ndcg@k": "NDCG over the top k, normalised by the ideal over min(k, held-out)",
+                                           "recall@k": "truncated recall: hits / min(k, held-out), as the "
+                                                       "autoencoder papers (recae.evaluate's truncated_recall@k)"}})
     plans = {m: [None] if timed else trials(m, budget) for m in models if m != BLEND}
     steps = sum(len(p) for p in plans.values()) + (len(seeds) - 1) * len(plans) * (tune == "first") \
         + sum(len(p) for p in plans.values()) * (len(seeds) - 1) * (tune == "every")

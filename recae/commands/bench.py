@@ -13,7 +13,7 @@ from ..bench import console_table, run_bench, write
 from ..bench.protocols import PROTOCOLS
 from ..bench.spaces import DEFAULT_MODELS, MODELS, check_models
 from ..exceptions import RecaeError
-from .common import add_data_args, implicit_positives, load_data, writable_paths
+from .common import add_data_args, implicit_positives, load_data, warn, writable_paths
 from .tune import quiet_optuna
 
 BENCH_EPILOG = """examples:
@@ -61,6 +61,9 @@ def cmd_bench(args) -> int:
         if value is not None and value < low:
             raise RecaeError(f"{flag} must be a positive integer; got {value}")
     check_models(args.models)
+    given = any(a.split("=")[0] == "--seeds" for a in getattr(args, "raw_argv", ()))  # not the default 3
+    if args.protocol == "temporal" and args.seeds > 1 and given:
+        warn(f"--seeds {args.seeds}: the temporal split has no randomness, so it runs once")
     writable_paths(Path(args.out) / "results", None)  # --out is the results' folder
     data, what = load_data(args)
     data = implicit_positives(data, args)

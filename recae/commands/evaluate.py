@@ -12,7 +12,6 @@ from ..bench.protocols import PROTOCOLS, make_split, split_seeds
 from ..evaluate import evaluate
 from ..exceptions import ModelFileError, RecaeError
 from ..models import Recommender
-from ..models.params import load as load_model_file
 from .common import (add_data_args, add_threads_arg, data_description, implicit_positives, load_data, model_class,
                      model_names, new_model, parse_params, print_table, warn)
 
@@ -64,16 +63,13 @@ def unfitted_model(name: str, params: dict) -> tuple[Recommender, str]:
         raise RecaeError(f"no model file {name!r}; --model takes a model name ({', '.join(model_names())}) "
                          "or a saved model file")
     try:
-        saved, note = load_model_file(name), ""
+        saved, note = Recommender.load(name), ""
     except ModelFileError as exc:
         if "saved for device" not in str(exc):
             raise
         # the settings are what is evaluated; the device they were saved for is not here
-        saved = load_model_file(name, device="auto")
+        saved = Recommender.load(name, device="auto")
         note = "; the device it was saved for is not usable here, so device='auto'"
-    if not isinstance(saved, Recommender):
-        raise RecaeError(f"{name!r} holds an {type(saved).__name__}, not a recommender; recae evaluate scores "
-                         "recommenders on a split of --data")
     learned, why = learned_settings(saved)
     model = saved.clone().set_params(**learned).set_params(**params)
     note += why

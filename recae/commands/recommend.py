@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..data.ids import plain
 from ..exceptions import RecaeError, UnknownIdError
-from ..models.params import load as load_model
+from ..models import Recommender
 from .common import warn
 
 RECOMMEND_EPILOG = """examples:
@@ -119,7 +119,7 @@ def known_users(model, raw: list[str], skip: bool) -> list:
 
 
 def cmd_recommend(args) -> int:
-    model = load_model(args.model_file, device=args.device)
+    model = Recommender.load(args.model_file, device=args.device)  # an image model file is named as one
     rows = []
     if args.history is not None:
         history = parse_history(args.history, model.item_ids_)

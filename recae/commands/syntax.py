@@ -21,6 +21,8 @@ COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--h
                           "max_epochs": "--max-epochs", "spaces": "--space"}}
 #: Names a command's option sets, rewritten only where a message opens with them (elsewhere they are words).
 COMMAND_LEADS = {"tune": {"storage": "--storage"}}
+#: ImageAutoencoder settings that ``recae image fit`` takes as options of the same name (it has no --param).
+IMAGE_FLAGS = ("arch", "latent_dim", "epochs", "batch_size", "lr", "loss", "noise", "noise_type", "patience")
 #: Commands with their own ``--device`` option (elsewhere a device is a model's ``--param``).
 DEVICE_COMMANDS = ("recommend", "image")
 
@@ -56,12 +58,16 @@ def _option(name: str, value: str, command: str | None, params: set[str]) -> str
         return f"{DATA_FLAGS[name]} {plain}"
     if name == "device" and command in DEVICE_COMMANDS:
         return f"--device {plain}"
+    if command == "image" and name in IMAGE_FLAGS:
+        return f"--{name.replace('_', '-')} {plain}"
     if name in params:
         return f"--param {name}={plain}"
     return None
 
 
-def _lead(name: str, params: set[str]) -> str:
+def _lead(name: str, params: set[str], command: str | None = None) -> str:
+    if command == "image" and name in IMAGE_FLAGS:
+        return f"--{name.replace('_', '-')}"
     return f"--param {name}" if name in params and name not in DATA_FLAGS else name
 
 
@@ -75,7 +81,7 @@ def cli_syntax(message: str, command: str | None = None) -> str:
     message = _THRESHOLD.sub("--binarize must be", message)
     for name, flag in COMMAND_FLAGS.get(command or "", {}).items():
         message = re.sub(rf"\b{name}\b", flag, message)
-    message = _LEAD.sub(lambda m: COMMAND_LEADS.get(command or "", {}).get(m["name"]) or _lead(m["name"], params),
+    message = _LEAD.sub(lambda m: COMMAND_LEADS.get(command or "", {}).get(m["name"]) or _lead(m["name"], params, command),
                         message)
     message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
                          else m.group(0), message)

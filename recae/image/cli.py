@@ -66,6 +66,9 @@ def cmd_image_fit(args) -> int:
         raise DataError(f"--plots must be a folder for the figures; {args.plots!r} is a file")
     images, labels, what = _load(args, "train")
     n_valid = int(round(len(images) * args.valid_fraction))
+    if args.valid_fraction > 0 and n_valid == 0:  # no threshold could be set, and anomaly would flag nothing
+        raise DataError(f"--valid-fraction {args.valid_fraction:g} of {len(images)} images holds out none; raise it "
+                        f"to at least {1 / len(images):.2g}, or pass 0 to fit without validation (and no threshold)")
     order = np.random.default_rng(args.seed).permutation(len(images))
     valid_idx, train_idx = order[:n_valid], order[n_valid:]
     if len(train_idx) == 0:
@@ -104,6 +107,12 @@ def cmd_image_fit(args) -> int:
 def cmd_image_reconstruct(args) -> int:
     from .model import ImageAutoencoder
 
+    if args.n < 1:
+        raise DataError(f"-n must be a positive number of images for the grid; got {args.n}")
+    for flag, path in (("--out", args.out), ("--save-npy", args.save_npy)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise DataError(f"{flag} {path!r}: the folder {folder!r} does not exist")
     model = ImageAutoencoder.load(args.model_file, device=args.device)
     images, _, what = _load(args, "test")
     recon = model.reconstruct(images)
@@ -125,6 +134,8 @@ def cmd_image_anomaly(args) -> int:
     from ..anomaly import auroc
     from .model import ImageAutoencoder
 
+    if args.digit is not None and not 0 <= args.digit <= 9:  # before scoring: AUROC needs both classes
+        raise DataError(f"--digit must be 0-9; got {args.digit}")
     model = ImageAutoencoder.load(args.model_file, device=args.device)
     images, labels, what = _load(args, "test")
     scores = model.anomaly_score(images, metric=args.metric)

@@ -9,7 +9,7 @@ import os
 
 from ..device import resolve_device
 from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError
-from ..io import read_model_file
+from ..io import KINDS, read_model_file
 
 #: Classes that ``recae.load`` may instantiate, by class name (never by import path). A class
 #: joins it by being defined (``_abstract = True`` in a shared base's own body keeps it out).
@@ -131,13 +131,24 @@ class Params:
         where = os.fspath(path)
         name = meta.get("class")
         found = LOADABLE.get(name) if isinstance(name, str) else None
+        kind = next((k for k, (_, fmt, _) in KINDS.items() if fmt == meta.get("format")), "recommender")
+        if found is None and kind != "recommender" and cls.model_kind == "recommender model":
+            # a file of another kind, whose classes need not be imported to say so
+            raise ModelFileError(f"{where!r} holds {_a(str(name))} ({kind} model), not a recommender model")
         if found is None:
             raise ModelFileError(f"{where!r} holds an unknown model class {meta.get('class')!r}; "
                                  f"known: {sorted(LOADABLE)}")
         if not issubclass(found, cls):
-            raise ModelFileError(f"{where} holds a {found.__name__}, not a {cls.__name__} (it is a file of "
-                                 f"a {found.model_kind}); use recae.load")
+            concrete = cls.__name__ in LOADABLE  # EASE.load, not Recommender.load
+            raise ModelFileError(f"{where!r} holds {_a(found.__name__)} ({found.model_kind}), not "
+                                 + (f"{_a(cls.__name__)}; recae.load reads any model file" if concrete
+                                    else f"a {cls.model_kind}"))
         return found.from_file(meta, tensors, device, where)
+
+
+def _a(name: str) -> str:
+    """``name`` with its article: "an EASE", "a MultDAE"."""
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"
 
 
 def load(path, device: str | None = None):
