@@ -147,6 +147,10 @@ def top_k(dense, seen: sp.csr_matrix | None, n_rows: int, n: int, mask, *, n_ite
     -------
     ids : ndarray of int64, shape (n_rows, min(n, candidates)); -1 where fewer candidates are left
     scores : ndarray of float32, same shape
+
+    Items with equal scores come in the order ``torch.topk`` gives them (fixed for a given input
+    on one machine, but not by item index); a metric of a model with many ties (popularity)
+    can move in its fourth decimal with that order.
     """
     k = min(n, n_items if mask is None else int(mask.sum()))
     ids = np.empty((n_rows, k), dtype=np.int64)
