@@ -40,6 +40,7 @@ CPU only (gloo)::
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -116,8 +117,17 @@ def init(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    # the group recae joined is left by recae: torch asks scripts to destroy it, and one left to
+    # the interpreter's teardown can abort a gloo rank ("terminate called without an active exception")
+    atexit.register(_leave)
     logger.info("process group: backend %s, rank %d of %d", backend, dist.get_rank(), dist.get_world_size())
     return dist.get_world_size() > 1
+
+
+def _leave() -> None:
+    dist = _dist()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def local_device(device: torch.device) -> torch.device:

@@ -10,6 +10,7 @@ data-parallel training under ``torchrun`` (DistributedDataParallel).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import glob
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoint import CHECKPOINT, WeightAverage, load_checkpoint, save_checkpoint
-from .exceptions import TrainingError
+from .exceptions import DataError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -186,14 +187,17 @@ class Trainer:
     def _loop(self, owner, callbacks, checkpoint_dir, resume) -> None:
         state, spec = self.state, self.spec
         path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
+        main = state.dist is None or state.dist.is_main
         if path is not None:
+            if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+                raise DataError(f"checkpoint_dir must be a folder; {os.fspath(checkpoint_dir)!r} is a file")
             os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
-            for stale in glob.glob(os.path.join(os.fspath(checkpoint_dir), ".recae-*.tmp")):
-                os.remove(stale)  # left by a process killed while writing a checkpoint
+            for stale in glob.glob(os.path.join(os.fspath(checkpoint_dir), ".recae-*.tmp")) if main else ():
+                with contextlib.suppress(FileNotFoundError):  # left by a process killed while writing a checkpoint
+                    os.remove(stale)
             if resume and os.path.exists(path):
                 load_checkpoint(path, state)
                 logger.info("resuming from %s after epoch %d", path, state.epoch)
-        main = state.dist is None or state.dist.is_main
         # None: tqdm's own rule, a bar only when stderr is a terminal
         disable = True if not main else (None if self.show_progress is None else not self.show_progress)
         bar = tqdm(total=self.epochs, initial=state.epoch, desc=self.name, disable=disable, leave=False)
@@ -209,11 +213,14 @@ class Trainer:
                     loss = spec.epoch(self)
                 else:
                     loss = self.run_batches(state.optimizers, spec.loss)
-                if not math.isfinite(loss):
+                if not math.isfinite(loss) or not self._weights_finite():
+                    kept = path is not None and os.path.exists(path)
                     raise TrainingError(
-                        f"{self.name}: the training loss became {loss} in epoch {state.epoch + 1}; "
-                        + (f"the last good checkpoint is kept at {path}; " if path else "")
-                        + "try a lower lr or more weight decay")
+                        f"{self.name}: the training "
+                        + (f"loss became {loss}" if not math.isfinite(loss) else "weights became NaN or infinite")
+                        + f" in epoch {state.epoch + 1}; try a lower lr or more weight decay"
+                        + (f" (the last good checkpoint, after epoch {state.epoch}, is kept at {path}: resume "
+                           "continues it with the same settings; delete it to start over with others)" if kept else ""))
                 state.epoch += 1
                 logs = {"epoch": state.epoch, "loss": loss}
                 if state.average is not None:
@@ -243,6 +250,10 @@ class Trainer:
             state.average.swap_in()  # without validation the result is the final average
             state.average.raw = None
         state.module.eval()
+
+    def _weights_finite(self) -> bool:
+        """Whether every weight is finite: a finite loss can come before a step that overflowed them."""
+        return all(bool(torch.isfinite(p).all()) for p in self.state.module.parameters())
 
     def _validate(self, logs: dict, main: bool) -> None:
         """Score the module (rank 0; broadcast), log it and keep the best state."""
@@ -338,9 +349,7 @@ class Trainer:
 
         loss = float(opt.step(closure))
         state.step += 1
-        if not all(bool(torch.isfinite(p).all()) for p in state.module.parameters()):
-            return math.nan  # the loop stops before this epoch's weights reach a checkpoint
-        return loss
+        return loss  # the loop checks the weights before they reach a checkpoint
 
     def _weighted_step(self, loss_fn, x, rows, weight: float):
         # runs inside DDP's forward so its reducer sees the whole graph (loss and penalty)

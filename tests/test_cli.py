@@ -521,3 +521,12 @@ def test_errors_name_the_option_the_user_typed(csv_log, tmp_path, capsys):
         main(["evaluate", "--data", str(csv_log), "--metrics", "recall@10"])
     out, err = capsys.readouterr()
     assert exited.value.code == 2 and err == "recae: error: unrecognized arguments: --metrics recall@10 (see recae evaluate --help)\n"
+
+
+def test_patience_without_validation_says_it_is_ignored(csv_log, tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "--param", "epochs=1",
+                       "--patience", "2", "--out", tmp_path / "m.recae")
+    assert rc == 0 and "recae: warning: --patience 2 ignored: early stopping needs validation users" in err
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "--valid", "0.5",
+                       "--patience", "0", "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "--patience must be a positive integer")

@@ -81,14 +81,25 @@ def test_validation_items_must_match(board_split):
 
 def test_nan_loss_stops_with_clear_error(board_split, tmp_path):
     m = recae.MultDAE(**dict(SMALL, lr=1e30, optimizer="sgd", epochs=30))
-    with pytest.raises(TrainingError, match="loss became nan.*lower lr"):
+    with pytest.raises(TrainingError, match=r"(loss became nan|weights became NaN or infinite).*lower lr") as exc:
         m.fit(board_split.train, checkpoint_dir=tmp_path)
     assert not m.is_fitted  # a failed fit leaves nothing half-fitted behind
-    if (tmp_path / CHECKPOINT).exists():  # the last good checkpoint is still a readable file
+    kept = (tmp_path / CHECKPOINT).exists()
+    assert ("the last good checkpoint" in str(exc.value)) == kept  # named only when there is one
+    if kept:  # and it is good: readable, every weight finite
         from safetensors import safe_open
 
         with safe_open(str(tmp_path / CHECKPOINT), framework="pt") as f:
             assert "rng" in f.keys()
+            assert all(bool(torch.isfinite(f.get_tensor(k)).all()) for k in f.keys() if k.startswith("module."))
+
+
+def test_weights_overflowed_in_a_finite_loss_epoch_never_reach_a_checkpoint(board_split, tmp_path):
+    # Adam at lr 1e30: epoch 1's loss is finite, but its last steps leave NaN weights
+    m = recae.MultDAE(**dict(SMALL, lr=1e30, epochs=5))
+    with pytest.raises(TrainingError, match="in epoch 1; try a lower lr"):
+        m.fit(board_split.train, checkpoint_dir=tmp_path)
+    assert not (tmp_path / CHECKPOINT).exists()
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
@@ -432,3 +443,34 @@ def test_blend_weight_search_in_user_blocks_matches_one_block(board_split, monke
     blocks = recae.Blend.from_models(members, valid=board_split, grid_step=0.1)
     np.testing.assert_array_equal(blocks.weights_, whole.weights_)
     assert blocks.valid_score_ == pytest.approx(whole.valid_score_, abs=1e-12)
+
+
+def test_a_resume_with_other_validation_users_or_none_is_refused(board_split, tmp_path):
+    recae.MultDAE(**dict(SMALL, epochs=2)).fit(board_split.train, valid=board_split, checkpoint_dir=tmp_path)
+    other = recae.strong_generalization_split(checkerboard(60), n_heldout=10, random_state=1)
+    for valid in (None, (other.valid_fold_in.align_items(board_split.train.item_ids),
+                         other.valid_target.align_items(board_split.train.item_ids))):
+        with pytest.raises(TrainingError, match="other hyper-parameters or data"):
+            recae.MultDAE(**dict(SMALL, epochs=4)).fit(board_split.train, valid=valid, checkpoint_dir=tmp_path,
+                                                       resume=True)
+    again = recae.MultDAE(**dict(SMALL, epochs=4)).fit(board_split.train, valid=board_split, checkpoint_dir=tmp_path,
+                                                       resume=True)
+    assert len(again.history_) == 4  # the same validation users: it resumes
+
+
+def test_validation_and_fit_options_are_checked_before_training(board_split, tmp_path):
+    empty = sp.csr_matrix(board_split.valid_target.matrix.shape, dtype=np.float32)
+    with pytest.raises(DataError, match="validation target holds no entries"):
+        recae.MultDAE(**SMALL).fit(board_split.train, valid=(board_split.valid_fold_in.matrix, empty))
+    with pytest.raises(ShapeError, match="fold-in has 10 users but its target 9"):
+        recae.MultDAE(**SMALL).fit(board_split.train, valid=(board_split.valid_fold_in.matrix,
+                                                               board_split.valid_target.matrix[:9]))
+    (tmp_path / "a_file").write_text("x")
+    for kwargs, message in (({"callbacks": print}, "callbacks must be a list of functions"),
+                            ({"resume": True}, "pass the checkpoint_dir"),
+                            ({"checkpoint_dir": tmp_path / "a_file"}, "checkpoint_dir must be a folder")):
+        with pytest.raises(DataError, match=message):
+            recae.MultDAE(**SMALL).fit(board_split.train, **kwargs)
+    for lr in (float("inf"), True):
+        with pytest.raises(DataError, match="lr must be a finite number > 0"):
+            recae.MultDAE(**dict(SMALL, lr=lr)).fit(board_split.train)

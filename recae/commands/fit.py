@@ -60,6 +60,11 @@ def training_options(model, args) -> dict:
     if args.resume and args.checkpoint_dir is None:
         raise RecaeError("--resume continues from a checkpoint: give --checkpoint-dir DIR as well")
     if args.patience is not None:
+        if args.patience < 1:
+            raise RecaeError(f"--patience must be a positive integer (epochs without a better score); got {args.patience}")
+        if args.valid is None:
+            warn(f"--patience {args.patience} ignored: early stopping needs validation users (--valid FRACTION); "
+                 "the model trains all its epochs")
         model.set_params(patience=args.patience)
     return {"checkpoint_dir": args.checkpoint_dir, "resume": True} if args.resume else \
         ({"checkpoint_dir": args.checkpoint_dir} if args.checkpoint_dir is not None else {})
@@ -86,7 +91,8 @@ def cmd_fit(args) -> int:
     params = parse_params(args.param)
     model = new_model(cls, params)
     if "show_progress" in model.get_params() and "show_progress" not in params:
-        model.set_params(show_progress=not args.quiet)  # the CLI shows the training bar by default
+        # None: the bar shows on a terminal only, so `2>log` gets no carriage-return frames
+        model.set_params(show_progress=False if args.quiet else None)
     options = training_options(model, args)
     if data is None:
         data, what = load_data(args)

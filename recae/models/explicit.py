@@ -148,7 +148,7 @@ class ExplicitRecommender(Trained, Recommender):
             return self._spec(
                 RatingRows(rows, self.device_),
                 self._fingerprint(np.asarray(X.shape, np.int64), X.indptr.astype(np.int64), X.indices.astype(np.int64),
-                                  X.data.astype(np.float32)),
+                                  X.data.astype(np.float32), valid=valid),
                 (lambda: self._validation_error(valid)) if valid is not None else None,
                 higher_is_better=False, batch_weight=self._batch_weight, full_batch=self.optimizer == "lbfgs")
 

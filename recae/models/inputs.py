@@ -185,4 +185,10 @@ def validation_pair(valid, item_ids: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_
         # same size is not enough: columns must mean the same items
         out.append(part.align_items(item_ids).matrix if isinstance(part, Interactions)
                    else as_csr(part, "validation data"))
+    if out[0].shape[0] != out[1].shape[0]:
+        raise ShapeError(f"the validation fold-in has {out[0].shape[0]} users but its target {out[1].shape[0]}; "
+                         "row i of both must be the same user (a split's valid_fold_in and valid_target)")
+    if out[1].nnz == 0:  # every score would be NaN, and early stopping would stop on nothing
+        raise DataError("the validation target holds no entries: there is nothing to score; hold out more users "
+                        "or entries, or fit without valid")
     return tuple(out)

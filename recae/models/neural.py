@@ -50,7 +50,7 @@ class NeuralRecommender(Trained, Recommender):
 
         def spec(trainer) -> TrainSpec:
             return self._spec(
-                DeviceCSR(X, self.device_), self._fingerprint(*shape, X.data.astype(np.float32)),
+                DeviceCSR(X, self.device_), self._fingerprint(*shape, X.data.astype(np.float32), valid=valid),
                 (lambda: validation_score(self, valid, self.valid_metric)) if valid is not None else None,
                 shard_fingerprint=self._fingerprint(np.asarray((0, X.shape[1]), np.int64), np.zeros(1, np.int64)),
                 epoch=self._train_epoch, weight_averaging=getattr(self, "weight_averaging", None),

@@ -82,10 +82,6 @@ class RecVAE(NeuralRecommender):
         return nn.ModuleDict({"encoder": enc, "prior_encoder": old, "decoder": nn.Linear(self.latent_dim, n_items)})
 
     def _prepare(self, X):
-        for name in ("n_enc_epochs", "n_dec_epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise DataError(f"{name} must be a positive integer; got {v!r}")
         w = self.mixture_weights
         if len(w) != 3 or any(not x > 0 for x in w):
             raise DataError(f"mixture_weights must be 3 positive numbers; got {w!r}")

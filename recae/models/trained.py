@@ -52,8 +52,9 @@ class Trained:
         for name in ("epochs", "batch_size"):
             if not positive_int(getattr(self, name)):
                 raise DataError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if not (isinstance(self.lr, (int, float, np.integer, np.floating)) and self.lr > 0):
-            raise DataError(f"lr must be > 0; got {self.lr!r}")
+        if isinstance(self.lr, (bool, np.bool_)) or not isinstance(self.lr, (int, float, np.integer, np.floating)) \
+                or not 0 < self.lr < math.inf:
+            raise DataError(f"lr must be a finite number > 0; got {self.lr!r}")
         decay = getattr(self, "weight_averaging", None)
         if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float, np.integer, np.floating))
                                   or not 0.0 <= decay < 1.0):
@@ -67,12 +68,22 @@ class Trained:
             self._entropy_seed = int(np.random.SeedSequence().generate_state(1)[0])
         return self._entropy_seed
 
-    def _fingerprint(self, *arrays) -> str:
-        """Hash of the settings that change what is learned and of the data (int64 shape first)."""
+    def _fingerprint(self, *arrays, valid=()) -> str:
+        """Hash of the settings that change what is learned and of the data (int64 shape first).
+
+        ``valid``: the validation (fold-in, target) pair, or None for none; a resumed run scored
+        on other validation users (or none) would pick its best epoch among incomparable scores.
+        """
         params = {k: v for k, v in self.get_params().items() if k not in self.resumable}
         h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
         for a in arrays:
             h.update(np.ascontiguousarray(a).tobytes())
+        if valid != ():
+            h.update(b"no validation" if valid is None else b"validation")
+            for m in valid or ():
+                for a in (np.asarray(m.shape, np.int64), m.indptr.astype(np.int64), m.indices.astype(np.int64),
+                          m.data.astype(np.float32)):
+                    h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
     def _optimizers(self, module) -> list[torch.optim.Optimizer]:
@@ -100,6 +111,10 @@ class Trained:
 
     def _train(self, shape, make_spec, *, checkpoint_dir=None, resume=False, callbacks=(), local_rows=False) -> None:
         """Build ``module_`` for ``shape`` and train it; ``make_spec(trainer)`` returns the TrainSpec."""
+        if callable(callbacks) or not isinstance(callbacks, (list, tuple)) or not all(map(callable, callbacks)):
+            raise DataError(f"callbacks must be a list of functions cb(model, epoch, logs) -> bool; got {callbacks!r}")
+        if resume and checkpoint_dir is None:
+            raise DataError("resume=True continues from a checkpoint: pass the checkpoint_dir it was written to")
         self._entropy_seed = None  # a fit without random_state draws a fresh seed
         trainer = Trainer(name=type(self).__name__, device=self.device_, seed=self._seed(),
                           batch_size=int(self.batch_size), epochs=int(self.epochs), patience=self.patience,
