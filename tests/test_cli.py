@@ -187,7 +187,7 @@ def test_demo_without_data_uses_synthetic(tmp_path, capsys, one_thread):
     assert rc == 0 and "Traceback" not in err
     first = out.splitlines()[0]
     assert first.startswith("Dataset: synthetic")
-    assert "MovieLens 100K not found" in first
+    assert f"MovieLens 100K's u.data not found in {empty / 'ml-100k'};" in first  # where it looked
     assert "Popularity" in out and "EASE" in out and "NDCG@100" in out
 
 
@@ -195,8 +195,18 @@ def test_demo_on_movielens(capsys, one_thread):
     data_dir = require_data("ml-100k", "u.data").parent.parent
     rc, out, err = run(capsys, "demo", "--data-dir", data_dir)
     assert rc == 0 and "Traceback" not in err
-    assert out.splitlines()[0].startswith("Dataset: MovieLens 100K (943 users, 1682 items, 100000 ratings)")
+    assert out.splitlines()[0] == f"Dataset: MovieLens 100K from {data_dir / 'ml-100k'} (943 users, 1682 items, " \
+                                  "100000 ratings)"
     assert "Top 10 for training user" in out
+
+
+def test_demo_runs_on_u_data_alone(tmp_path, capsys, one_thread):
+    import shutil
+
+    (tmp_path / "ml-100k").mkdir()
+    shutil.copy(require_data("ml-100k", "u.data"), tmp_path / "ml-100k" / "u.data")  # no u.item beside it
+    rc, out, err = run(capsys, "demo", "--data-dir", tmp_path)
+    assert rc == 0 and "no u.item beside u.data, so no titles" in out.splitlines()[0]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS + [None])

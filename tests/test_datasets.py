@@ -467,3 +467,65 @@ def test_registry_reads_other_names_as_log_paths(tmp_path):
         registry.load(str(tmp_path / "absent.csv"))
     with pytest.raises(DataError, match=r"unknown dataset 'ml-1k'.*'ml-100k'"):
         registry.load("ml-1k")
+
+
+# ----------------------------------------------------------------------------- modified releases
+def _copy_100k(base: Path, edit=None, files=("u.data",)) -> Path:
+    import shutil
+
+    source = require_data("ml-100k", "u.data").parent
+    folder = base / "ml-100k"
+    folder.mkdir(parents=True)
+    for name in files:
+        shutil.copy(source / name, folder / name)
+    if edit is not None:
+        edit(folder)
+    return base
+
+
+def _edit_line(name: str, number: int, change):
+    def edit(folder: Path):
+        lines = (folder / name).read_text(encoding="latin-1").split("\n")
+        lines[number - 1] = change(lines[number - 1])
+        (folder / name).write_text("\n".join(lines), encoding="latin-1")
+    return edit
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda line: "\t".join(line.split("\t")[:2] + ["9"] + line.split("\t")[3:]), r"ratings outside \[1, 2, 3, 4, 5\]"),
+    (lambda line: "0\t" + line.split("\t", 1)[1], "user or movie ids below 1"),
+])
+def test_a_modified_u_data_of_the_right_length_is_refused(isolated, change, message):
+    base = _copy_100k(isolated / "data", _edit_line("u.data", 7, change))
+    with pytest.raises(DataError, match=f"{message} .1, first in data row 7"):
+        load_movielens("100k", data_dir=base, download=False)
+
+
+def test_a_blank_genre_flag_is_refused_not_read_as_set(isolated):
+    base = _copy_100k(isolated / "data", _edit_line("u.item", 5, lambda line: "|".join(
+        f if i != 6 else "" for i, f in enumerate(line.split("|")))), files=("u.data", "u.item"))
+    with pytest.raises(DataError, match="u.item, line 5: the 19 genre flags must each be 0 or 1"):
+        load_movielens_items("100k", data_dir=base, download=False)
+
+
+def test_a_truncated_official_split_file_is_refused(isolated):
+    base = _copy_100k(isolated / "data", files=("u1.base", "u1.test"))
+    lines = (base / "ml-100k" / "u1.test").read_text().splitlines()[:5000]
+    (base / "ml-100k" / "u1.test").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="u1.test has 5,000 ratings; the official release has 20,000"):
+        movielens_official_split(1, data_dir=base, download=False)
+
+
+def test_a_local_archive_without_the_release_is_not_unpacked(isolated):
+    data = isolated / "data"
+    data.mkdir()
+    _zip(data / "ml-100k.zip", {"other/readme.txt": "hello"})
+    with pytest.raises(DataError, match="does not hold ml-100k/u.data, so it is not the official MovieLens 100K"):
+        load_movielens("100k", data_dir=data, download=False)
+    assert sorted(p.name for p in data.iterdir()) == ["ml-100k.zip"]  # nothing unpacked beside it
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    (tmp_path / "log.csv").write_text("user,item,user\n1,2,3\n4,5,6\n")
+    with pytest.raises(DataError, match=r"names the column\(s\) \['user'\] more than once"):
+        load_log(tmp_path / "log.csv")

@@ -303,3 +303,13 @@ def test_longtail_registry_entry():
     assert registry.SYNTHETIC_LONGTAIL == {"n_users": 100_000, "n_items": 250_000, "n_interactions": 2_000_000,
                                            "popularity": "longtail"}
     assert "synthetic-longtail" in registry.SYNTHETIC_NAMES and "synthetic-longtail" in registry.REGISTRY
+
+
+def test_a_log_past_the_machines_memory_is_refused_before_drawing():
+    from recae.exceptions import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError, match=r"synthetic\(2,147,483,647 × 2,147,483,647, .* needs about .* GiB, "
+                                                r"over this machine's"):
+        synthetic(n_users=2**31 - 1, n_items=2**31 - 1)
+    with pytest.raises(MemoryBudgetError, match="1,000,000,000,000 clusters"):  # 64 TB of centres on any machine
+        synthetic(n_clusters=10**12)

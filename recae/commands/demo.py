@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..data import strong_generalization_split
 from ..datasets import find_dataset_dir, load_movielens, load_movielens_items, registry
+from ..datasets.paths import candidate_dirs
 from ..evaluate import evaluate
 from ..exceptions import RecaeError
 from ..models import EASE, Popularity
@@ -33,13 +34,17 @@ def cmd_demo(args) -> int:
         raise RecaeError(f"--data-dir {args.data_dir!r} is not a folder (leave it out to use $RECAE_DATA_DIR, "
                          "then ./datasets, else a synthetic log)")
     titles = None
-    if find_dataset_dir("ml-100k", ["u.data"], args.data_dir) is not None:
-        data = load_movielens("100k", data_dir=args.data_dir, download=False)
-        titles = load_movielens_items("100k", data_dir=args.data_dir, download=False).set_index("item")["title"]
-        print(f"Dataset: MovieLens 100K ({data.n_users} users, {data.n_items} items, {data.nnz} ratings)")
+    folder = find_dataset_dir("ml-100k", ["u.data"], args.data_dir)
+    if folder is not None:  # ratings and titles from the one copy found
+        data = load_movielens("100k", data_dir=folder.parent, download=False)
+        if (folder / "u.item").is_file():
+            titles = load_movielens_items("100k", data_dir=folder.parent, download=False).set_index("item")["title"]
+        print(f"Dataset: MovieLens 100K from {folder} ({data.n_users} users, {data.n_items} items, {data.nnz} ratings"
+              + ("" if titles is not None else "; no u.item beside u.data, so no titles") + ")")
     else:
+        looked = ", ".join(str(d / "ml-100k") for d in candidate_dirs(args.data_dir))
         data, _ = registry.load("synthetic", random_state=0)
-        print("Dataset: synthetic log (MovieLens 100K not found in --data-dir, $RECAE_DATA_DIR or ./datasets; "
+        print(f"Dataset: synthetic log (MovieLens 100K's u.data not found in {looked}; "
               f"{data.n_users} users, {data.n_items} items, {data.nnz} interactions)")
     positives = data.binarize(3.5).filter(min_user=5)
     split = strong_generalization_split(positives, 0.1, random_state=args.seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 
 import pandas as pd
 
@@ -90,6 +91,11 @@ def read_csv_frame(path: str, read_csv_kwargs: dict) -> pd.DataFrame:
         raise DataError(f"could not read {path!r}: {exc}") from None
     except (ValueError, TypeError) as exc:  # a dtype= the values do not fit, an option read_csv does not take
         raise DataError(f"could not read {path!r}: {exc}") from None
+    names = [str(c) for c in df.columns]
+    repeated = sorted({m.group(1) for c in names if (m := re.fullmatch(r"(.+)\.\d+", c)) and m.group(1) in names})
+    if repeated and "names" not in read_csv_kwargs:  # pandas renamed the second one 'user.1' and went on
+        raise DataError(f"{path!r}: the header names the column(s) {repeated} more than once; which one holds the "
+                        "data is ambiguous, so rename the others")
     if "index_col" not in read_csv_kwargs and not df.index.equals(pd.RangeIndex(len(df))):
         # pandas makes the first field the row index when rows have one more field than the header
         line = line_of_row(path, 0, read_csv_kwargs)

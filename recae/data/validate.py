@@ -17,7 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..exceptions import DataError
+from ..exceptions import DataError, MemoryBudgetError
 
 
 def _show(value) -> str:
@@ -106,3 +106,20 @@ def make_rng(random_state, name: str = "random_state") -> np.random.Generator:
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name} must be None, a non-negative integer or a numpy Generator; got "
                         f"{type(random_state).__name__} {_show(random_state)} ({exc})") from None
+
+
+def check_fits_in_memory(need: int, what: str, advice: str) -> None:
+    """Refuse, before allocating, work that needs more bytes than this machine's physical memory.
+
+    Raises
+    ------
+    MemoryBudgetError
+        Naming ``what``, the GiB it needs and has, and ``advice``.
+    """
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: nothing to check against
+        return
+    if need > have:
+        raise MemoryBudgetError(f"{what} needs about {need / 2**30:.1f} GiB, over this machine's {have / 2**30:.1f} GiB; "
+                                f"{advice}")

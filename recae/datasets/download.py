@@ -146,7 +146,8 @@ def safe_extract(archive, dest_dir) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     base = dest.resolve()
     if not zipfile.is_zipfile(archive):
-        raise DataError(f"{os.fspath(archive)!r} is not a zip archive")
+        raise DataError(f"{os.fspath(archive)!r} is not a zip archive (a partial download?); delete it, then place the "
+                        "official archive there or download it again")
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         checked = [(info, _check_member(base, info.filename, info)) for info in infos]

@@ -4,8 +4,7 @@ The generative story:
 
 * ``n_clusters`` taste centres in ``n_factors`` dimensions; every user belongs to one
   cluster and has a latent vector = centre + Gaussian noise. Items have Gaussian vectors.
-  The user-item affinity is ``signal`` × (scaled dot product), so its standard deviation
-  is about ``signal``.
+  The user-item affinity is ``signal`` × (scaled dot product), of standard deviation about ``signal``.
 * Items have Zipf-like popularity ``p_j ∝ rank_j ** -popularity_exponent`` (ranks randomly
   permuted over the item ids).
 * Each user's number of interactions is ``min_per_user`` plus a heavy-tailed (log-normal)
@@ -33,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.interactions import Interactions
-from ..data.validate import check_choice, check_int, check_real, make_rng
+from ..data.validate import check_choice, check_fits_in_memory, check_int, check_real, make_rng
 from ..exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -191,8 +190,8 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int | Non
     ``popularity="zipf"`` (default) is the dense latent-factor model; ``"longtail"`` the sparse
     taste-group model for large catalogues (see the module docstring): implicit ones, every item
     seen at least once, cost ∝ ``n_interactions`` (100k × 250k × 2M in seconds). It uses
-    ``popularity_exponent`` (in (0, 2]), ``n_clusters``, ``signal``, ``min_per_user`` and
-    ``activity_sigma``; ``n_factors`` only as the default ``n_clusters``, and not ``user_noise``.
+    ``popularity_exponent`` (in (0, 2]), ``n_clusters``, ``signal``, ``min_per_user``, ``activity_sigma``; ``n_factors``
+    only as the default ``n_clusters``, and not ``user_noise``. A log past this machine's memory is refused first.
 
     Parameters
     ----------
@@ -267,6 +266,9 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int | Non
     activity_sigma = check_real(activity_sigma, "activity_sigma", 0)
     chunk_cells = check_int(chunk_cells, "chunk_cells", 1)
     n_clusters = n_factors if n_clusters is None else check_int(n_clusters, "n_clusters", 1)
+    check_fits_in_memory(40 * n_interactions + 8 * (3 * n_users + 2 * n_items + n_clusters) * n_factors,  # ~40 B an entry
+                         f"synthetic({n_users:,} × {n_items:,}, {n_interactions:,} interactions, {n_clusters:,} clusters)",
+                         "pass a smaller n_interactions (default: 2% of n_users × n_items), or fewer users, items or clusters")
 
     rng = make_rng(random_state)
     if tail:

@@ -75,7 +75,14 @@ def load_movielens_items(variant: str = "100k", data_dir=None, download: bool = 
                          keep_default_na=False)
         if df.shape[1] != 5 + len(ML100K_GENRES):
             raise DataError(f"{path} has {df.shape[1]} fields per line; expected {5 + len(ML100K_GENRES)}")
-        flags = df.iloc[:, 5:].to_numpy(dtype=bool)
+        text = df.iloc[:, 5:].astype(str)
+        bad = ~text.isin(["0", "1"]).to_numpy()
+        if bad.any():  # a blank flag read as text would otherwise count as set ('0' is a true string)
+            row = int(bad.any(axis=1).argmax())
+            raise DataError(f"{path}, line {row + 1}: the 19 genre flags must each be 0 or 1; got "
+                            f"{text.iloc[row].tolist()} (a truncated or modified file: delete its folder and "
+                            "download it again)")
+        flags = (text == "1").to_numpy()
         names = np.asarray(ML100K_GENRES, dtype=object)
         genres = ["|".join(names[row]) for row in flags]
         out = pd.DataFrame({"item": df[0].to_numpy(np.int64), "title": df[1].astype(str).to_numpy(),

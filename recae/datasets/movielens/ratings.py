@@ -50,12 +50,27 @@ def read_ratings(path: Path, fmt: str) -> pd.DataFrame:
     return df
 
 
-def _check_count(df: pd.DataFrame, expected: int | None, path: Path) -> None:
+def check_count(df: pd.DataFrame, expected: int | None, path: Path) -> None:
     if expected is not None and len(df) != expected:
         raise DataError(
             f"{path} has {len(df):,} ratings; the official release has {expected:,}. The file is "
             "truncated or modified; delete its folder and download it again."
         )
+
+
+def check_values(df: pd.DataFrame, whole_stars: bool, path: Path) -> None:
+    """What every official release holds: ids from 1, one rating per (user, item), stars 1-5 (halves from 10M)."""
+    stars = df["rating"].to_numpy()
+    allowed = np.arange(1, 6) if whole_stars else np.arange(1, 11) / 2
+    problems = [(f"ratings outside {allowed.tolist()}", ~np.isin(stars, allowed)),
+                ("user or movie ids below 1", (df["user"].to_numpy() < 1) | (df["item"].to_numpy() < 1)),
+                ("repeated (user, movie) pairs", df.duplicated(["user", "item"]).to_numpy())]
+    for what, bad in problems:
+        if bad.any():
+            row = int(bad.argmax())
+            raise DataError(f"{path} holds {what} ({int(bad.sum()):,}, first in data row {row + 1}: "
+                            f"{ {c: df[c].iloc[row].item() for c in df.columns} }), which the official release does not. The file is "
+                            "modified; delete its folder and download it again.")
 
 
 def ratings_to_interactions(df: pd.DataFrame) -> Interactions:
@@ -101,7 +116,9 @@ def load_movielens(variant: str = "100k", data_dir=None, download: bool = True, 
     folder = locate(v, [v.ratings], data_dir, download, show_progress)
     path = folder / v.ratings
     df = read_ratings(path, v.fmt)
-    _check_count(df, v.n_ratings, path)
+    check_count(df, v.n_ratings, path)
+    if v.n_ratings is not None:  # a fixed release (the "latest" ones change)
+        check_values(df, v.key in ("100k", "1m"), path)
     inter = ratings_to_interactions(df)
     logger.info("loaded %s from %s: %r", v.title, path, inter)
     return inter

@@ -8,7 +8,9 @@ data directory (see :mod:`recae.datasets.paths`) or downloads the official archi
 from __future__ import annotations
 
 import logging
+import os
 import urllib.error
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +97,12 @@ def locate(v: Variant, files, data_dir=None, download: bool = True, show_progres
     for base in candidate_dirs(data_dir):
         archive = base / f"{v.archive}.zip"
         if archive.is_file():
+            wanted = f"{v.folder}/{files[0]}"
+            if zipfile.is_zipfile(archive):  # (safe_extract names a file that is not a zip at all)
+                with zipfile.ZipFile(archive) as zf:
+                    if wanted not in zf.namelist():  # not unpacked: it would litter the data directory
+                        raise DataError(f"{os.fspath(archive)!r} does not hold {wanted}, so it is not the official "
+                                        f"{v.title} archive; delete it or replace it with {v.url}")
             logger.info("extracting %s found in %s", archive.name, base)
             safe_extract(archive, base)
             folder = find_dataset_dir(v.folder, files, base)

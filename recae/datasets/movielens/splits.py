@@ -10,7 +10,7 @@ import pandas as pd
 from ...data.interactions import Interactions
 from ...data.sparse import build_csr
 from ...exceptions import DataError
-from .ratings import ratings_to_interactions, read_ratings
+from .ratings import check_count, check_values, ratings_to_interactions, read_ratings
 from .source import VARIANTS, locate
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ def movielens_official_split(fold, data_dir=None, download: bool = True, unseen:
     folder = locate(v, [base_file, test_file], data_dir, download)
     base = read_ratings(folder / base_file, "tab")
     test = read_ratings(folder / test_file, "tab")
+    n_test = 9_430 if base_file.startswith("ua") or base_file.startswith("ub") else 20_000  # the README's counts
+    for path, frame, expected in ((folder / base_file, base, 100_000 - n_test), (folder / test_file, test, n_test)):
+        check_count(frame, expected, path)
+        check_values(frame, True, path)
     if unseen == "drop":
         train = ratings_to_interactions(base)
         known = test["user"].isin(train.user_ids).to_numpy() & test["item"].isin(train.item_ids).to_numpy()
