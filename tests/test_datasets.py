@@ -529,3 +529,8 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     (tmp_path / "log.csv").write_text("user,item,user\n1,2,3\n4,5,6\n")
     with pytest.raises(DataError, match=r"names the column\(s\) \['user'\] more than once"):
         load_log(tmp_path / "log.csv")
+
+
+def test_a_missing_compressed_log_is_a_missing_file_not_an_unknown_dataset(tmp_path):
+    with pytest.raises(DataError, match="no such file: .*ratings.csv.gz"):
+        registry.load(str(tmp_path / "ratings.csv.gz"))

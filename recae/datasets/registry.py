@@ -136,7 +136,11 @@ def load(name, *, data_dir=None, download: bool = False, show_progress: bool = T
         return spec.load(data_dir=data_dir, download=download, show_progress=show_progress,
                          random_state=random_state), spec.description
     path = as_path(name, "dataset")
-    if not os.path.exists(path) and Path(path).suffix.lower() not in LOG_SUFFIXES:
+    suffixes = [x.lower() for x in Path(path).suffixes]
+    # ratings.csv.gz is a log too
+    log_like = bool(suffixes) and (suffixes[-1] in LOG_SUFFIXES
+                                   or len(suffixes) > 1 and suffixes[-1] == ".gz" and suffixes[-2] in LOG_SUFFIXES)
+    if not os.path.exists(path) and not log_like:
         raise DataError(f"unknown dataset {path!r}: not one of {list(DATASET_NAMES)}, and no such file "
                         f"(a log path ends in one of {list(LOG_SUFFIXES)})")
     return load_log(path, sep=sep, user=user, item=item, rating=rating, timestamp=timestamp), str(Path(path))
