@@ -110,7 +110,9 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
     Parameters
     ----------
     model : fitted Recommender
-        Fitted on ``split.train``.
+        Fitted on ``split.train`` (or, for strong generalization, on training users that leave
+        the scored part's users out): one fitted on other items, on the held-out users, or on
+        the held-out entries is refused with a DataError (see :func:`check_fitted_on`).
     split : StrongSplit or HoldoutSplit
     k : int or sequence of int, default (20, 50, 100)
     metrics : sequence of str
