@@ -434,3 +434,10 @@ def test_cli_refuses_flags_before_the_work_and_names_them(tmp_path, capsys):
         assert main(["image", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_one_image_without_its_batch_axis_gets_a_hint():
+    from recae.image.data import as_images
+
+    with pytest.raises(ShapeError, match=r"one H×W image\? pass it as images\[None\], shape \(1, H, W\)"):
+        as_images(np.zeros((28, 28), np.float32))

@@ -76,8 +76,9 @@ def as_images(x, image_shape=None, what: str = "images") -> tuple[np.ndarray, st
         else:
             side = math.isqrt(d)
             if side * side != d:
+                one = " (one H×W image? pass it as images[None], shape (1, H, W))" if arr.shape[0] == arr.shape[1] else ""
                 raise ShapeError(f"flat {what} of shape {arr.shape} are not square grey images ({d} is not a square); "
-                                 "pass them as (N, H, W) or (N, C, H, W)")
+                                 f"pass them as (N, H, W) or (N, C, H, W){one}")
             shape = (1, side, side)
         arr = arr.reshape(arr.shape[0], *shape)
     elif arr.ndim == 3:
