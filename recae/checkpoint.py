@@ -78,8 +78,8 @@ def load_checkpoint(path: str, ctx) -> None:
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise ModelFileError(f"{path!r} is not a readable recae checkpoint: {exc}") from None
     if meta["params"] != ctx.params_fingerprint:
-        raise TrainingError(f"checkpoint {path!r} was written with other hyper-parameters or data; "
-                            "resume with the same model settings or remove the checkpoint")
+        raise TrainingError(f"checkpoint {path!r} was written with other hyper-parameters or data (training or "
+                            "validation); resume with the same settings and data, or remove the checkpoint")
     dev = ctx.device
     ctx.module.load_state_dict({k[7:]: v.to(dev) for k, v in tensors.items() if k.startswith("module.")})
     best = {k[5:]: v.to(dev) for k, v in tensors.items() if k.startswith("best.")}

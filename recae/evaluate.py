@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .data.splits import HoldoutSplit, StrongSplit
-from .exceptions import DataError
+from .exceptions import DataError, NotFittedError
 from .metrics import RANKING_METRICS, coverage_at_k
 
 logger = logging.getLogger(__name__)
@@ -47,16 +47,31 @@ def check_fitted_on(model, split, part: str = "test") -> None:
 
     Held-out users (strong generalization) or held-out entries (holdout) in the model's training
     data inflate every metric; items missing from its catalogue deflate them.
+
+    Parameters
+    ----------
+    model : Recommender
+    split : StrongSplit or HoldoutSplit
+    part : {"test", "valid"}
+        The held-out part to be scored.
+
+    Raises
+    ------
+    NotFittedError
+        The model is not fitted.
+    DataError
+        Its items are not the split's, or it was trained on the part's users (strong) or entries (holdout).
     """
     if not getattr(model, "is_fitted", False):
-        raise DataError(f"evaluate needs a fitted model; fit this {type(model).__name__} on split.train first")
+        raise NotFittedError(f"evaluate needs a fitted model; fit this {type(model).__name__} on split.train first")
     fold_in, target = _parts(split, part)
     fix = "fit the model on split.train"
     ours, theirs = np.asarray(model.item_ids_), split.train.item_ids
     if len(ours) != len(theirs) or not np.all(split.train.item_index(ours, unknown="ignore") >= 0):
         missing = int((model.item_columns(theirs, unknown="ignore") < 0).sum())
         raise DataError(f"the model was fitted on {len(ours):,} items, the split's training part has {len(theirs):,} "
-                        f"({missing:,} of them unknown to the model); {fix}")
+                        f"({missing:,} of them unknown to the model); {fix} itself (a bare .matrix numbers the "
+                        "items 0..n-1 instead of their ids)")
     if fold_in is not None:
         seen = int((model.user_rows(fold_in.user_ids, unknown="ignore") >= 0).sum())
         if seen:
@@ -72,7 +87,8 @@ def check_fitted_on(model, split, part: str = "test") -> None:
     leaked = np.asarray(held[trained.row[inside], cols[inside]]).ravel() != 0 if inside.any() else np.zeros(0, bool)
     if leaked.any():
         raise DataError(f"{int(leaked.sum()):,} of the {part} part's {target.nnz:,} held-out entries are in the model's "
-                        f"training data, where they count as seen and are never recommended; {fix}")
+                        f"training data, where they count as seen and are never recommended; {fix} (if it was, the "
+                        f"split's train and {part} parts overlap: a holdout split holds each entry in one part)")
 
 
 def top_k_indices(model, split, k: int, part: str = "test", batch_size: int = 2048,

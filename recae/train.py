@@ -188,6 +188,7 @@ class Trainer:
         state, spec = self.state, self.spec
         path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT) if checkpoint_dir is not None else None
         main = state.dist is None or state.dist.is_main
+        ours = False  # whether the checkpoint at path is this run's (saved or resumed), not an older one's
         if path is not None:
             if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
                 raise DataError(f"checkpoint_dir must be a folder; {os.fspath(checkpoint_dir)!r} is a file")
@@ -197,6 +198,7 @@ class Trainer:
                     os.remove(stale)
             if resume and os.path.exists(path):
                 load_checkpoint(path, state)
+                ours = True
                 logger.info("resuming from %s after epoch %d", path, state.epoch)
         # None: tqdm's own rule, a bar only when stderr is a terminal
         disable = True if not main else (None if self.show_progress is None else not self.show_progress)
@@ -214,13 +216,12 @@ class Trainer:
                 else:
                     loss = self.run_batches(state.optimizers, spec.loss)
                 if not math.isfinite(loss) or not self._weights_finite():
-                    kept = path is not None and os.path.exists(path)
                     raise TrainingError(
                         f"{self.name}: the training "
                         + (f"loss became {loss}" if not math.isfinite(loss) else "weights became NaN or infinite")
                         + f" in epoch {state.epoch + 1}; try a lower lr or more weight decay"
                         + (f" (the last good checkpoint, after epoch {state.epoch}, is kept at {path}: resume "
-                           "continues it with the same settings; delete it to start over with others)" if kept else ""))
+                           "continues it with the same settings; delete it to start over with others)" if ours else ""))
                 state.epoch += 1
                 logs = {"epoch": state.epoch, "loss": loss}
                 if state.average is not None:
@@ -234,6 +235,7 @@ class Trainer:
                 state.history.append(logs)
                 if path is not None and main:
                     save_checkpoint(path, state)
+                    ours = True
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")})
                 logger.debug("epoch %s", logs)

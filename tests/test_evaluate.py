@@ -283,5 +283,5 @@ def test_a_model_not_fitted_on_split_train_is_refused(strong, holdout):
     seen_all = recae.Popularity(device="cpu").fit(Interactions(whole, holdout.train.user_ids, holdout.train.item_ids))
     with pytest.raises(DataError, match=f"{holdout.test.nnz} of the test part's {holdout.test.nnz} held-out entries"):
         evaluate(seen_all, holdout)
-    with pytest.raises(DataError, match="needs a fitted model"):
+    with pytest.raises(recae.exceptions.NotFittedError, match="needs a fitted model"):
         evaluate(recae.Popularity(), strong)

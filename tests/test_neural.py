@@ -94,12 +94,15 @@ def test_nan_loss_stops_with_clear_error(board_split, tmp_path):
             assert all(bool(torch.isfinite(f.get_tensor(k)).all()) for k in f.keys() if k.startswith("module."))
 
 
-def test_weights_overflowed_in_a_finite_loss_epoch_never_reach_a_checkpoint(board_split, tmp_path):
-    # Adam at lr 1e30: epoch 1's loss is finite, but its last steps leave NaN weights
-    m = recae.MultDAE(**dict(SMALL, lr=1e30, epochs=5))
-    with pytest.raises(TrainingError, match="in epoch 1; try a lower lr"):
-        m.fit(board_split.train, checkpoint_dir=tmp_path)
-    assert not (tmp_path / CHECKPOINT).exists()
+def test_weights_overflowed_in_a_finite_loss_epoch_never_reach_a_checkpoint(tmp_path):
+    from safetensors import safe_open
+
+    # Adam at lr 1e30 in batches of 100: epoch 2's loss is finite, but its steps leave NaN weights
+    m = recae.MultDAE(hidden_dims=(8,), epochs=5, lr=1e30, batch_size=100, random_state=0, device="cpu")
+    with pytest.raises(TrainingError, match=r"weights became NaN or infinite in epoch 2; .*after epoch 1, is kept"):
+        m.fit(recae.datasets.synthetic(100, 40, random_state=0), checkpoint_dir=tmp_path)
+    with safe_open(str(tmp_path / CHECKPOINT), framework="pt") as f:  # epoch 1's weights, all finite
+        assert all(bool(torch.isfinite(f.get_tensor(k)).all()) for k in f.keys() if k.startswith("module."))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
@@ -474,3 +477,16 @@ def test_validation_and_fit_options_are_checked_before_training(board_split, tmp
     for lr in (float("inf"), True):
         with pytest.raises(DataError, match="lr must be a finite number > 0"):
             recae.MultDAE(**dict(SMALL, lr=lr)).fit(board_split.train)
+
+
+def test_a_divergence_names_only_its_own_run_s_checkpoint(board_split, tmp_path):
+    recae.MultDAE(**dict(SMALL, epochs=2)).fit(board_split.train, checkpoint_dir=tmp_path)  # an earlier run's file
+    with pytest.raises(TrainingError) as exc:
+        recae.MultDAE(**dict(SMALL, lr=1e30, optimizer="sgd")).fit(board_split.train, checkpoint_dir=tmp_path)
+    assert "in epoch 1" in str(exc.value) and "checkpoint" not in str(exc.value)
+
+
+def test_a_fit_without_validation_keeps_the_checkpoint_fingerprint_it_always_had():
+    m = recae.MultDAE(**SMALL)
+    arrays = (np.arange(3, dtype=np.int64), np.ones(2, np.float32))
+    assert m._fingerprint(*arrays, valid=None) == m._fingerprint(*arrays)  # older checkpoints resume

@@ -76,8 +76,9 @@ def test_a_stored_search_says_what_differs(tmp_path, planted):
         tune(planted, models=["ease", "edlae"], budget=2, storage=db, spaces={"ease": {"l2": [100, 3000]}})
     with pytest.raises(DataError, match=r"other models searched \(stored \['ease', 'edlae'\], now \['ease'\]\)"):
         tune(planted, models=["ease"], budget=2, storage=db)
+    # a temporal split: a HoldoutSplit with one validation item per user (planted's holdout one has none)
     with pytest.raises(DataError, match=r"other data \(.*stored StrongSplit with \d+ training users.*now HoldoutSplit"):
-        tune(planted, models=["ease", "edlae"], budget=2, storage=db, protocol="holdout")
+        tune(planted, models=["ease", "edlae"], budget=2, storage=db, protocol="temporal")
 
 
 @pytest.mark.parametrize("args, match", [
@@ -324,3 +325,17 @@ def test_the_cli_names_bad_models_spaces_and_storage_before_reading_the_data(tmp
         assert main([*base, *args]) == 2
         err = capsys.readouterr().err
         assert match in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_split_with_nothing_to_validate_on_is_named_before_the_search(monkeypatch):
+    import numpy as np
+    import scipy.sparse as sp
+
+    from recae import Interactions
+
+    monkeypatch.setattr(Search, "run", lambda self: pytest.fail("the search ran"))
+    rng = np.random.default_rng(0)
+    rows, cols = np.repeat(np.arange(300), 3), np.concatenate([rng.choice(60, 3, replace=False) for _ in range(300)])
+    three_each = Interactions(sp.csr_matrix((np.ones(900, np.float32), (rows, cols)), shape=(300, 60)))
+    with pytest.warns(DataWarning), pytest.raises(DataError, match="validation part holds no entries .* median of 3"):
+        tune(three_each, models=["popularity", "multdae"], budget=2)

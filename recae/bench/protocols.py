@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from ..data import Interactions, holdout_split, strong_generalization_split, temporal_split
 from ..datasets import registry
 from ..datasets.registry import DATASET_NAMES, SYNTHETIC_ML20M
@@ -86,3 +88,17 @@ def make_split(data: Interactions, protocol: str, seed: int, *, heldout: float |
     if protocol == "temporal":
         return temporal_split(data, k=1, valid_k=valid_k)
     raise DataError(f"protocol must be one of {list(PROTOCOLS)}; got {protocol!r}")
+
+
+def check_validation(split) -> None:
+    """Refuse a split whose validation part holds no entry: a search on it would score nothing.
+
+    Strong generalization holds out a fifth of each validation user's items, so users with
+    fewer than 5 give none; a holdout split needs users with entries to spare.
+    """
+    target = split.valid_target if hasattr(split, "valid_target") else getattr(split, "valid", None)
+    if target is None or target.nnz == 0:
+        counts = np.diff(split.train.matrix.indptr)
+        raise DataError(f"the split's validation part holds no entries (its {len(counts):,} training users have a "
+                        f"median of {np.median(counts) if len(counts) else 0:g} entries), so no setting can be scored; "
+                        "keep users with more interactions (min_user / --min-user 5 or more) or use more data")

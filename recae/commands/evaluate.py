@@ -94,7 +94,9 @@ def cmd_evaluate(args) -> int:
         warn(f"--seeds {' '.join(map(str, args.seeds))}: the temporal split has no randomness, so it runs once")
     if args.protocol != "strong" and args.heldout != 0.1:
         warn(f"--heldout {args.heldout:g} ignored: it sets the held-out users of --protocol strong")
-    if min(args.k) < 1:  # before the data is read and split
+    if min(args.seeds) < 0:  # before the data is read and split
+        raise RecaeError(f"--seeds must be non-negative integers; got {' '.join(map(str, args.seeds))}")
+    if min(args.k) < 1:
         raise RecaeError(f"--k must be positive integers; got {' '.join(map(str, args.k))}")
     params = parse_params(args.param)
     model, shown = unfitted_model(args.model, params)

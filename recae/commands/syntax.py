@@ -15,16 +15,20 @@ from ..models import MODEL_REGISTRY
 DATA_FLAGS = {"data_dir": "--data-dir", "timestamp": "--timestamp-col", "rating": "--rating-col", "user": "--user-col",
               "item": "--item-col", "duplicates": "--duplicates", "min_user": "--min-user", "min_item": "--min-item",
               "sep": "--sep"}
-#: Keyword arguments that a command's own option sets (their names are rewritten wherever they appear).
-COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--heldout"},
-                 "tune": {"blend_trials": "--blend-trials", "random_state": "--seed", "study_name": "--study-name",
-                          "max_epochs": "--max-epochs", "spaces": "--space"}}
-#: Names a command's option sets, rewritten only where a message opens with them (elsewhere they are words).
-COMMAND_LEADS = {"tune": {"storage": "--storage"}}
+#: Keyword arguments that a command's own option sets, rewritten wherever they appear (the names are
+#: unambiguous: "n_heldout 0.1 of 6 users ..., or a larger n_heldout").
+COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--heldout"}}
+#: Names a command's own options set, rewritten where a message opens with them or hints ``name=value``
+#: (elsewhere they are words: a refused setting's JSON, "the search space").
+COMMAND_LEADS = {"tune": {"blend_trials": "--blend-trials", "random_state": "--seed", "study_name": "--study-name",
+                          "max_epochs": "--max-epochs", "spaces": "--space", "storage": "--storage"},
+                 "demo": {"random_state": "--seed"}, "image": {"random_state": "--seed"}}
 #: ImageAutoencoder settings that ``recae image fit`` takes as options of the same name (it has no --param).
 IMAGE_FLAGS = ("arch", "latent_dim", "epochs", "batch_size", "lr", "loss", "noise", "noise_type", "patience")
 #: Commands with their own ``--device`` option (elsewhere a device is a model's ``--param``).
 DEVICE_COMMANDS = ("recommend", "image")
+#: Commands that take model settings as ``--param NAME=VALUE``.
+PARAM_COMMANDS = ("fit", "evaluate")
 
 _HINT = re.compile(r"(?P<lead>\b(?:[Pp]ass|[Uu]se|[Ss]et|with|[Tt]ry|or|e\.g\.|raise)\s+)"
                    r"(?P<name>[a-z_][a-z0-9_]*)=(?P<value>'[^']*'|\"[^\"]*\"|<[^>]*>|[^\s,;)]+)")
@@ -50,25 +54,30 @@ def model_params() -> set[str]:
     return names
 
 
+def _flag(name: str, command: str | None, params: set[str]) -> str | None:
+    """The option of ``recae <command>`` that sets keyword ``name`` (None: the command has none)."""
+    own = COMMAND_LEADS.get(command or "", {})
+    if name in own:
+        return own[name]
+    if name in DATA_FLAGS:
+        return DATA_FLAGS[name]
+    if name == "device" and command in DEVICE_COMMANDS:
+        return "--device"
+    if command == "image" and name in IMAGE_FLAGS:
+        return f"--{name.replace('_', '-')}"
+    if name in params and command in PARAM_COMMANDS:
+        return f"--param {name}"
+    return None
+
+
 def _option(name: str, value: str, command: str | None, params: set[str]) -> str | None:
     plain = value[1:-1] if value[:1] in "'\"" and value[-1:] == value[:1] else value
     if name == "download" and plain == "True":
         return "--download"
-    if name in DATA_FLAGS:
-        return f"{DATA_FLAGS[name]} {plain}"
-    if name == "device" and command in DEVICE_COMMANDS:
-        return f"--device {plain}"
-    if command == "image" and name in IMAGE_FLAGS:
-        return f"--{name.replace('_', '-')} {plain}"
-    if name in params:
-        return f"--param {name}={plain}"
-    return None
-
-
-def _lead(name: str, params: set[str], command: str | None = None) -> str:
-    if command == "image" and name in IMAGE_FLAGS:
-        return f"--{name.replace('_', '-')}"
-    return f"--param {name}" if name in params and name not in DATA_FLAGS else name
+    flag = _flag(name, command, params)
+    if flag is None:
+        return None
+    return f"{flag}={plain}" if flag.startswith("--param ") else f"{flag} {plain}"
 
 
 def cli_syntax(message: str, command: str | None = None) -> str:
@@ -81,8 +90,8 @@ def cli_syntax(message: str, command: str | None = None) -> str:
     message = _THRESHOLD.sub("--binarize must be", message)
     for name, flag in COMMAND_FLAGS.get(command or "", {}).items():
         message = re.sub(rf"\b{name}\b", flag, message)
-    message = _LEAD.sub(lambda m: COMMAND_LEADS.get(command or "", {}).get(m["name"]) or _lead(m["name"], params, command),
-                        message)
+    message = _LEAD.sub(lambda m: (_flag(m["name"], command, params) if m["name"] not in DATA_FLAGS else None)
+                        or m["name"], message)
     message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
                          else m.group(0), message)
 

@@ -58,7 +58,9 @@ def _load(args, split: str):
 def cmd_image_fit(args) -> int:
     from .model import ImageAutoencoder
 
-    if not 0 <= args.valid_fraction < 1:  # flags first: they need no data and no training
+    if args.seed < 0:  # flags first: they need no data and no training
+        raise DataError(f"--seed must be a non-negative integer; got {args.seed}")
+    if not 0 <= args.valid_fraction < 1:
         raise DataError(f"--valid-fraction must be in [0, 1); got {args.valid_fraction}")
     if not 0 < args.threshold_fpr < 1:
         raise DataError(f"--threshold-fpr must be in (0, 1), a share of normal images to flag; got {args.threshold_fpr}")

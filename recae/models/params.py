@@ -127,6 +127,8 @@ class Params:
         device : str, optional
             Overrides the saved ``device`` hyper-parameter (e.g. load a GPU-trained model on CPU).
         """
+        if device is not None:
+            resolve_device(device)  # a device asked for that is not one is named as such, not as the file's
         meta, tensors = read_model_file(path)
         where = os.fspath(path)
         name = meta.get("class")

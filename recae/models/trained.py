@@ -78,9 +78,9 @@ class Trained:
         h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
         for a in arrays:
             h.update(np.ascontiguousarray(a).tobytes())
-        if valid != ():
-            h.update(b"no validation" if valid is None else b"validation")
-            for m in valid or ():
+        if valid not in ((), None):  # without validation the hash is what it always was: old checkpoints resume
+            h.update(b"validation")
+            for m in valid:
                 for a in (np.asarray(m.shape, np.int64), m.indptr.astype(np.int64), m.indices.astype(np.int64),
                           m.data.astype(np.float32)):
                     h.update(np.ascontiguousarray(a).tobytes())

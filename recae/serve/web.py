@@ -81,17 +81,15 @@ def _ids(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def _once(request: Request) -> None:
-    """A query parameter taking one value given twice (``?user=1&user=2``) is refused, not read as its last."""
-    repeated = sorted({k for k in request.query_params if k not in LIST_PARAMS
-                       and len(request.query_params.getlist(k)) > 1})
-    if repeated:
-        raise DataError(f"query parameter {repeated[0]} is given {len(request.query_params.getlist(repeated[0]))} "
-                        "times; give it once (POST /recommend ranks several users)")
-
-
-#: Query parameters that take several values.
-LIST_PARAMS = ("exclude", "items")
+def _once(*names: str, hint: str = ""):
+    """A dependency refusing any of the route's single-valued query ``names`` given twice (``?user=1&user=2``),
+    which FastAPI would read as its last value; parameters the route does not read are left alone."""
+    def check(request: Request) -> None:
+        for name in names:
+            given = request.query_params.getlist(name)
+            if len(given) > 1:
+                raise DataError(f"query parameter {name} is given {len(given)} times; give it once{hint}")
+    return Depends(check)
 
 
 def create_app(model, *, journal=None, admin_token: str | None = None, max_body_bytes: int = 1 << 20,
@@ -139,7 +137,8 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
     def explorer():
         return PAGE
 
-    @app.get("/recommend", summary="Top-n items for one user", dependencies=[Depends(_once)])
+    @app.get("/recommend", summary="Top-n items for one user",
+             dependencies=[_once("user", "n", "explain", hint=" (POST /recommend ranks several users)")])
     def recommend(user: Annotated[str, Query(description="Raw user id (training user or one with appended events).")],
                   n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items (1 to 1000).")] = 10,
                   exclude: Annotated[Optional[list[str]], Query(description="Never recommend these. " + IDS)] = None,
@@ -164,18 +163,18 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
         return session.recommend_new(body.history, body.n, exclude=body.exclude, items=body.items,
                                      unknown=body.unknown, explain=body.explain)
 
-    @app.get("/similar", summary="Items similar to one item", dependencies=[Depends(_once)])
+    @app.get("/similar", summary="Items similar to one item", dependencies=[_once("item", "n")])
     def similar(item: Annotated[str, Query(description="Raw item id.")],
                 n: Annotated[int, Query(ge=1, le=MAX_N)] = 10):
         """The model's item-to-item neighbours (the query item left out)."""
         return session.similar(item, n)
 
-    @app.get("/history", summary="A user's current history", dependencies=[Depends(_once)])
+    @app.get("/history", summary="A user's current history", dependencies=[_once("user")])
     def history(user: Annotated[str, Query(description="Raw user id.")]):
         """Training items and values, with appended interactions merged in."""
         return session.history(user)
 
-    @app.get("/items", summary="Most popular training items", dependencies=[Depends(_once)])
+    @app.get("/items", summary="Most popular training items", dependencies=[_once("n")])
     def popular(n: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
         """Item ids by how many training users have each (to pick a history from)."""
         return session.popular(n)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..bench.protocols import FIRST_SEED, make_split
+from ..bench.protocols import FIRST_SEED, check_validation, make_split
 from ..bench.fitting import valid_ndcg
 from ..bench.search import Search
 from ..bench.storage import storage_url
@@ -241,6 +241,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     # a temporal split is by time: no seed moves it
     seed = "given" if split is not None else None if protocol == "temporal" else FIRST_SEED + int(random_state)
     split = split if split is not None else make_split(data, protocol, seed)
+    check_validation(split)
     old_threads = torch.get_num_threads()
     with contextlib.ExitStack() as stack:
         if threads:
@@ -310,7 +311,8 @@ def _not_run(searched, best, names, members, found) -> dict:
             out[m] = ("the budget was spent before its first trial" if not tried else
                       f"none of its {tried} trial(s) finished (pruned or cut short)")
     if BLEND in names and len(members) < 2:
-        out[BLEND] = f"it needs two members with a finished trial; the search has {list(members) or 'none'}"
+        out[BLEND] = (f"it needs two members with a finished trial (one of edlae/ease/sparseease, linearae, the neural "
+                      f"models); the search has {list(members) or 'none'}")
     return out
 
 
