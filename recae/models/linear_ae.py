@@ -70,11 +70,12 @@ class LinearAE(Recommender):
 
     def _check_settings(self) -> None:
         check_dtype_l2(self.dtype, self.l2)
-
-    def _fit(self, X, valid=None):
-        dtype = check_dtype_l2(self.dtype, self.l2)
         if isinstance(self.rank, bool) or not isinstance(self.rank, Integral) or self.rank < 1:
             raise DataError(f"rank must be a positive integer; got {self.rank!r}")
+
+    def _fit(self, X, valid=None):
+        self._check_settings()
+        dtype = check_dtype_l2(self.dtype, self.l2)
         n = X.shape[1]
         # the eigendecomposition holds G, its eigenvectors and about 2n² of LAPACK workspace
         check_memory("LinearAE", n, dtype, 4, self.memory_budget_gb)

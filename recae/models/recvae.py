@@ -81,7 +81,8 @@ class RecVAE(NeuralRecommender):
         old = copy.deepcopy(enc).requires_grad_(False)
         return nn.ModuleDict({"encoder": enc, "prior_encoder": old, "decoder": nn.Linear(self.latent_dim, n_items)})
 
-    def _prepare(self, X):
+    def _check_settings(self) -> None:
+        super()._check_settings()
         w = self.mixture_weights
         if len(w) != 3 or any(not x > 0 for x in w):
             raise DataError(f"mixture_weights must be 3 positive numbers; got {w!r}")

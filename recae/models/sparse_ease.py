@@ -297,7 +297,7 @@ class SparseEASE(Recommender):
                 "raise memory_budget_gb, lower density, or drop rare items with Interactions.filter(min_item=...)")
 
     def _check_settings(self) -> None:
-        check_dtype_l2(self.dtype, self.l2)
+        self._check()
 
     def _fit(self, X, valid=None):
         dtype = self._check()
