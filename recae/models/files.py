@@ -26,7 +26,13 @@ class RecommenderFile:
         return self.get_params()
 
     def check_params(self) -> None:
-        """Raise a DataError naming a setting that ``fit`` would refuse (the checks that need no data)."""
+        """Check the settings as ``fit`` would, as far as that needs no data.
+
+        Raises
+        ------
+        DataError
+            Naming the first setting ``fit`` would refuse and the value it has.
+        """
         check_settings(self)
         if hasattr(self, "_check_settings"):
             self._check_settings()
