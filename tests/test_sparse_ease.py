@@ -232,3 +232,12 @@ def test_quality_floor_ml100k(ml100k):
     assert model.weights_.nnz == model.neighbours_ * split.train.n_items
     assert model.neighbours_ == round(0.1 * split.train.n_items)
     assert sparse.loc["ndcg@100", "mean"] >= 0.98 * dense.loc["ndcg@100", "mean"]
+
+
+def test_auto_picks_dense_ease_where_it_fits_else_a_fixed_number_of_neighbours():
+    from recae.models.auto import AUTO_NEIGHBOURS, auto_linear
+
+    assert auto_linear(1_000) == (EASE, {})
+    assert auto_linear(1_000, memory_budget_gb=1e-6) == (SparseEASE, {"density": 0.05})  # the default: ≤ 200 anyway
+    cls, params = auto_linear(80_000)  # dense EASE needs 71.5 GiB; at density 0.05 the weights alone 12 GiB
+    assert cls is SparseEASE and params["density"] * 80_000 == pytest.approx(AUTO_NEIGHBOURS)

@@ -74,21 +74,23 @@ def cmd_fit(args) -> int:
     writable_paths(Path(args.out), data=args.data)  # before the fit, not after it
     if not Path(args.out).parent.is_dir():
         raise RecaeError(f"cannot save to {args.out!r}: its folder {str(Path(args.out).parent)!r} does not exist")
-    data = None
+    data, chosen = None, {}
     if args.model.lower() == "auto":  # the choice needs the catalogue's size: load first
         data, what = load_data(args)
         if not args.explicit:
             data = implicit_positives(data, args)
         budget = parse_params(args.param).get("memory_budget_gb", 8.0)
-        args.model = auto_linear(data.n_items, budget).__name__.lower()
-        print(f"--model auto: {args.model} for {data.n_items:,} items (dense EASE "
-              f"{'fits' if args.model == 'ease' else 'does not fit'} memory_budget_gb={budget:g})")
+        cls, chosen = auto_linear(data.n_items, budget)
+        args.model = cls.__name__.lower()
+        print(f"--model auto: {args.model}{''.join(f' {k}={v:.3g}' for k, v in chosen.items())} for "
+              f"{data.n_items:,} items (dense EASE {'fits' if args.model == 'ease' else 'does not fit'} "
+              f"memory_budget_gb={budget:g})")
     cls = model_class(args.model)
     rating_model = issubclass(cls, ExplicitRecommender)
     if rating_model and not args.explicit:
         raise RecaeError(f"{cls.__name__} trains on explicit ratings: add --explicit to keep them as they are "
                          "(and --rating-col COLUMN for a log file)")
-    params = parse_params(args.param)
+    params = {**chosen, **parse_params(args.param)}  # a --param of the user's wins over auto's choice
     model = new_model(cls, params)
     if "show_progress" in model.get_params() and "show_progress" not in params:
         # None: the bar shows on a terminal only, so `2>log` gets no carriage-return frames
