@@ -133,3 +133,13 @@ def test_elsa_keeps_the_best_validation_epoch(board, tmp_path):
 def test_elsa_bad_settings(board, params):
     with pytest.raises(DataError):
         ELSA(**dict(ELSA_SMALL, **params)).fit(board)
+
+
+def test_elsa_names_a_bad_setting_before_its_reference_runs():
+    from recae.exceptions import DataError
+    from recae.models.peers import ELSA
+
+    for kwargs, message in (({"lr": -1}, "lr must be a finite number > 0; got -1"),
+                            ({"rank": 0}, "rank must be a positive integer; got 0")):
+        with pytest.raises(DataError, match=message):
+            ELSA(epochs=1, **kwargs).check_params()  # the checks fit and loading run, without the package

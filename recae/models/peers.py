@@ -183,13 +183,19 @@ class ELSA(Recommender):
     def __init__(self, rank=256, epochs=20, batch_size=512, lr=0.1, patience=5, random_state=0, device="auto"):
         store_params(self, locals())
 
-    def _fit(self, X, valid=None):
-        if isinstance(self.rank, bool) or not isinstance(self.rank, (int, np.integer)) or not 0 < self.rank <= X.shape[1]:
-            raise DataError(f"rank must be an integer in [1, {X.shape[1]}] (the number of items); got {self.rank!r}")
-        for name in ("epochs", "batch_size"):
+    def _check_settings(self) -> None:
+        for name in ("rank", "epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise DataError(f"{name} must be a positive integer; got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.integer, np.floating)) \
+                or not 0 < self.lr < np.inf:  # the reference hands a bad one to torch, which raises a bare ValueError
+            raise DataError(f"lr must be a finite number > 0; got {self.lr!r}")
+
+    def _fit(self, X, valid=None):
+        self._check_settings()
+        if self.rank > X.shape[1]:
+            raise DataError(f"rank must be an integer in [1, {X.shape[1]}] (the number of items); got {self.rank!r}")
         Reference = _elsa()
         X = sp.csr_matrix(X, dtype=np.float32)
         self.history_, best, bad = [], -np.inf, 0
