@@ -315,3 +315,11 @@ def test_ml100k_quality_floor(ml100k):
     ours = recae.evaluate(model, split, k=(100,), metrics=("ndcg",)).loc["ndcg@100", "mean"]
     # measured: 0.455 against EASE's 0.473 (0.96 ×); 75 validation users make early stopping noisy
     assert ours >= 0.43 and ours >= 0.93 * ease.loc["ndcg@100", "mean"], (ours, ease)
+
+
+def test_the_sampled_loss_gives_one_model_per_seed_on_several_threads():
+    torch.set_num_threads(2)  # the repeated-row gathers' backward is where threads could reorder sums
+    log = synthetic(2000, 5000, 40000, popularity="longtail", random_state=0)
+    fits = [FactorEASE(rank=16, epochs=2, batch_size=512, random_state=7, negatives=0.1, device="cpu").fit(log)
+            for _ in range(2)]
+    assert torch.equal(fits[0].item_factors_, fits[1].item_factors_)

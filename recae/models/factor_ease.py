@@ -243,7 +243,9 @@ class FactorEASE(NeuralRecommender):
         items, where = c.unique(return_inverse=True)
         A_pos = self.module_.factors(items)
         h = self._bag(A_pos, where, r, v, n)
-        own_pred = (h[r] * A_pos[where]).sum(dim=1) - v  # x̂ on the history's items
+        # x̂ on the history's items; gathered by embedding, whose backward sums repeated rows in a fixed
+        # order (indexing's did not on several CPU threads: two fits with one seed differed by ~1e-6)
+        own_pred = (nn.functional.embedding(r, h) * nn.functional.embedding(where, A_pos)).sum(dim=1) - v
         pp_own = torch.zeros(n, device=v.device).index_add(0, r, own_pred * own_pred)
         with torch.autocast(v.device.type, dtype=torch.bfloat16, enabled=self._amp_enabled()):
             q = h @ self.module_.factors(neg).T
