@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     b.add_argument("--protocol", choices=PROTOCOLS, default="strong")
     b.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
                    help=f"models to run (default: {' '.join(DEFAULT_MODELS)}); any of: {', '.join(MODELS)}")
-    b.add_argument("--seeds", type=int, default=3, help="number of user splits (seeds 98765, 1, 2, ...; default 3)")
+    b.add_argument("--seeds", type=int, help="number of user splits (seeds 98765, 1, 2, ...; default 3)")
     b.add_argument("--budget", type=int, help="tuning trials per model (default 4)")
     b.add_argument("--budget-seconds", type=float, metavar="S",
                    help="instead of --budget: S seconds of search per model, baselines included, on one thread each")
@@ -61,9 +61,9 @@ def cmd_bench(args) -> int:
         if value is not None and value < low:
             raise RecaeError(f"{flag} must be a positive integer; got {value}")
     check_models(args.models)
-    given = any(a.split("=")[0] == "--seeds" for a in getattr(args, "raw_argv", ()))  # not the default 3
-    if args.protocol == "temporal" and args.seeds > 1 and given:
+    if args.protocol == "temporal" and args.seeds is not None and args.seeds > 1:  # given, not the default
         warn(f"--seeds {args.seeds}: the temporal split has no randomness, so it runs once")
+    seeds = 3 if args.seeds is None else args.seeds
     writable_paths(Path(args.out) / "results", None)  # --out is the results' folder
     data, what = load_data(args)
     data = implicit_positives(data, args)
@@ -84,7 +84,7 @@ def cmd_bench(args) -> int:
     if args.budget_seconds:
         quiet_optuna()
     t0 = time.perf_counter()
-    result = run_bench(data, protocol=args.protocol, models=args.models, seeds=args.seeds, budget=budget,
+    result = run_bench(data, protocol=args.protocol, models=args.models, seeds=seeds, budget=budget,
                        tune=args.tune, max_epochs=args.max_epochs, threads=args.threads,
                        show_progress=not args.quiet, on_row=save, budget_seconds=args.budget_seconds)
     result.info.update(dataset=what, seconds=time.perf_counter() - t0)

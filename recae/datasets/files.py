@@ -61,6 +61,12 @@ def load_parquet(path, **kwargs) -> Interactions:
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
 
+def format_suffix(path) -> str:
+    """The suffix naming a log's format, lower-case: ``ratings.tsv.gz`` → ``.tsv`` (``""`` for none)."""
+    suffixes = [s.lower() for s in Path(as_path(path)).suffixes]
+    return suffixes[-2] if len(suffixes) > 1 and suffixes[-1] in COMPRESSED_SUFFIXES else (suffixes or [""])[-1]
+
+
 def load_log(path, *, sep: str | None = None, user: str = "user", item: str = "item", rating: str | None = None,
              timestamp: str | None = None, duplicates: str | None = None) -> Interactions:
     """Read an interaction log, choosing the reader from the file's suffix.
@@ -75,9 +81,7 @@ def load_log(path, *, sep: str | None = None, user: str = "user", item: str = "i
         User×item log of shape (n_users, n_items).
     """
     cols = dict(user=user, item=item, rating=rating, timestamp=timestamp, duplicates=duplicates)
-    suffixes = [s.lower() for s in Path(as_path(path)).suffixes]
-    # ratings.tsv.gz is a TSV: the suffix before a compression one names the format
-    suffix = suffixes[-2] if len(suffixes) > 1 and suffixes[-1] in COMPRESSED_SUFFIXES else (suffixes or [""])[-1]
+    suffix = format_suffix(path)
     if suffix in PARQUET_SUFFIXES:
         return load_parquet(path, **cols)
     if sep is None:

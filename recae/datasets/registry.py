@@ -28,7 +28,7 @@ from typing import Callable
 from ..data.interactions import Interactions
 from ..data.validate import as_path
 from ..exceptions import DataError
-from .files import LOG_SUFFIXES, load_log
+from .files import LOG_SUFFIXES, format_suffix, load_log
 from .movielens import load_movielens
 from .synthetic import synthetic
 
@@ -136,11 +136,7 @@ def load(name, *, data_dir=None, download: bool = False, show_progress: bool = T
         return spec.load(data_dir=data_dir, download=download, show_progress=show_progress,
                          random_state=random_state), spec.description
     path = as_path(name, "dataset")
-    suffixes = [x.lower() for x in Path(path).suffixes]
-    # ratings.csv.gz is a log too
-    log_like = bool(suffixes) and (suffixes[-1] in LOG_SUFFIXES
-                                   or len(suffixes) > 1 and suffixes[-1] == ".gz" and suffixes[-2] in LOG_SUFFIXES)
-    if not os.path.exists(path) and not log_like:
+    if not os.path.exists(path) and format_suffix(path) not in LOG_SUFFIXES:  # ratings.csv.gz is a log too
         raise DataError(f"unknown dataset {path!r}: not one of {list(DATASET_NAMES)}, and no such file "
                         f"(a log path ends in one of {list(LOG_SUFFIXES)})")
     return load_log(path, sep=sep, user=user, item=item, rating=rating, timestamp=timestamp), str(Path(path))

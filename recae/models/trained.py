@@ -68,7 +68,7 @@ class Trained:
             self._entropy_seed = int(np.random.SeedSequence().generate_state(1)[0])
         return self._entropy_seed
 
-    def _fingerprint(self, *arrays, valid=()) -> str:
+    def _fingerprint(self, *arrays, valid=None) -> str:
         """Hash of the settings that change what is learned and of the data (int64 shape first).
 
         ``valid``: the validation (fold-in, target) pair, or None for none; a resumed run scored
@@ -78,7 +78,7 @@ class Trained:
         h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
         for a in arrays:
             h.update(np.ascontiguousarray(a).tobytes())
-        if valid not in ((), None):  # without validation the hash is what it always was: old checkpoints resume
+        if valid is not None:  # without validation the hash is what it always was: old checkpoints resume
             h.update(b"validation")
             for m in valid:
                 for a in (np.asarray(m.shape, np.int64), m.indptr.astype(np.int64), m.indices.astype(np.int64),

@@ -76,7 +76,7 @@ def movielens_official_split(fold, data_dir=None, download: bool = True, unseen:
     folder = locate(v, [base_file, test_file], data_dir, download)
     base = read_ratings(folder / base_file, "tab")
     test = read_ratings(folder / test_file, "tab")
-    n_test = 9_430 if base_file.startswith("ua") or base_file.startswith("ub") else 20_000  # the README's counts
+    n_test = 9_430 if name in ("ua", "ub") else 20_000  # the README's counts
     for path, frame, expected in ((folder / base_file, base, 100_000 - n_test), (folder / test_file, test, n_test)):
         check_count(frame, expected, path)
         check_values(frame, True, path)
