@@ -19,7 +19,7 @@ from .drops import MOST, RATINGS_SHARE, DropRecord, binarize_advice, filter_advi
 from .frames import check_frame, frame_to_csr
 from .ids import IdIndex, id_array, shown
 from .logfiles import exact_ids, read_csv_frame, read_parquet_frame, rows_as_lines
-from .sparse import build_csr, entry_rows, row_positions, take_rows
+from .sparse import build_csr, canonical_csr, entry_rows, row_positions, take_rows
 from .validate import as_array, as_path, as_positions, check_choice, check_int, check_real
 
 logger = logging.getLogger(__name__)
@@ -78,13 +78,11 @@ class Interactions:
         if matrix.format != "csr":
             warnings.warn(f"Interactions got a {matrix.format.upper()} matrix; converting to CSR (pass a CSR "
                           "matrix to avoid the copy)", ConversionWarning, stacklevel=2)
-        try:
-            m = sp.csr_matrix(matrix, dtype=np.float32)
-        except (TypeError, ValueError) as exc:  # e.g. an object or string dtype
-            raise DataError(f"matrix values must be numeric; got dtype {matrix.dtype} ({exc})") from None
-        if timestamps is None and not m.has_canonical_format:
-            m = m.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
-            m.sum_duplicates()
+        if timestamps is not None:
+            timestamps = as_array(timestamps, "timestamps", dtype=np.float64)
+            if timestamps.ndim == 1 and not np.all(np.isfinite(timestamps)):
+                raise DataError(f"timestamps hold {int((~np.isfinite(timestamps)).sum())} NaN or infinite value(s)")
+        m, timestamps = canonical_csr(matrix, timestamps)
         self.matrix = m
         self.user_ids = np.arange(m.shape[0]) if user_ids is None else id_array(user_ids, "user_ids")
         self.item_ids = np.arange(m.shape[1]) if item_ids is None else id_array(item_ids, "item_ids")
@@ -92,14 +90,6 @@ class Interactions:
             raise ShapeError(f"user_ids has shape {self.user_ids.shape}; expected ({m.shape[0]},) for a matrix of shape {m.shape}")
         if self.item_ids.shape != (m.shape[1],):
             raise ShapeError(f"item_ids has shape {self.item_ids.shape}; expected ({m.shape[1]},) for a matrix of shape {m.shape}")
-        if timestamps is not None:
-            timestamps = as_array(timestamps, "timestamps", dtype=np.float64)
-            if timestamps.shape != (m.nnz,):
-                raise ShapeError(f"timestamps has shape {timestamps.shape}; expected ({m.nnz},), one per stored entry")
-            if not np.all(np.isfinite(timestamps)):
-                raise DataError(f"timestamps hold {int((~np.isfinite(timestamps)).sum())} NaN or infinite value(s)")
-        if not np.all(np.isfinite(m.data)):
-            raise DataError(f"matrix has {int((~np.isfinite(m.data)).sum())} NaN or infinite value(s)")
         self.timestamps = timestamps
         self.has_ratings = bool(has_ratings)
         self.merged_rows, self.drops = 0, ()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..exceptions import DataError, ShapeError
+
 
 def row_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the stored entries of ``rows`` and the indptr of the gathered matrix.
@@ -57,3 +59,67 @@ def build_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tup
     np.cumsum(counts, out=indptr[1:])
     m = sp.csr_matrix((values[order], cols[order].astype(np.int32), indptr), shape=shape)
     return m, order
+
+
+def _where(m: sp.csr_matrix, bad: np.ndarray) -> str:
+    """Row and column of the first flagged stored entry of ``m``."""
+    first = int(np.flatnonzero(bad)[0])
+    return f"row {int(entry_rows(m.indptr)[first])}, column {int(m.indices[first])}"
+
+
+def canonical_csr(matrix, timestamps: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    """``matrix`` as float32 CSR with sorted columns and one entry per (row, column).
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix of shape (n_rows, n_cols)
+    timestamps : ndarray of shape (nnz,), optional
+        One per stored entry of ``matrix``, in its storage order (``matrix.data``'s); they are
+        moved with their entries. An entry stored twice cannot keep two timestamps, so with
+        them repeated (row, column) entries are refused; without them they are summed.
+
+    Returns
+    -------
+    csr : scipy.sparse.csr_matrix of shape (n_rows, n_cols), float32
+    timestamps : ndarray of shape (csr.nnz,) or None
+    """
+    if matrix.dtype.kind == "c":
+        raise DataError(f"matrix values must be real numbers; got dtype {matrix.dtype}")
+    if timestamps is not None and matrix.format not in ("csr", "csc", "coo"):
+        raise DataError(f"timestamps follow the stored entries of a CSR, CSC or COO matrix; got a "
+                        f"{matrix.format.upper()} matrix (convert it first)")
+    if timestamps is not None and timestamps.shape != (matrix.nnz,):
+        raise ShapeError(f"timestamps has shape {timestamps.shape}; expected ({matrix.nnz},), one per stored entry")
+
+    def convert(dtype) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """The CSR and the order that moved the entries there (None: they stay where they are)."""
+        if timestamps is None or (matrix.format == "csr" and matrix.has_canonical_format):
+            m = sp.csr_matrix(matrix, dtype=dtype)
+            if timestamps is None and not m.has_canonical_format:
+                m = m.copy()  # csr_matrix shares the caller's arrays; sum_duplicates would sort them in place
+                m.sum_duplicates()
+            return m, None
+        coo = matrix.tocoo()  # keeps the entries' storage order, so timestamps stay aligned
+        return build_csr(coo.row.astype(np.int64), coo.col.astype(np.int64), np.asarray(coo.data, dtype=dtype),
+                         matrix.shape)
+
+    try:
+        m, order = convert(np.float32)
+    except (TypeError, ValueError) as exc:  # e.g. an object or string dtype
+        raise DataError(f"matrix values must be numeric; got dtype {matrix.dtype} ({exc})") from None
+    if order is not None:
+        rows = entry_rows(m.indptr)
+        repeated = np.append((np.diff(m.indices) == 0) & (np.diff(rows) == 0), False)
+        if repeated.any():
+            raise DataError(f"matrix stores {int(repeated.sum())} (row, column) entries more than once (first at "
+                            f"{_where(m, repeated)}); with timestamps each pair must be stored once "
+                            "(Interactions.from_pandas(..., duplicates=...) merges a log's repeats)")
+        timestamps = timestamps[order]
+    bad = ~np.isfinite(m.data)
+    if bad.any():
+        wide, _ = convert(np.float64)  # the same entries in the same order, before float32 rounding
+        if np.all(np.isfinite(wide.data[bad])):
+            raise DataError(f"matrix has {int(bad.sum())} value(s) beyond float32's range (±3.4e38), first "
+                            f"{float(wide.data[bad][0]):g} at {_where(m, bad)}; scale them down")
+        raise DataError(f"matrix has {int(bad.sum())} NaN or infinite value(s), first at {_where(m, bad)}")
+    return m, timestamps
