@@ -111,10 +111,11 @@ def top_k_indices(model, split, k: int, part: str = "test", batch_size: int = 20
     for start in tqdm(batches, desc=f"evaluate {type(model).__name__}", disable=not show_progress, leave=False):
         r = rows[start:start + batch_size]
         if fold_in is not None:
-            ids, _ = model.recommend_new(fold_in.take_users(r), n=k, unknown="ignore")
+            ids, scores = model.recommend_new(fold_in.take_users(r), n=k, unknown="ignore")
         else:
-            ids, _ = model.recommend(target.user_ids[r], n=k)
+            ids, scores = model.recommend(target.user_ids[r], n=k)
         flat = target.item_index(ids.ravel(), unknown="ignore").reshape(ids.shape)
+        flat[~np.isfinite(scores)] = -1  # padding, by its score: its id -1 may also be a real item's
         top[start:start + batch_size, : ids.shape[1]] = flat
     return rows, top
 

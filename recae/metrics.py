@@ -61,13 +61,23 @@ def _check_top(top, k, n_items):
             raise DataError(f"top indices must be >= -1 (-1 = padding), got min {lo}")
         if hi >= n_items:
             raise DataError(f"top indices must be < n_items = {n_items}, got max {hi}")
+        ranked = np.sort(top, axis=1)
+        repeat = (ranked[:, 1:] == ranked[:, :-1]) & (ranked[:, 1:] >= 0)
+        if repeat.any():  # a repeated item would count as a hit twice
+            row = int(np.flatnonzero(repeat.any(axis=1))[0])
+            item = int(ranked[row, 1:][repeat[row]][0])
+            raise DataError(f"top must list each item at most once per row; row {row} repeats item {item}")
     return top.astype(np.int64, copy=False)
 
 
 def _hits_and_counts(top, truth, k):
     """Return the (n_users, k) hit matrix and the number of relevant items per user."""
+    if isinstance(truth, np.ndarray) and truth.ndim == 2 and truth.dtype.kind in "biuf":
+        truth = sp.csr_matrix(truth)
     if not sp.issparse(truth):
-        raise TypeError(f"truth must be a scipy.sparse matrix, got {type(truth).__name__}")
+        raise DataError(f"truth must be a scipy.sparse matrix or a 2-D numeric array (n_users, n_items), got "
+                        f"{type(truth).__name__}" + (f" of shape {truth.shape}, dtype {truth.dtype}"
+                                                      if isinstance(truth, np.ndarray) else ""))
     if truth.ndim != 2:
         raise DataError(f"truth must be 2-D (n_users, n_items), got shape {truth.shape}")
     n_users, n_items = truth.shape
@@ -222,8 +232,11 @@ def coverage_at_k(top, n_items, k):
 
 def _check_ratings(y_true, y_pred):
     """Validate a pair of rating vectors and return them as float64."""
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
+    try:
+        y_true = np.asarray(y_true, dtype=np.float64)
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"y_true and y_pred must be numbers; {exc}") from None
     if y_true.ndim != 1 or y_pred.ndim != 1:
         raise DataError(
             f"y_true and y_pred must be 1-D, got shapes {y_true.shape} and {y_pred.shape}"

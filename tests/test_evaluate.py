@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 import recae
-from recae import HoldoutSplit, Interactions, StrongSplit, evaluate
+from recae import HoldoutSplit, Interactions, Popularity, StrongSplit, evaluate
 from recae.exceptions import DataError
 
 L2 = math.log2
@@ -285,3 +285,14 @@ def test_a_model_not_fitted_on_split_train_is_refused(strong, holdout):
         evaluate(seen_all, holdout)
     with pytest.raises(recae.exceptions.NotFittedError, match="needs a fitted model"):
         evaluate(recae.Popularity(), strong)
+
+
+def test_a_real_item_id_of_minus_one_is_not_taken_for_padding():
+    # user 1's held-out item is the real item -1; popularity pads its list with -1 too
+    log = pd.DataFrame({"user": [1, 1, 1, 2, 2, 3, 3], "item": [-1, 20, 30, -1, 20, 30, 20]})
+    data = Interactions.from_pandas(log)
+    frame = data.to_pandas()
+    held = ((frame.user == 1) & (frame.item == -1)).to_numpy()
+    split = HoldoutSplit(data.filter_entries(~held), data.filter_entries(held))
+    table = evaluate(Popularity(device="cpu").fit(split.train), split, k=5, metrics=("recall", "ndcg", "map"))
+    np.testing.assert_allclose(table["mean"].to_numpy(), 1.0)  # one hit of one, at rank 1

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from recae import metrics as M
+from recae.exceptions import DataError
 
 L3 = 1.0 / np.log2(3)  # discount at rank 2, ~0.63093
 
@@ -280,8 +281,14 @@ def test_top_shape_and_dtype_and_truth_type():
         M.hits(np.arange(4), truth_csr(), 1)
     with pytest.raises(ValueError, match="integer dtype"):
         M.hits(TOP.astype(float), truth_csr(), 3)
-    with pytest.raises(TypeError, match="scipy.sparse"):
-        M.hits(TOP, truth_csr().toarray(), 3)
+    # a dense array is the same truth (the module docstring's "scipy.sparse matrix or array")
+    np.testing.assert_array_equal(M.hits(TOP, truth_csr().toarray(), 3), M.hits(TOP, truth_csr(), 3))
+    with pytest.raises(DataError, match="scipy.sparse matrix or a 2-D numeric array.*got list"):
+        M.hits(TOP, truth_csr().toarray().tolist(), 3)
+    with pytest.raises(DataError, match="row 0 repeats item 1"):
+        M.recall_at_k(np.array([[1, 1, 1]]), sp.csr_matrix([[0, 1, 0]]), 3)
+    with pytest.raises(DataError, match="must be numbers"):
+        M.rmse(["a"], [1])
     with pytest.raises(ValueError, match="positive int"):
         M.coverage_at_k(TOP, 0, 3)
 

@@ -234,7 +234,8 @@ class Recommender(RecommenderFile, Params):
         -------
         ids : ndarray of shape (n,) for one user or (n_users, n)
             Raw item ids, best first. In the 2-D form, a user with fewer than ``n``
-            candidates left is padded with id ``-1`` (``None`` for string ids) and score ``-inf``.
+            candidates left is padded with id ``-1`` (``None`` for string ids) and score ``-inf``;
+            where ``-1`` is also a real item id, the ``-inf`` score tells the padding apart.
         scores : ndarray of float32, same shape, non-increasing along each row.
         """
         self._check_fitted()
