@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recae import Popularity
 from recae.data import Interactions
 from recae.data.splits import temporal_split
-from recae.exceptions import ConversionWarning, DataError, ShapeError
+from recae.exceptions import ConversionWarning, DataError, ShapeError, UnknownIdError
 
 USERS, ITEMS, TIMES = np.array([1, 0, 1, 0]), np.array([0, 1, 2, 2]), np.array([10.0, 20.0, 30.0, 40.0])
 TRUTH = {(1, 0): 10.0, (0, 1): 20.0, (1, 2): 30.0, (0, 2): 40.0}
@@ -71,3 +72,19 @@ def test_bad_values_are_named(times):
         Interactions(sp.csr_matrix(np.array([[1.0, 1e300]])), timestamps=times)
     with pytest.raises(DataError, match="1 NaN or infinite value.*first at row 0, column 1"):
         Interactions(sp.csr_matrix(np.array([[1.0, np.nan]])), timestamps=times)
+
+
+@pytest.mark.parametrize("users, items, kind", [
+    (["u1", "u2"], None, "strings"),
+    (np.array(["u1", "u2"]), np.array(["a", "b", "c"]), "strings"),
+    (np.array([1, 2], dtype=object), np.array([10, 20, 30], dtype=object), "integers"),
+])
+def test_ids_become_integers_or_object_strings_whatever_array_holds_them(users, items, kind):
+    data = Interactions(sp.csr_matrix(np.eye(2, 3)), user_ids=users, item_ids=items)
+    assert data.user_ids.dtype == (object if kind == "strings" else np.int64)
+    model = Popularity(device="cpu").fit(data)
+    unknown = 5 if kind == "strings" else "u5"
+    with pytest.raises(UnknownIdError, match=f"known user ids are {kind} like"):
+        model.recommend(unknown)
+    ids, _ = model.recommend(data.user_ids, n=3)
+    assert ids[0, -1] == (None if items is not None and kind == "strings" else -1)  # the documented padding

@@ -66,16 +66,18 @@ def normalize_id_column(values, name: str) -> np.ndarray:
 
 
 def id_array(ids, name: str) -> np.ndarray:
-    """Raw ids as given (their dtype kept), refusing ragged input, missing values and mixed types."""
+    """Raw ids as integers (their integer dtype kept) or strings (an object array, as ``from_pandas``
+    makes them), refusing ragged input, missing values and mixed types."""
     arr = as_array(ids, name)
     if arr.ndim != 1:
         raise ShapeError(f"{name} must be 1-D; got shape {arr.shape}")
-    if arr.size == 0 or arr.dtype.kind in "iu" or (arr.dtype.kind == "U" and isinstance(ids, np.ndarray)):
+    if arr.size == 0 or arr.dtype.kind in "iu":
         return arr
+    if arr.dtype.kind == "U" and isinstance(ids, np.ndarray):
+        return arr.astype(object)  # one string type for all logs: lookups, messages and padding agree
     # np.asarray turns [1, "a"] into two strings: check the values as they were given
     values = ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else list(ids)
-    normalized = normalize_id_column(pd.Series(values, dtype=object), name)
-    return arr if arr.dtype.kind in "UO" else normalized
+    return normalize_id_column(pd.Series(values, dtype=object), name)
 
 
 def as_id_array(raw, what: str, object_ids: bool = False) -> np.ndarray:
