@@ -155,3 +155,22 @@ def test_other_models_fall_back_to_leave_one_out(data):
     assert e["method"] == "leave-one-out" and len(e["contributions"]) == 2
     (e,) = model.explain([], [model.item_ids_[5]])  # an empty history explains nothing
     assert e["contributions"] == []
+
+
+def test_an_interactions_history_is_a_history_not_a_user_id(linear, data):
+    model = linear["EASE"]
+    one = data.take_users([0])
+    items = one.item_ids[one.matrix.indices]
+    target = [i for i in model.item_ids_ if i not in set(items)][:2]
+    values = dict(zip(items.tolist(), one.matrix.data.tolist()))
+    assert model.explain(one, target) == model.explain(values, target)
+
+
+def test_an_empty_history_is_explained_as_recommend_new_ranks_it(linear):
+    model = linear["EASE"]
+    ids, scores = model.recommend_new([], n=3)
+    out = model.explain([], list(ids))
+    assert [o["method"] for o in out] == ["popularity"] * 3 and all(o["contributions"] == [] for o in out)
+    np.testing.assert_allclose([o["score"] for o in out], scores)
+    with pytest.raises(DataError, match="method"):
+        model.explain([], list(ids), method="shapley")

@@ -28,6 +28,7 @@ import torch
 
 from ..data.batching import row_chunks
 from ..data.ids import plain
+from ..data.interactions import Interactions
 from ..data.sparse import take_rows
 from ..data.validate import check_choice
 from ..exceptions import DataError, NotFittedError
@@ -43,11 +44,11 @@ def history_row(model, user_or_history, unknown: str = "raise") -> sp.csr_matrix
 
     Parameters
     ----------
-    user_or_history : raw user id, or one history (list of item ids, dict item→value, or a
-        sparse matrix of shape (1, n_items))
+    user_or_history : raw user id, or one history (list of item ids, dict item→value, an
+        Interactions of one user, or a sparse matrix of shape (1, n_items))
         A scalar is a training user (their training row); anything else is a history.
     """
-    if not isinstance(user_or_history, dict) and not sp.issparse(user_or_history) \
+    if not isinstance(user_or_history, (dict, Interactions)) and not sp.issparse(user_or_history) \
             and is_scalar(user_or_history, "user id"):
         rows = model.user_rows([user_or_history])
         return take_rows(model.user_items_, rows)
@@ -126,7 +127,8 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
     Parameters
     ----------
     model : fitted Recommender
-    user_or_history : raw user id, or one history (list of item ids, dict item→value)
+    user_or_history : raw user id, or one history (list of item ids, dict item→value, an
+        Interactions of one user)
     item_ids : raw item id or array-like of shape (n_items,)
         The items to explain (e.g. the ids ``recommend`` returned).
     n : int, default 5
@@ -142,14 +144,24 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
         ``{"item", "score", "method", "baseline", "contributions": [{"item", "contribution",
         "share"}, ...]}``. ``share`` is the contribution over the sum of the absolute
         contributions of all history items (signed; absolute shares over the whole history
-        sum to 1). With method "exact", ``baseline`` plus all contributions is ``score``.
+        sum to 1). With method "exact", ``baseline`` plus all contributions is ``score``. A
+        history with nothing to fold in (empty, or only zeros for a model of positives) is ranked
+        by popularity, as ``recommend_new`` ranks it: method "popularity", the score the item's
+        training count, no contributions.
     """
     if not model.is_fitted:
         raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(data) (or recae.load) first")
     n = check_n(n)
+    check_choice(method, "method", METHODS)
     X = history_row(model, user_or_history, unknown)
     raw_items = [item_ids] if is_scalar(item_ids, "item ids") else list(item_ids)
     targets = model.item_columns(raw_items)
+    if getattr(model, "empty_history_fallback", False) and len(model.unfolded_rows(X)):
+        # recommend_new ranks a history with nothing to fold in by training popularity, which no
+        # history item contributes to: the score is the item's count, all of it baseline
+        counts = np.asarray(model.item_counts(), dtype=np.float64)[targets]
+        return [{"item": plain(raw), "score": float(c), "method": "popularity", "baseline": float(c),
+                 "contributions": []} for raw, c in zip(raw_items, counts)]
     hist, contrib, scores, baseline, used = contributions(model, X, targets, method)
     total = np.abs(contrib).sum(axis=0)
     out = []
