@@ -209,7 +209,8 @@ def test_unfitted_raises(spec, name):
     model = factory(device)
     for call in (lambda: model.recommend("u00"), lambda: model.recommend_new(as_history(name, ["i00"])),
                  lambda: model.score(sp.csr_matrix((1, N))), lambda: model.similar_items("i00"),
-                 lambda: model.save("never.recae")):
+                 lambda: model.save("never.recae"), lambda: model.user_rows(["u00"]),
+                 lambda: model.item_columns(["i00"]), lambda: model.explain(["i00"], "i01")):
         with pytest.raises(NotFittedError, match="fit"):
             call()
 

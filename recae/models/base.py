@@ -149,6 +149,7 @@ class Recommender(RecommenderFile, Params):
     # ------------------------------------------------------------------ inputs
     def _ids(self, kind: str) -> IdIndex:
         """The (cached) lookup index of ``user_ids_`` or ``item_ids_``; built once per fit/load."""
+        self._check_fitted()
         cache = self.__dict__.setdefault("_id_cache", {})
         ids = self.user_ids_ if kind == "user" else self.item_ids_
         if kind not in cache or cache[kind].ids is not ids:
