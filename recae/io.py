@@ -109,6 +109,20 @@ def write_model_file(path, meta: dict, tensors: dict[str, torch.Tensor], *, kind
     atomic_save_tensors(tensors, path, header)
 
 
+def is_model_file(path) -> bool:
+    """Whether ``path`` is a safetensors file carrying recae metadata (reads its header only)."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 2 <= size <= (1 << 27):  # safetensors headers are small; anything else is another file
+                return False
+            header = json.loads(f.read(size))
+    except (OSError, ValueError):
+        return False
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return isinstance(meta, dict) and any(k in meta for k, _, _ in KINDS.values())
+
+
 def read_model_file(path) -> tuple[dict, dict[str, torch.Tensor]]:
     """Parse and verify any recae model file; returns ``(metadata, tensors)`` or raises ModelFileError."""
     path = as_path(path, "model file path", ModelFileError)

@@ -338,6 +338,8 @@ def test_fit_validation_patience_checkpoints_and_resume(tmp_path, capsys, caplog
     assert "1448 users" in out and "; 2 epochs, best epoch" in out
     model = recae.load(out_file)
     assert model.patience == 3 and model.user_ids_.size == 1448 and (ckpt / "checkpoint.safetensors").exists()
+    rc, out, err = run(capsys, *common, "--param", "epochs=3")  # without --resume it would start over on it
+    assert_clean_error(rc, out, err, f"--checkpoint-dir {str(ckpt)!r} holds a checkpoint: add --resume")
     with caplog.at_level("INFO", logger="recae.train"):
         rc, out, err = run(capsys, *common, "--param", "epochs=3", "--resume")
     assert rc == 0, err
@@ -354,6 +356,16 @@ def test_fit_training_options_are_refused_where_they_do_not_apply(csv_log, tmp_p
     assert rc == 0 and err == "recae: warning: --valid ignored: EASE does not validate while fitting; all users are used\n"
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--threads", "0", "--out", out_file)
     assert_clean_error(rc, out, err, "--threads must be a positive integer")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", out_file)  # a model file: replaced
+    assert rc == 0, err
+    other = tmp_path / "notes.csv"
+    other.write_text("user,item\n")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", other)
+    assert_clean_error(rc, out, err, f"--out {str(other)!r} exists and is not a recae model file")
+    assert other.read_text() == "user,item\n"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "--param", "epochs=1",
+                       "--checkpoint-dir", tmp_path / "none_yet", "--resume", "-q", "--out", out_file)
+    assert rc == 0 and "--resume: no checkpoint in" in err and "training starts at epoch 1" in err
 
 
 def test_ctrl_c_during_fit(csv_log, tmp_path, capsys, monkeypatch):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..data.splits import validation_split
+from ..checkpoint import CHECKPOINT
 from ..exceptions import RecaeError
 from ..models.auto import auto_linear
 from ..models.explicit import ExplicitRecommender
@@ -59,6 +60,13 @@ def training_options(model, args) -> dict:
                          f"(multdae, multvae, recvae, cdae, autorec, biasedmf), not {type(model).__name__}")
     if args.resume and args.checkpoint_dir is None:
         raise RecaeError("--resume continues from a checkpoint: give --checkpoint-dir DIR as well")
+    if args.checkpoint_dir is not None:
+        held = (Path(args.checkpoint_dir) / CHECKPOINT).exists()
+        if held and not args.resume:  # a fresh start would overwrite it after its first epoch
+            raise RecaeError(f"--checkpoint-dir {args.checkpoint_dir!r} holds a checkpoint: add --resume to continue "
+                             "it, or give another folder (or delete it) to start over")
+        if args.resume and not held:
+            warn(f"--resume: no checkpoint in {args.checkpoint_dir!r} yet; training starts at epoch 1")
     if args.patience is not None:
         if args.patience < 1:
             raise RecaeError(f"--patience must be a positive integer (epochs without a better score); got {args.patience}")
