@@ -5,6 +5,8 @@ Small hand-made logs with exact expected values; every test can fail.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -615,3 +617,15 @@ def test_check_interactions_names_what_was_passed():
         check_interactions(pd.DataFrame({"user": [1], "item": [2]}))
     with pytest.raises(DataError, match=r"train must be an Interactions; got csr_matrix \(wrap"):
         check_interactions(sp.csr_matrix((2, 2)), "train")
+
+
+def test_a_ratings_column_left_unused_is_named():
+    df = pd.DataFrame({"userId": [1, 1, 2], "movieId": [3, 4, 3], "rating": [1.0, 5.0, 2.0], "clicked": [1, 1, 1]})
+    with pytest.warns(DataWarning, match=r"column 'rating' looks like ratings but is not used.*pass rating='rating'"):
+        data = Interactions.from_pandas(df, "userId", "movieId")
+    assert not data.has_ratings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Interactions.from_pandas(df, "userId", "movieId", rating="rating")  # used: no word
+        Interactions.from_pandas(df.assign(rating=1.0), "userId", "movieId")  # all ones: a click flag

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataError
+from ..exceptions import DataError, DataWarning
 from .ids import normalize_id_column, plain
 from .sparse import build_csr
 from .validate import check_choice
@@ -69,6 +69,23 @@ def check_frame(df, user, item, rating, timestamp) -> None:
     if len(df) == 0:
         raise DataError(f"the interaction log is empty (0 rows; columns: {list(df.columns)})")
     require_columns(df, {"user": user, "item": item, "rating": rating, "timestamp": timestamp})
+    if rating is None:
+        warn_unused_ratings(df, user, item)
+
+
+#: Column names that usually hold ratings: left unused, they are worth a word.
+RATING_NAMES = ("rating", "ratings", "score", "stars")
+
+
+def warn_unused_ratings(df: pd.DataFrame, user, item) -> None:
+    """A DataWarning when a numeric ratings-like column is left out (every row then counts as one positive)."""
+    for c in df.columns:
+        if (str(c).lower() in RATING_NAMES and c not in (user, item) and pd.api.types.is_numeric_dtype(df[c])
+                and not pd.api.types.is_bool_dtype(df[c]) and bool((df[c] != 1).any())):
+            warnings.warn(f"column {c!r} looks like ratings but is not used: every row counts as one positive, "
+                          f"whatever its {c}; pass rating={str(c)!r} to read it", DataWarning,
+                          stacklevel=4)
+            return
 
 
 def _unambiguous_mixed(s: pd.Series, name: str) -> pd.Series | None:
