@@ -110,3 +110,16 @@ def test_what_the_saved_fit_learned_on_validation_stays(synthetic, tmp_path, cap
     by_name, _ = evaluated(capsys, tmp_path, "blend_weights", "--model", "blend", "--param", f"members={members!r}",
                            "--param", f"weights={[float(w) for w in blend.weights_]!r}")
     pd.testing.assert_frame_equal(from_file, by_name)
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_fit(tmp_path, capsys, monkeypatch):
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before the --output check")
+
+    monkeypatch.setattr(recae.EASE, "fit", no_fit)
+    rc, out, err = run(capsys, *EVAL, "--model", "ease", "--output", tmp_path)
+    assert_clean_error(rc, out, err, f"--output must be a file path such as results.csv; {str(tmp_path)!r} is a folder")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    rc, out, err = run(capsys, *EVAL, "--model", "ease", "--output", blocker / "r.csv")
+    assert_clean_error(rc, out, err, "--output's folder", "cannot be made")

@@ -64,7 +64,7 @@ def cmd_bench(args) -> int:
     if args.protocol == "temporal" and args.seeds is not None and args.seeds > 1:  # given, not the default
         warn(f"--seeds {args.seeds}: the temporal split has no randomness, so it runs once")
     seeds = 3 if args.seeds is None else args.seeds
-    writable_paths(Path(args.out) / "results", None, model_file=False)  # --out is the results' folder
+    writable_paths(Path(args.out) / "results.md", None, model_file=False)  # --out is the results' folder
     data, what = load_data(args)
     data = implicit_positives(data, args)
     print(f"Benchmarking on {what}: {data.n_users} users × {data.n_items} items, {data.nnz} positives; "

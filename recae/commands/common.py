@@ -23,17 +23,19 @@ from ..models import MODEL_REGISTRY
 DATASETS = registry.DATASET_NAMES
 
 
-def writable_paths(out: Path, report_dir: Path | None = None, data: str | None = None, model_file: bool = True) -> None:
-    """Refuse, before the work, a model file (or report folder) that could not be written after it,
-    one that would overwrite the ``--data`` log, or (``model_file``) any existing file but a model."""
+def writable_paths(out: Path, report_dir: Path | None = None, data: str | None = None, model_file: bool = True,
+                   flag: str = "--out") -> None:
+    """Refuse, before the work, an output file (or report folder) that could not be written after
+    it, one that would overwrite the ``--data`` log, or (``model_file``) any existing file but a model."""
     if data is not None and os.path.exists(data) and out.exists() and os.path.samefile(out, data):
-        raise RecaeError(f"--out {str(out)!r} is the --data log itself; saving would replace the log with the model")
-    if model_file and out.is_dir():
-        raise RecaeError(f"--out must be a file path such as best.recae; {str(out)!r} is a folder")
+        raise RecaeError(f"{flag} {str(out)!r} is the --data log itself; saving would replace the log with the model")
+    if out.is_dir():
+        raise RecaeError(f"{flag} must be a file path such as {'best.recae' if model_file else 'results.csv'}; "
+                         f"{str(out)!r} is a folder")
     if model_file and out.exists() and not is_model_file(out):
-        raise RecaeError(f"--out {str(out)!r} exists and is not a recae model file; saving would replace it: "
+        raise RecaeError(f"{flag} {str(out)!r} exists and is not a recae model file; saving would replace it: "
                          "choose another path (or delete that file first)")
-    for folder, what in ((out.parent, "--out's folder"), *(() if report_dir is None else ((report_dir, "--report-dir"),))):
+    for folder, what in ((out.parent, f"{flag}'s folder"), *(() if report_dir is None else ((report_dir, "--report-dir"),))):
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         if not existing.is_dir():
             raise RecaeError(f"{what} {str(folder)!r} cannot be made: {str(existing)!r} is a file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import pandas as pd
 
@@ -13,7 +14,7 @@ from ..evaluate import evaluate
 from ..exceptions import ModelFileError, RecaeError
 from ..models import Recommender
 from .common import (add_data_args, add_threads_arg, data_description, implicit_positives, load_data, model_class,
-                     model_names, new_model, parse_params, print_table, warn)
+                     model_names, new_model, parse_params, print_table, warn, writable_paths)
 
 EVALUATE_EPILOG = """examples:
   recae evaluate --data ml-1m --model ease --protocol strong --seeds 98765 1 2
@@ -98,6 +99,8 @@ def cmd_evaluate(args) -> int:
         raise RecaeError(f"--seeds must be non-negative integers; got {' '.join(map(str, args.seeds))}")
     if min(args.k) < 1:
         raise RecaeError(f"--k must be positive integers; got {' '.join(map(str, args.k))}")
+    if args.output:  # before the fits, not after them
+        writable_paths(Path(args.output), data=args.data, model_file=False, flag="--output")
     params = parse_params(args.param)
     model, shown = unfitted_model(args.model, params)
     print(f"{shown} on {data_description(args)}, protocol {args.protocol}")
