@@ -552,3 +552,19 @@ def test_patience_without_validation_says_it_is_ignored(csv_log, tmp_path, capsy
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "--valid", "0.5",
                        "--patience", "0", "--out", tmp_path / "m.recae")
     assert_clean_error(rc, out, err, "--patience must be a positive integer")
+
+
+def test_a_wrong_separator_or_a_missing_header_is_named(tmp_path, capsys):
+    piped, tabbed, bare = tmp_path / "shop.txt", tmp_path / "t.csv", tmp_path / "u.csv"
+    piped.write_text("user|item\na|x\nb|y\n")
+    tabbed.write_text("user\titem\na\tx\nb\ty\n")
+    bare.write_text("196,242\n186,302\n")
+    rc, out, err = run(capsys, "fit", "--data", piped, "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "the file is separated by something else: pass --sep |.")
+    rc, out, err = run(capsys, "fit", "--data", tabbed, "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "pass --sep tab.")
+    rc, out, err = run(capsys, "fit", "--data", tabbed, "--sep", "tab", "--min-user", "1", "--model", "popularity",
+                       "--out", tmp_path / "m.recae")
+    assert rc == 0 and "2 users × 2 items" in out, err
+    rc, out, err = run(capsys, "fit", "--data", bare, "--out", tmp_path / "m.recae")
+    assert_clean_error(rc, out, err, "reads as data: the file seems to have no header row")

@@ -43,6 +43,11 @@ def writable_paths(out: Path, report_dir: Path | None = None, data: str | None =
             raise RecaeError(f"{what} {str(folder)!r} is not writable")
 
 
+def _separator(text: str) -> str:
+    """``--sep``'s value: "tab" (or a typed backslash-t) is a tab character."""
+    return "\t" if text.lower() == "tab" or text == "\\t" else text
+
+
 def model_names() -> list[str]:
     """Lower-case names of the model classes ``--model`` accepts."""
     return sorted(k.lower() for k in MODEL_REGISTRY)
@@ -101,7 +106,8 @@ def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
     g.add_argument("--item-col", default="item", help="item id column (default: item)")
     g.add_argument("--rating-col", help="rating column, if any")
     g.add_argument("--timestamp-col", help="timestamp column, if any")
-    g.add_argument("--sep", help="field separator of a text log (default: ',' or tab for .tsv)")
+    g.add_argument("--sep", type=_separator,
+                   help="field separator of a text log: a character, or 'tab' (default: ',', or tab for .tsv)")
     g.add_argument("--duplicates", choices=DUPLICATE_RULES,
                    help="repeated (user, item) rows of a log file: last (default: the latest rating; 1.0 per pair "
                         "without ratings), sum (counts), first or raise")

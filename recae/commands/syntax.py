@@ -74,6 +74,8 @@ def _option(name: str, value: str, command: str | None, params: set[str]) -> str
     plain = value[1:-1] if value[:1] in "'\"" and value[-1:] == value[:1] else value
     if name == "download" and plain == "True":
         return "--download"
+    if name == "sep" and plain == "\\t":  # a tab cannot be typed as \t after --sep; the option takes "tab"
+        plain = "tab"
     flag = _flag(name, command, params)
     if flag is None:
         return None

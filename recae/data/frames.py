@@ -27,16 +27,32 @@ DUPLICATE_RULES = ("last", "sum", "first", "raise")
 
 
 def column_hint(col, columns: list) -> str:
-    """A likely intended column: a byte-order mark, a case difference or a close spelling."""
+    """A likely intended column: a byte-order mark, a case difference, a close spelling, another
+    separator (one column whose name holds one) or a file without a header (names that read as data)."""
     names = [c for c in columns if isinstance(c, str)]
     if any(c.startswith("\ufeff") for c in names):
         return " The first column name starts with a byte-order mark: read the file with encoding='utf-8-sig'."
+    if len(names) == 1 == len(columns):
+        seps = [s for s in ("\t", "|", ";", ",", " ") if s in names[0]]
+        if seps:
+            return f" The whole header is one column name, so the file is separated by something else: pass sep={seps[0]!r}."
+    if names and len(names) == len(columns) and all(_reads_as_number(c) for c in names):
+        return (f" The header {names} reads as data: the file seems to have no header row; add one naming the "
+                "columns (e.g. user,item,rating).")
     if isinstance(col, str):
         same_case = [c for c in names if c.lower() == col.lower()]
         close = same_case or difflib.get_close_matches(col, names, n=1, cutoff=0.6)
         if close:
             return f" Did you mean {close[0]!r}?"
     return ""
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
