@@ -338,6 +338,9 @@ def test_fit_validation_patience_checkpoints_and_resume(tmp_path, capsys, caplog
     assert "1448 users" in out and "; 2 epochs, best epoch" in out
     model = recae.load(out_file)
     assert model.patience == 3 and model.user_ids_.size == 1448 and (ckpt / "checkpoint.safetensors").exists()
+    held_out = min(set(range(1608)) - set(model.user_ids_.tolist()))
+    rc, out, err = run(capsys, "recommend", "--model-file", out_file, "--user", held_out)
+    assert_clean_error(rc, out, err, "recae fit --valid 0.1: 160 users held out for validation are not in the model")
     rc, out, err = run(capsys, *common, "--param", "epochs=3")  # without --resume it would start over on it
     assert_clean_error(rc, out, err, f"--checkpoint-dir {str(ckpt)!r} holds a checkpoint: add --resume")
     with caplog.at_level("INFO", logger="recae.train"):

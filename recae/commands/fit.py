@@ -142,6 +142,10 @@ def cmd_fit(args) -> int:
                      else " (with --checkpoint-dir DIR an interrupted fit can be continued with --resume)"),
                   file=sys.stderr)
         return 130
+    if valid is not None:  # recommend names them when asked for one of these users
+        model.quality_ = {**(getattr(model, "quality_", None) or {}),
+                          "fitted_on": f"recae fit --valid {args.valid:g}: {valid[0].n_users} users held out for "
+                                       "validation are not in the model"}
     model.save(args.out)
     trained = ""
     if getattr(model, "history_", None):

@@ -109,6 +109,8 @@ def known_users(model, raw: list[str], skip: bool) -> list:
         fitted_on = (getattr(model, "quality_", None) or {}).get("fitted_on", "")
         why = ("recae tune --no-refit fitted this model without the users its split held out for validation "
                "and test; --history recommends for them, or tune without --no-refit" if "refit=False" in fitted_on
+               else f"{fitted_on}; --history recommends for them, or recae fit drops users with fewer than "
+                    "--min-user positives" if "recae fit --valid" in fitted_on
                else "recae fit drops users with fewer than --min-user positives, 5 by default")
         raise UnknownIdError(f"unknown user id(s) {unknown[:5]}{more}: not among the model's {len(index):,} "
                              f"training users ({why}); --skip-unknown recommends for the known ones and lists these")
