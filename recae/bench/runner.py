@@ -204,7 +204,7 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
         result.info["torch_threads"] = torch.get_num_threads()
         if timed:
             stack.enter_context(one_thread())
-        bar = stack.enter_context(tqdm(total=steps, desc="bench", disable=not show_progress))
+        bar = stack.enter_context(tqdm(total=steps, desc="bench", disable=None if show_progress else True))
         for i, seed in enumerate(seeds):
             split = make_split(data, protocol, seed)
             fitted, valids = {}, {}

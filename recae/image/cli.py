@@ -78,7 +78,7 @@ def cmd_image_fit(args) -> int:
     model = ImageAutoencoder(arch=args.arch, latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, loss=args.loss, noise=args.noise, noise_type=args.noise_type,
                              patience=args.patience if n_valid else None, device=args.device or "auto", random_state=args.seed,
-                             show_progress=not args.quiet)
+                             show_progress=False if args.quiet else None)  # None: a bar on a terminal only
     valid = images[valid_idx] if n_valid else None
     model.fit(images[train_idx], valid=valid)
     print(f"Data: {what}; {len(train_idx)} for training, {n_valid} for validation")
