@@ -571,3 +571,16 @@ def test_a_wrong_separator_or_a_missing_header_is_named(tmp_path, capsys):
     assert rc == 0 and "2 users × 2 items" in out, err
     rc, out, err = run(capsys, "fit", "--data", bare, "--out", tmp_path / "m.recae")
     assert_clean_error(rc, out, err, "reads as data: the file seems to have no header row")
+
+
+def test_fit_auto_says_what_it_picked_and_a_sparse_setting_of_yours_wins(csv_log, tmp_path, capsys):
+    out_file = tmp_path / "auto.recae"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "auto", "--out", out_file)
+    assert rc == 0, err
+    assert "--model auto: ease for " in out and "(dense EASE fits memory_budget_gb=8)" in out
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "auto", "--param", "density=0.5",
+                       "--out", out_file)
+    assert rc == 0, err
+    assert "--model auto: sparseease for" in out and "but --param density is SparseEASE's" in out
+    model = recae.load(out_file)
+    assert type(model).__name__ == "SparseEASE" and model.density == 0.5

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..data.splits import validation_split
 from ..checkpoint import CHECKPOINT
 from ..exceptions import RecaeError
+from ..models import EASE, SparseEASE
 from ..models.auto import auto_linear
 from ..models.explicit import ExplicitRecommender
 from .common import (add_data_args, add_threads_arg, implicit_positives, load_data, model_class, model_names, new_model,
@@ -87,12 +88,18 @@ def cmd_fit(args) -> int:
         data, what = load_data(args)
         if not args.explicit:
             data = implicit_positives(data, args)
-        budget = parse_params(args.param).get("memory_budget_gb", 8.0)
+        mine = parse_params(args.param)
+        budget = mine.get("memory_budget_gb", 8.0)
         cls, chosen = auto_linear(data.n_items, budget)
+        fits, but = ("fits" if cls is EASE else "does not fit"), ""
+        sparse_only = sorted(k for k in mine if k in SparseEASE().get_params() and k not in EASE().get_params())
+        if cls is EASE and sparse_only:  # a setting only SparseEASE takes asks for it
+            cls, chosen = SparseEASE, {}
+            but = f", but --param {sparse_only[0]} is SparseEASE's"
         args.model = cls.__name__.lower()
-        print(f"--model auto: {args.model}{''.join(f' {k}={v:.3g}' for k, v in chosen.items())} for "
-              f"{data.n_items:,} items (dense EASE {'fits' if args.model == 'ease' else 'does not fit'} "
-              f"memory_budget_gb={budget:g})")
+        shown = {k: mine.get(k, v) for k, v in chosen.items()}  # a --param of the user's wins over auto's choice
+        print(f"--model auto: {args.model}{''.join(f' {k}={v:.3g}' for k, v in shown.items())} for "
+              f"{data.n_items:,} items (dense EASE {fits} memory_budget_gb={budget:g}{but})")
     cls = model_class(args.model)
     rating_model = issubclass(cls, ExplicitRecommender)
     if rating_model and not args.explicit:
