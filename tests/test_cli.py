@@ -584,3 +584,18 @@ def test_fit_auto_says_what_it_picked_and_a_sparse_setting_of_yours_wins(csv_log
     assert "--model auto: sparseease for" in out and "but --param density is SparseEASE's" in out
     model = recae.load(out_file)
     assert type(model).__name__ == "SparseEASE" and model.density == 0.5
+
+
+def test_log_options_given_with_a_dataset_name_are_named_and_encoding_reads_a_latin1_log(tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", "synthetic", "--rating-col", "stars", "--sep", ";", "-q",
+                       "--model", "popularity", "--out", tmp_path / "p.recae")
+    assert rc == 0 and "recae: warning: --rating-col, --sep ignored: they apply to log files, not the dataset " \
+                       "'synthetic'" in err
+    log = tmp_path / "latin.csv"
+    log.write_bytes("user,item\nJosé,x\nJosé,y\nb,x\n".encode("latin-1"))
+    rc, out, err = run(capsys, "fit", "--data", log, "--min-user", "1", "--model", "popularity", "--out", tmp_path / "p")
+    assert_clean_error(rc, out, err, "is not valid utf-8 text", "pass --encoding latin-1")
+    rc, out, err = run(capsys, "fit", "--data", log, "--encoding", "latin-1", "--min-user", "1", "--model", "popularity",
+                       "--out", tmp_path / "p.recae")
+    assert rc == 0 and "2 users × 2 items" in out, err
+    assert "José" in recae.load(tmp_path / "p.recae").user_ids_.tolist()

@@ -35,7 +35,8 @@ def writable_paths(out: Path, report_dir: Path | None = None, data: str | None =
     if model_file and out.exists() and not is_model_file(out):
         raise RecaeError(f"{flag} {str(out)!r} exists and is not a recae model file; saving would replace it: "
                          "choose another path (or delete that file first)")
-    for folder, what in ((out.parent, f"{flag}'s folder"), *(() if report_dir is None else ((report_dir, "--report-dir"),))):
+    reports = () if report_dir is None else ((report_dir, "--report-dir"),)
+    for folder, what in ((out.parent, f"{flag}'s folder"), *reports):
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         if not existing.is_dir():
             raise RecaeError(f"{what} {str(folder)!r} cannot be made: {str(existing)!r} is a file")
@@ -108,6 +109,7 @@ def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
     g.add_argument("--timestamp-col", help="timestamp column, if any")
     g.add_argument("--sep", type=_separator,
                    help="field separator of a text log: a character, or 'tab' (default: ',', or tab for .tsv)")
+    g.add_argument("--encoding", help="text encoding of a CSV/TSV log (default utf-8), e.g. latin-1")
     g.add_argument("--duplicates", choices=DUPLICATE_RULES,
                    help="repeated (user, item) rows of a log file: last (default: the latest rating; 1.0 per pair "
                         "without ratings), sum (counts), first or raise")
@@ -133,15 +135,23 @@ def load_data(args) -> tuple[Interactions, str]:
     """Interactions for ``--data`` and a description of what was loaded (repeats merged, as the CLI says)."""
     if args.duplicates is not None and args.data not in registry.REGISTRY:
         data = load_log(args.data, sep=args.sep, user=args.user_col, item=args.item_col, rating=args.rating_col,
-                        timestamp=args.timestamp_col, duplicates=args.duplicates)
+                        timestamp=args.timestamp_col, duplicates=args.duplicates,
+                        encoding=getattr(args, "encoding", None))
         what = data_description(args)
     else:
-        if args.duplicates is not None:
-            warn(f"--duplicates {args.duplicates} ignored: it applies to log files, not the dataset {args.data!r}")
+        if args.data in registry.REGISTRY:
+            given = [flag for flag, value in (("--duplicates", args.duplicates), ("--rating-col", args.rating_col),
+                                              ("--timestamp-col", args.timestamp_col), ("--sep", args.sep),
+                                              ("--encoding", getattr(args, "encoding", None))) if value is not None]
+            given += [flag for flag, value in (("--user-col", args.user_col), ("--item-col", args.item_col))
+                      if value not in ("user", "item")]
+            if given:
+                warn(f"{', '.join(given)} ignored: {'it applies' if len(given) == 1 else 'they apply'} to log files, "
+                     f"not the dataset {args.data!r}")
         data, what = registry.load(args.data, data_dir=args.data_dir, download=args.download,
                                    show_progress=not args.quiet, random_state=args.seed_data, sep=args.sep,
                                    user=args.user_col, item=args.item_col, rating=args.rating_col,
-                                   timestamp=args.timestamp_col)
+                                   timestamp=args.timestamp_col, encoding=getattr(args, "encoding", None))
     if data.merged_rows:
         rule = args.duplicates or "last"
         kind = ("1.0 per pair; --duplicates sum counts them" if not data.has_ratings and rule != "sum"

@@ -14,7 +14,7 @@ from ..models import MODEL_REGISTRY
 #: Keyword arguments of the data layer → the ``recae`` option that sets them.
 DATA_FLAGS = {"data_dir": "--data-dir", "timestamp": "--timestamp-col", "rating": "--rating-col", "user": "--user-col",
               "item": "--item-col", "duplicates": "--duplicates", "min_user": "--min-user", "min_item": "--min-item",
-              "sep": "--sep"}
+              "sep": "--sep", "encoding": "--encoding"}
 #: Keyword arguments that a command's own option sets, rewritten wherever they appear (the names are
 #: unambiguous: "n_heldout 0.1 of 6 users ..., or a larger n_heldout").
 COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--heldout"}}

@@ -35,7 +35,8 @@ def column_hint(col, columns: list) -> str:
     if len(names) == 1 == len(columns):
         seps = [s for s in ("\t", "|", ";", ",", " ") if s in names[0]]
         if seps:
-            return f" The whole header is one column name, so the file is separated by something else: pass sep={seps[0]!r}."
+            return (" The whole header is one column name, so the file is separated by something else: "
+                    f"pass sep={seps[0]!r}.")
     if names and len(names) == len(columns) and all(_reads_as_number(c) for c in names):
         return (f" The header {names} reads as data: the file seems to have no header row; add one naming the "
                 "columns (e.g. user,item,rating).")

@@ -68,12 +68,12 @@ def format_suffix(path) -> str:
 
 
 def load_log(path, *, sep: str | None = None, user: str = "user", item: str = "item", rating: str | None = None,
-             timestamp: str | None = None, duplicates: str | None = None) -> Interactions:
+             timestamp: str | None = None, duplicates: str | None = None, encoding: str | None = None) -> Interactions:
     """Read an interaction log, choosing the reader from the file's suffix.
 
-    ``.parquet``/``.pq`` files are read with :func:`load_parquet` (``sep`` is ignored); any
-    other file with :func:`load_csv`, separated by ``sep``, which defaults to a tab for
-    ``.tsv``/``.tab`` files and to ``","`` otherwise.
+    ``.parquet``/``.pq`` files are read with :func:`load_parquet` (``sep`` and ``encoding`` are
+    ignored); any other file with :func:`load_csv`, separated by ``sep``, which defaults to a tab
+    for ``.tsv``/``.tab`` files and to ``","`` otherwise, in ``encoding`` (default UTF-8).
 
     Returns
     -------
@@ -86,4 +86,4 @@ def load_log(path, *, sep: str | None = None, user: str = "user", item: str = "i
         return load_parquet(path, **cols)
     if sep is None:
         sep = "\t" if suffix in TAB_SUFFIXES else ","
-    return load_csv(path, sep=sep, **cols)
+    return load_csv(path, sep=sep, **cols, **({} if encoding is None else {"encoding": encoding}))

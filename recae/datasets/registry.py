@@ -110,14 +110,14 @@ def describe_datasets(markdown: bool = False) -> str:
 
 def load(name, *, data_dir=None, download: bool = False, show_progress: bool = True, random_state=0,
          sep: str | None = None, user: str = "user", item: str = "item", rating: str | None = None,
-         timestamp: str | None = None) -> tuple[Interactions, str]:
+         timestamp: str | None = None, encoding: str | None = None) -> tuple[Interactions, str]:
     """``(interactions, description)`` for a dataset name or a log file's path.
 
     Parameters
     ----------
     name : str or os.PathLike
         One of :data:`DATASET_NAMES`, else the path of a log read by
-        :func:`~recae.datasets.load_log` with ``sep`` and the column names.
+        :func:`~recae.datasets.load_log` with ``sep``, ``encoding`` and the column names.
     data_dir, download, show_progress
         Where MovieLens is looked up, whether a missing release is downloaded, and progress
         bars (see :func:`~recae.datasets.load_movielens`).
@@ -139,4 +139,5 @@ def load(name, *, data_dir=None, download: bool = False, show_progress: bool = T
     if not os.path.exists(path) and format_suffix(path) not in LOG_SUFFIXES:  # ratings.csv.gz is a log too
         raise DataError(f"unknown dataset {path!r}: not one of {list(DATASET_NAMES)}, and no such file "
                         f"(a log path ends in one of {list(LOG_SUFFIXES)})")
-    return load_log(path, sep=sep, user=user, item=item, rating=rating, timestamp=timestamp), str(Path(path))
+    return (load_log(path, sep=sep, user=user, item=item, rating=rating, timestamp=timestamp, encoding=encoding),
+            str(Path(path)))
