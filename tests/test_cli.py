@@ -326,6 +326,8 @@ def test_recommend_a_rated_history(csv_log, tmp_path, capsys):
     assert_clean_error(rc, out, err, "not a mix")
     rc, out, err = run(capsys, "recommend", "--model-file", out_file, "--history", "10:five")
     assert_clean_error(rc, out, err, "must be a number")
+    rc, out, err = run(capsys, "recommend", "--model-file", out_file, "--history", "10,13")
+    assert_clean_error(rc, out, err, "AutoRec folds in ratings: give --history as item:rating pairs, e.g. 10:5,13:5")
 
 
 def test_fit_validation_patience_checkpoints_and_resume(tmp_path, capsys, caplog, one_thread):

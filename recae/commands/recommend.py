@@ -11,6 +11,7 @@ import pandas as pd
 from ..data.ids import plain
 from ..exceptions import RecaeError, UnknownIdError
 from ..models import Recommender
+from ..models.explicit import ExplicitRecommender
 from .common import warn
 
 RECOMMEND_EPILOG = """examples:
@@ -125,6 +126,9 @@ def cmd_recommend(args) -> int:
     rows = []
     if args.history is not None:
         history = parse_history(args.history, model.item_ids_)
+        if isinstance(history, list) and isinstance(model, ExplicitRecommender):
+            raise RecaeError(f"{type(model).__name__} folds in ratings: give --history as item:rating pairs, e.g. "
+                             f"{','.join(f'{i}:5' for i in history[:2])}; got bare item ids {args.history!r}")
         ids, scores = model.recommend_new(history, n=args.n, unknown="ignore")
         rows += [{"user": "(new)", "rank": r + 1, "item": plain(i), "score": float(s)}
                  for r, (i, s) in enumerate(zip(ids, scores))]
