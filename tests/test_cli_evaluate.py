@@ -123,3 +123,8 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_fit(tmp_path, ca
     blocker.write_text("")
     rc, out, err = run(capsys, *EVAL, "--model", "ease", "--output", blocker / "r.csv")
     assert_clean_error(rc, out, err, "--output's folder", "cannot be made")
+
+
+def test_a_rating_model_is_refused_with_what_to_do_instead(capsys):
+    rc, out, err = run(capsys, *EVAL, "--model", "autorec")
+    assert_clean_error(rc, out, err, "AutoRec trains on explicit ratings, and recae evaluate ranks the positives")

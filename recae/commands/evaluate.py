@@ -13,6 +13,7 @@ from ..bench.protocols import PROTOCOLS, make_split, split_seeds
 from ..evaluate import evaluate
 from ..exceptions import ModelFileError, RecaeError
 from ..models import Recommender
+from ..models.explicit import ExplicitRecommender
 from .common import (add_data_args, add_threads_arg, data_description, implicit_positives, load_data, model_class,
                      model_names, new_model, parse_params, print_table, warn, writable_paths)
 
@@ -103,6 +104,10 @@ def cmd_evaluate(args) -> int:
         writable_paths(Path(args.output), data=args.data, model_file=False, flag="--output")
     params = parse_params(args.param)
     model, shown = unfitted_model(args.model, params)
+    if isinstance(model, ExplicitRecommender):  # before the data is read
+        raise RecaeError(f"{type(model).__name__} trains on explicit ratings, and recae evaluate ranks the "
+                         "positives of a binarized log: choose a model of positives here (ease, multvae, ...); a "
+                         "rating model's RMSE is measured as in benchmarks/autorec_ratings.py")
     print(f"{shown} on {data_description(args)}, protocol {args.protocol}")
     data, _ = load_data(args)
     data = implicit_positives(data, args)
