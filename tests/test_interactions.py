@@ -629,3 +629,9 @@ def test_a_ratings_column_left_unused_is_named():
         warnings.simplefilter("error")
         Interactions.from_pandas(df, "userId", "movieId", rating="rating")  # used: no word
         Interactions.from_pandas(df.assign(rating=1.0), "userId", "movieId")  # all ones: a click flag
+
+
+def test_one_column_cannot_be_both_users_and_items():
+    df = pd.DataFrame({"uid": [1, 2], "iid": [3, 4]})
+    with pytest.raises(DataError, match="the user and item columns are both 'uid'"):
+        Interactions.from_pandas(df, "uid", "uid")

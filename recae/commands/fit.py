@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.splits import validation_split
 from ..checkpoint import CHECKPOINT
 from ..exceptions import RecaeError
-from ..models import EASE, SparseEASE
+from ..models import EASE, MODEL_REGISTRY, SparseEASE
 from ..models.auto import auto_linear
 from ..models.explicit import ExplicitRecommender
 from .common import (add_data_args, add_threads_arg, implicit_positives, load_data, model_class, model_names, new_model,
@@ -57,8 +57,9 @@ def training_options(model, args) -> dict:
              "--patience": args.patience is not None}
     trained = "checkpoint_dir" in model.fit_options
     if not trained and any(asked.values()):
+        epoch_models = [name for name, cls in sorted(MODEL_REGISTRY.items()) if "checkpoint_dir" in cls.fit_options]
         raise RecaeError(f"{', '.join(k for k, v in asked.items() if v)} applies to models trained in epochs "
-                         f"(multdae, multvae, recvae, cdae, autorec, biasedmf), not {type(model).__name__}")
+                         f"({', '.join(n.lower() for n in epoch_models)}), not {type(model).__name__}")
     if args.resume and args.checkpoint_dir is None:
         raise RecaeError("--resume continues from a checkpoint: give --checkpoint-dir DIR as well")
     if args.checkpoint_dir is not None:

@@ -63,6 +63,11 @@ def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
         raise DataError(f"the frame's columns are a MultiIndex ({list(df.columns)[:4]}), so {partial[0]!r} is not one "
                         "column; name each column by its full tuple, or give one level of names, e.g. "
                         "df.columns = ['_'.join(map(str, c)) for c in df.columns]")
+    named = [(role, col) for role, col in wanted.items() if col is not None]
+    for i, (role, col) in enumerate(named):
+        other = next((r for r, c in named[:i] if c == col), None)
+        if other is not None:  # one column cannot be two roles: users would be their own items
+            raise DataError(f"the {other} and {role} columns are both {col!r}; name a different column for each")
     for role, col in wanted.items():
         if col is None and role in ("user", "item"):
             raise DataError(f"{role} must name the {role} id column; got None (columns: {list(df.columns)})")
