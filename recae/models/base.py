@@ -237,7 +237,10 @@ class Recommender(RecommenderFile, Params):
             Raw item ids, best first. In the 2-D form, a user with fewer than ``n``
             candidates left is padded with id ``-1`` (``None`` for string ids) and score ``-inf``;
             where ``-1`` is also a real item id, the ``-inf`` score tells the padding apart.
-        scores : ndarray of float32, same shape, non-increasing along each row.
+        scores : ndarray of float32, same shape, non-increasing along each row. On a CPU a
+            small batch is scored with a sparse product and a large one with a dense one, so a
+            user's scores can differ in the last float32 bits between a call for them alone and
+            one for many users, and two items whose scores are that close can swap places.
         """
         self._check_fitted()
         n, exclude_seen = check_n(n), check_flag(exclude_seen, "exclude_seen")
