@@ -375,7 +375,14 @@ def test_bench_says_a_temporal_split_runs_once_when_seeds_are_given(tmp_path, ca
 def test_a_search_trial_draws_no_progress_bar_of_its_own():
     from recae.bench.fitting import fit_model
     split = make_split(synthetic(n_users=120, n_items=40, random_state=0), "strong", 0)
-    model, _ = fit_model("multdae", {"epochs": 1}, split)
-    assert model.show_progress is False  # the bench's bar and tune's trial lines are the progress shown
-    model, _ = fit_model("multdae", {"epochs": 1, "show_progress": True}, split)
-    assert model.show_progress is True  # a setting given for the trial is kept
+    during = []
+
+    def seen(owner, epoch, logs):
+        during.append(owner.show_progress)
+        return False
+
+    model, _ = fit_model("multdae", {"epochs": 1}, split, callbacks=[seen])
+    assert during == [False]  # the bench's bar and tune's trial lines are the progress shown
+    assert model.show_progress is None  # the fitted model keeps its own setting (a refit of it shows a bar)
+    model, _ = fit_model("multdae", {"epochs": 1, "show_progress": True}, split, callbacks=[seen])
+    assert during == [False, True] and model.show_progress is True  # a setting given for the trial is kept

@@ -368,6 +368,10 @@ def test_fit_training_options_are_refused_where_they_do_not_apply(csv_log, tmp_p
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", other)
     assert_clean_error(rc, out, err, f"--out {str(other)!r} exists and is not a recae model file")
     assert other.read_text() == "user,item\n"
+    placeholder = tmp_path / "placeholder.recae"  # e.g. made by mktemp: empty, so nothing is lost
+    placeholder.write_text("")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", placeholder)
+    assert rc == 0 and recae.load(placeholder).is_fitted, err
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "multdae", "--param", "epochs=1",
                        "--checkpoint-dir", tmp_path / "none_yet", "--resume", "-q", "--out", out_file)
     assert rc == 0 and "--resume: no checkpoint in" in err and "training starts at epoch 1" in err
@@ -583,7 +587,7 @@ def test_fit_auto_says_what_it_picked_and_a_sparse_setting_of_yours_wins(csv_log
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "auto", "--param", "density=0.5",
                        "--out", out_file)
     assert rc == 0, err
-    assert "--model auto: sparseease for" in out and "but --param density is SparseEASE's" in out
+    assert "--model auto: sparseease density=0.5 for" in out and "but --param density is SparseEASE's" in out
     model = recae.load(out_file)
     assert type(model).__name__ == "SparseEASE" and model.density == 0.5
 

@@ -174,3 +174,15 @@ def test_an_empty_history_is_explained_as_recommend_new_ranks_it(linear):
     np.testing.assert_allclose([o["score"] for o in out], scores)
     with pytest.raises(DataError, match="method"):
         model.explain([], list(ids), method="shapley")
+
+
+def test_a_training_user_with_an_empty_row_is_explained_as_recommend_ranks_them():
+    from recae import Interactions
+    X = sp.random(30, 12, density=0.3, format="csr", random_state=0)
+    X.data[:] = 1.0
+    X = sp.csr_matrix(X.toarray() * (np.arange(30) != 7)[:, None])  # user 7 has no training entries
+    model = EASE(l2=1.0, device="cpu").fit(Interactions(X))
+    ids, scores = model.recommend(7, n=3)
+    out = model.explain(7, list(ids))
+    assert [o["method"] for o in out] == ["exact"] * 3
+    np.testing.assert_allclose([o["score"] for o in out], scores, atol=1e-6)

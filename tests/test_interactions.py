@@ -624,7 +624,6 @@ def test_a_ratings_column_left_unused_is_named():
     with pytest.warns(DataWarning, match=r"column 'rating' looks like ratings but is not used.*pass rating='rating'"):
         data = Interactions.from_pandas(df, "userId", "movieId")
     assert not data.has_ratings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Interactions.from_pandas(df, "userId", "movieId", rating="rating")  # used: no word
@@ -635,3 +634,14 @@ def test_one_column_cannot_be_both_users_and_items():
     df = pd.DataFrame({"uid": [1, 2], "iid": [3, 4]})
     with pytest.raises(DataError, match="the user and item columns are both 'uid'"):
         Interactions.from_pandas(df, "uid", "uid")
+
+
+def test_the_unused_ratings_warning_points_at_the_callers_line(tmp_path):
+    from recae.datasets import load_log
+    path = tmp_path / "r.csv"
+    pd.DataFrame({"userId": [1, 2], "movieId": [3, 4], "rating": [1.0, 5.0]}).to_csv(path, index=False)
+    for read in (lambda: Interactions.from_csv(path, "userId", "movieId"),
+                 lambda: load_log(path, user="userId", item="movieId")):
+        with pytest.warns(DataWarning, match="looks like ratings") as record:
+            read()
+        assert record[0].filename == __file__

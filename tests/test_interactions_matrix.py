@@ -51,7 +51,7 @@ def test_canonical_csr_keeps_its_timestamps_in_place():
 
 def test_repeated_entries_with_timestamps_are_refused_and_without_are_summed():
     matrix = sp.csr_matrix((np.ones(5), np.array([0, 0, 1, 1, 2]), np.array([0, 3, 5])), shape=(2, 3))
-    with pytest.raises(DataError, match=r"stores 1 \(row, column\) entries more than once \(first at row 0, column 0\)"):
+    with pytest.raises(DataError, match=r"stores 1 \(row, column\) pair\(s\) more than once \(first at row 0, column 0\)"):
         Interactions(matrix, timestamps=[1, 2, 3, 1, 2])
     data = Interactions(matrix)
     assert data.nnz == 4 and data.matrix[0, 0] == 2.0

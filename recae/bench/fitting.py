@@ -37,11 +37,16 @@ def fit_model(name: str, params: dict, split, max_epochs=None, callbacks=()):
     if space.neural and max_epochs is not None:
         params["epochs"] = min(int(max_epochs), int(params.get("epochs", max_epochs)))
     model = space.model_class()(**params)
-    if "show_progress" in model.get_params() and "show_progress" not in params:
-        model.set_params(show_progress=False)  # a search shows its own progress, not a bar per trial
+    quiet = "show_progress" in model.get_params() and "show_progress" not in params
+    if quiet:  # a search shows its own progress, not a bar per trial
+        model.set_params(show_progress=False)
     extra = {"callbacks": list(callbacks)} if space.neural and callbacks else {}
     t = time.perf_counter()
-    model.fit(split.train, valid=split if space.neural else None, **extra)
+    try:
+        model.fit(split.train, valid=split if space.neural else None, **extra)
+    finally:
+        if quiet:  # the fitted model keeps the setting it was asked for (a refit of it shows its bar)
+            model.set_params(show_progress=None)
     return model, time.perf_counter() - t
 
 

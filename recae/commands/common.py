@@ -28,11 +28,12 @@ def writable_paths(out: Path, report_dir: Path | None = None, data: str | None =
     """Refuse, before the work, an output file (or report folder) that could not be written after
     it, one that would overwrite the ``--data`` log, or (``model_file``) any existing file but a model."""
     if data is not None and os.path.exists(data) and out.exists() and os.path.samefile(out, data):
-        raise RecaeError(f"{flag} {str(out)!r} is the --data log itself; saving would replace the log with the model")
+        raise RecaeError(f"{flag} {str(out)!r} is the --data log itself; saving would replace the log with the "
+                         f"{'model' if model_file else 'results'}")
     if out.is_dir():
         raise RecaeError(f"{flag} must be a file path such as {'best.recae' if model_file else 'results.csv'}; "
                          f"{str(out)!r} is a folder")
-    if model_file and out.exists() and not is_model_file(out):
+    if model_file and out.is_file() and out.stat().st_size and not is_model_file(out):  # an empty file is a placeholder
         raise RecaeError(f"{flag} {str(out)!r} exists and is not a recae model file; saving would replace it: "
                          "choose another path (or delete that file first)")
     reports = () if report_dir is None else ((report_dir, "--report-dir"),)

@@ -95,7 +95,7 @@ def cmd_fit(args) -> int:
         fits, but = ("fits" if cls is EASE else "does not fit"), ""
         sparse_only = sorted(k for k in mine if k in SparseEASE().get_params() and k not in EASE().get_params())
         if cls is EASE and sparse_only:  # a setting only SparseEASE takes asks for it
-            cls, chosen = SparseEASE, {}
+            cls, chosen = SparseEASE, {k: mine[k] for k in sparse_only}
             but = f", but --param {sparse_only[0]} is SparseEASE's"
         args.model = cls.__name__.lower()
         shown = {k: mine.get(k, v) for k, v in chosen.items()}  # a --param of the user's wins over auto's choice

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import logging
+import sys
 import warnings
 
 import numpy as np
@@ -48,6 +49,14 @@ def column_hint(col, columns: list) -> str:
     return ""
 
 
+def _column_advice(role: str, col, columns: list) -> str:
+    """What to do about a missing column: name another one, unless the file was misread (a separator
+    or a missing header), where another name would not help."""
+    hint = column_hint(col, columns)
+    misread = hint.startswith((" The whole header", " The header"))
+    return hint if misread else f" Pass {role}=<column name>.{hint}"
+
+
 def _reads_as_number(text: str) -> bool:
     try:
         float(text)
@@ -63,11 +72,6 @@ def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
         raise DataError(f"the frame's columns are a MultiIndex ({list(df.columns)[:4]}), so {partial[0]!r} is not one "
                         "column; name each column by its full tuple, or give one level of names, e.g. "
                         "df.columns = ['_'.join(map(str, c)) for c in df.columns]")
-    named = [(role, col) for role, col in wanted.items() if col is not None]
-    for i, (role, col) in enumerate(named):
-        other = next((r for r, c in named[:i] if c == col), None)
-        if other is not None:  # one column cannot be two roles: users would be their own items
-            raise DataError(f"the {other} and {role} columns are both {col!r}; name a different column for each")
     for role, col in wanted.items():
         if col is None and role in ("user", "item"):
             raise DataError(f"{role} must name the {role} id column; got None (columns: {list(df.columns)})")
@@ -78,10 +82,15 @@ def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
         if col is not None and col not in df.columns:
             raise DataError(
                 f"column {col!r} (the {role} column) not found; available columns: "
-                f"{list(df.columns)}. Pass {role}=<column name>.{column_hint(col, list(df.columns))}"
+                f"{list(df.columns)}.{_column_advice(role, col, list(df.columns))}"
             )
         if col is not None and int((df.columns == col).sum()) > 1:
             raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
+    named = [(role, col) for role, col in wanted.items() if col is not None]  # all hashable column names by now
+    for i, (role, col) in enumerate(named):
+        other = next((r for r, c in named[:i] if c == col), None)
+        if other is not None:  # one column cannot be two roles: users would be their own items
+            raise DataError(f"the {other} and {role} columns are both {col!r}; name a different column for each")
 
 
 def check_frame(df, user, item, rating, timestamp) -> None:
@@ -99,6 +108,14 @@ def check_frame(df, user, item, rating, timestamp) -> None:
 RATING_NAMES = ("rating", "ratings", "score", "stars")
 
 
+def _outside_recae() -> int:
+    """The ``stacklevel`` of the first caller outside recae (from_pandas, from_csv, load_log all call here)."""
+    level, frame = 1, sys._getframe(2)  # 1: the function that warns; frame: its caller
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("recae."):
+        level, frame = level + 1, frame.f_back
+    return level + 1
+
+
 def warn_unused_ratings(df: pd.DataFrame, user, item) -> None:
     """A DataWarning when a numeric ratings-like column is left out (every row then counts as one positive)."""
     for c in df.columns:
@@ -106,7 +123,7 @@ def warn_unused_ratings(df: pd.DataFrame, user, item) -> None:
                 and not pd.api.types.is_bool_dtype(df[c]) and bool((df[c] != 1).any())):
             warnings.warn(f"column {c!r} looks like ratings but is not used: every row counts as one positive, "
                           f"whatever its {c}; pass rating={str(c)!r} to read it", DataWarning,
-                          stacklevel=4)
+                          stacklevel=_outside_recae())
             return
 
 

@@ -111,7 +111,8 @@ def canonical_csr(matrix, timestamps: np.ndarray | None = None) -> tuple[sp.csr_
         rows = entry_rows(m.indptr)
         repeated = np.append((np.diff(m.indices) == 0) & (np.diff(rows) == 0), False)
         if repeated.any():
-            raise DataError(f"matrix stores {int(repeated.sum())} (row, column) entries more than once (first at "
+            pairs = int((repeated & ~np.concatenate(([False], repeated[:-1]))).sum())  # a run of copies is one pair
+            raise DataError(f"matrix stores {pairs} (row, column) pair(s) more than once (first at "
                             f"{_where(m, repeated)}); with timestamps each pair must be stored once "
                             "(Interactions.from_pandas(..., duplicates=...) merges a log's repeats)")
         timestamps = timestamps[order]

@@ -39,6 +39,12 @@ __all__ = ["explain", "history_row", "contributions"]
 METHODS = ("auto", "exact", "leave-one-out")
 
 
+def is_user(user_or_history) -> bool:
+    """Whether explain's argument is a training user's id (a scalar) rather than a history."""
+    return (not isinstance(user_or_history, (dict, Interactions)) and not sp.issparse(user_or_history)
+            and is_scalar(user_or_history, "user id"))
+
+
 def history_row(model, user_or_history, unknown: str = "raise") -> sp.csr_matrix:
     """One user's history as a CSR row ``(1, n_items)`` in the model's item index.
 
@@ -48,8 +54,7 @@ def history_row(model, user_or_history, unknown: str = "raise") -> sp.csr_matrix
         Interactions of one user, or a sparse matrix of shape (1, n_items))
         A scalar is a training user (their training row); anything else is a history.
     """
-    if not isinstance(user_or_history, (dict, Interactions)) and not sp.issparse(user_or_history) \
-            and is_scalar(user_or_history, "user id"):
+    if is_user(user_or_history):
         rows = model.user_rows([user_or_history])
         return take_rows(model.user_items_, rows)
     X, _ = model.history_rows(user_or_history, unknown)
@@ -147,7 +152,7 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
         sum to 1). With method "exact", ``baseline`` plus all contributions is ``score``. A
         history with nothing to fold in (empty, or only zeros for a model of positives) is ranked
         by popularity, as ``recommend_new`` ranks it: method "popularity", the score the item's
-        training count, no contributions.
+        training count, no contributions (a training user is explained as ``recommend`` ranks them).
     """
     if not model.is_fitted:
         raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(data) (or recae.load) first")
@@ -156,7 +161,8 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
     X = history_row(model, user_or_history, unknown)
     raw_items = [item_ids] if is_scalar(item_ids, "item ids") else list(item_ids)
     targets = model.item_columns(raw_items)
-    if getattr(model, "empty_history_fallback", False) and len(model.unfolded_rows(X)):
+    if getattr(model, "empty_history_fallback", False) and not is_user(user_or_history) \
+            and len(model.unfolded_rows(X)):
         # recommend_new ranks a history with nothing to fold in by training popularity, which no
         # history item contributes to: the score is the item's count, all of it baseline
         counts = np.asarray(model.item_counts(), dtype=np.float64)[targets]
