@@ -104,11 +104,18 @@ def main() -> int:
     data = load_movielens("1m", data_dir=args.data_dir, download=False).binarize(3.5).filter(min_user=5)
     rules = {"one set of weights (the Blend)": (BASE, 1), "2 history-length groups": (BASE, 2),
              "3 history-length groups": (BASE, 3), "+ EASE": (BASE + ("ease",), 1), "+ ALS": (BASE + ("als",), 1)}
-    rows = []
+    rows, members = [], []
     for seed in SEEDS:
         split = make_split(data, "strong", seed)
         scores = member_scores(seed, split, folder)
         fold_in, target = split.valid_fold_in.matrix, split.valid_target.matrix
+        length = np.diff(fold_in.indptr)
+        third = np.digitize(length, np.quantile(length, [1 / 3, 2 / 3]))
+        everyone = np.arange(fold_in.shape[0])
+        for name in BASE + EXTRA:  # each member alone, by history length
+            v = Scorer(scores, [name], fold_in, target, everyone)(np.ones(1))
+            members.append({"seed": seed, "member": name, "all": float(np.nanmean(v)),
+                            "thirds": [float(np.nanmean(v[third == t])) for t in range(3)]})
         runs = {k: rule(scores, names, fold_in, target, g, args.bags) for k, (names, g) in rules.items()}
         per_user = {k: [] for k in rules}
         rng = np.random.default_rng(0)
@@ -141,7 +148,13 @@ def main() -> int:
     means = {k: np.mean([r["diff"] for r in rows if r["rule"] == k]) for k in rules}
     lines += ["", "Mean difference from the Blend over the splits: "
               + ", ".join(f"{k} {v:+.4f}" for k, v in means.items()) + "."]
-    return publish(args.out, "\n".join(lines) + "\n", env, rows)
+    lines += ["", "Each member alone on all the split's validation users, and on each third of them by fold-in "
+              "length (shortest first; cut at the 1/3 and 2/3 quantiles):", "",
+              "| split | member | validation NDCG@100 | shortest third | middle third | longest third |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {m['seed']} | {m['member']} | {m['all']:.4f} | " + " | ".join(f"{t:.4f}" for t in m["thirds"]) + " |"
+              for m in members]
+    return publish(args.out, "\n".join(lines) + "\n", env, rows + [{"kind": "member", **m} for m in members])
 
 
 if __name__ == "__main__":
