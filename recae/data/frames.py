@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import inspect
 import logging
-import sys
 import warnings
 
 import numpy as np
@@ -110,7 +110,9 @@ RATING_NAMES = ("rating", "ratings", "score", "stars")
 
 def _outside_recae() -> int:
     """The ``stacklevel`` of the first caller outside recae (from_pandas, from_csv, load_log all call here)."""
-    level, frame = 1, sys._getframe(2)  # 1: the function that warns; frame: its caller
+    here = inspect.currentframe()
+    # level 1 is the function that warns; frame starts at its caller
+    level, frame = 1, here.f_back.f_back if here is not None else None
     while frame is not None and frame.f_globals.get("__name__", "").startswith("recae."):
         level, frame = level + 1, frame.f_back
     return level + 1
