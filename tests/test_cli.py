@@ -590,6 +590,9 @@ def test_fit_auto_says_what_it_picked_and_a_sparse_setting_of_yours_wins(csv_log
     assert "--model auto: sparseease density=0.5 for" in out and "but --param density is SparseEASE's" in out
     model = recae.load(out_file)
     assert type(model).__name__ == "SparseEASE" and model.density == 0.5
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--model", "auto", "--param", "solver=scipy",
+                       "--out", out_file)
+    assert rc == 0 and "--model auto: sparseease solver=scipy for" in out, err  # a text setting is shown as given
 
 
 def test_log_options_given_with_a_dataset_name_are_named_and_encoding_reads_a_latin1_log(tmp_path, capsys):

@@ -80,6 +80,11 @@ def training_options(model, args) -> dict:
         ({"checkpoint_dir": args.checkpoint_dir} if args.checkpoint_dir is not None else {})
 
 
+def _number(value) -> str:
+    """A setting as the auto notice shows it: numbers to three digits, anything else as given."""
+    return f"{value:.3g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def cmd_fit(args) -> int:
     writable_paths(Path(args.out), data=args.data)  # before the fit, not after it
     if not Path(args.out).parent.is_dir():
@@ -99,7 +104,7 @@ def cmd_fit(args) -> int:
             but = f", but --param {sparse_only[0]} is SparseEASE's"
         args.model = cls.__name__.lower()
         shown = {k: mine.get(k, v) for k, v in chosen.items()}  # a --param of the user's wins over auto's choice
-        print(f"--model auto: {args.model}{''.join(f' {k}={v:.3g}' for k, v in shown.items())} for "
+        print(f"--model auto: {args.model}{''.join(f' {k}={_number(v)}' for k, v in shown.items())} for "
               f"{data.n_items:,} items (dense EASE {fits} memory_budget_gb={budget:g}{but})")
     cls = model_class(args.model)
     rating_model = issubclass(cls, ExplicitRecommender)
