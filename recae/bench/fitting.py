@@ -39,6 +39,7 @@ def fit_model(name: str, params: dict, split, max_epochs=None, callbacks=()):
     model = space.model_class()(**params)
     quiet = "show_progress" in model.get_params() and "show_progress" not in params
     if quiet:  # a search shows its own progress, not a bar per trial
+        own = model.get_params()["show_progress"]
         model.set_params(show_progress=False)
     extra = {"callbacks": list(callbacks)} if space.neural and callbacks else {}
     t = time.perf_counter()
@@ -46,7 +47,7 @@ def fit_model(name: str, params: dict, split, max_epochs=None, callbacks=()):
         model.fit(split.train, valid=split if space.neural else None, **extra)
     finally:
         if quiet:  # the fitted model keeps the setting it was asked for (a refit of it shows its bar)
-            model.set_params(show_progress=None)
+            model.set_params(show_progress=own)
     return model, time.perf_counter() - t
 
 
