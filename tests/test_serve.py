@@ -123,6 +123,9 @@ def test_explanations_add_up_for_ease(served):
     assert sum(c["contribution"] for c in full["contributions"]) == pytest.approx(got["scores"][0], rel=1e-4)
     new = post(server, "/recommend_new", {"history": sorted(history)[:3], "n": 2, "explain": True})
     assert len(new["explanations"]) == 2
+    empty = post(server, "/recommend_new", {"history": [], "n": 2, "explain": True})  # ranked by popularity
+    assert [e["method"] for e in empty["explanations"]] == ["popularity"] * 2
+    assert [e["score"] for e in empty["explanations"]] == pytest.approx(empty["scores"])
 
 
 def test_interactions_fold_in_at_once(served):
