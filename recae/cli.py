@@ -108,6 +108,8 @@ def _set_threads(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if any(x in ("-v", "--verbose") for x in extra):  # also after the command name: recae fit ... -v
+        args.verbose, extra = True, [x for x in extra if x not in ("-v", "--verbose")]
     if extra:  # named against the subcommand's usage, not the top-level one
         parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.raw_argv = list(sys.argv[2:] if argv is None else argv[1:])

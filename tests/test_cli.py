@@ -608,3 +608,13 @@ def test_log_options_given_with_a_dataset_name_are_named_and_encoding_reads_a_la
                        "--out", tmp_path / "p.recae")
     assert rc == 0 and "2 users × 2 items" in out, err
     assert "José" in recae.load(tmp_path / "p.recae").user_ids_.tolist()
+
+
+def test_verbose_after_the_command_and_option_names_in_messages(csv_log, model_file, tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", tmp_path / "m.recae", "-v")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--user", "1", "-n", "0")
+    assert_clean_error(rc, out, err, "-n must be a positive integer; got 0")
+    rc, out, err = run(capsys, "demo", "--seed", "-1")
+    assert_clean_error(rc, out, err, "--seed must be a non-negative integer")
+    assert "Generator" not in err

@@ -22,7 +22,7 @@ COMMAND_FLAGS = {"fit": {"n_heldout": "--valid"}, "evaluate": {"n_heldout": "--h
 #: (elsewhere they are words: a refused setting's JSON, "the search space").
 COMMAND_LEADS = {"tune": {"blend_trials": "--blend-trials", "random_state": "--seed", "study_name": "--study-name",
                           "max_epochs": "--max-epochs", "spaces": "--space", "storage": "--storage"},
-                 "demo": {"random_state": "--seed"}, "image": {"random_state": "--seed"}}
+                 "demo": {"random_state": "--seed"}, "image": {"random_state": "--seed"}, "recommend": {"n": "-n"}}
 #: ImageAutoencoder settings that ``recae image fit`` takes as options of the same name (it has no --param).
 IMAGE_FLAGS = ("arch", "latent_dim", "epochs", "batch_size", "lr", "loss", "noise", "noise_type", "patience")
 #: Commands with their own ``--device`` option (elsewhere a device is a model's ``--param``).
@@ -96,6 +96,9 @@ def cli_syntax(message: str, command: str | None = None) -> str:
                         or m["name"], message)
     message = _MODEL.sub(lambda m: f"--model {m['cls'].lower()} --param {m['name']}=..." if m["cls"] in MODEL_REGISTRY
                          else m.group(0), message)
+    if message.startswith("--seed "):  # an option takes an integer, never None or a Generator
+        message = message.replace("must be None, a non-negative integer or a numpy Generator",
+                                  "must be a non-negative integer")
 
     def hint(m: re.Match) -> str:
         option = _option(m["name"], m["value"], command, params)
