@@ -618,3 +618,9 @@ def test_verbose_after_the_command_and_option_names_in_messages(csv_log, model_f
     rc, out, err = run(capsys, "demo", "--seed", "-1")
     assert_clean_error(rc, out, err, "--seed must be a non-negative integer")
     assert "Generator" not in err
+
+
+def test_fit_makes_the_folder_of_its_out_file_as_tune_does(csv_log, tmp_path, capsys):
+    out_file = tmp_path / "models" / "v1" / "m.recae"
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", out_file)
+    assert rc == 0 and recae.load(out_file).is_fitted, err

@@ -87,8 +87,6 @@ def _number(value) -> str:
 
 def cmd_fit(args) -> int:
     writable_paths(Path(args.out), data=args.data)  # before the fit, not after it
-    if not Path(args.out).parent.is_dir():
-        raise RecaeError(f"cannot save to {args.out!r}: its folder {str(Path(args.out).parent)!r} does not exist")
     data, chosen = None, {}
     if args.model.lower() == "auto":  # the choice needs the catalogue's size: load first
         data, what = load_data(args)
@@ -159,6 +157,7 @@ def cmd_fit(args) -> int:
         model.quality_ = {**(getattr(model, "quality_", None) or {}),
                           "fitted_on": f"recae fit --valid {args.valid:g}: {valid[0].n_users} users held out for "
                                        "validation are not in the model"}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # as recae tune does; writable_paths checked it
     model.save(args.out)
     trained = ""
     if getattr(model, "history_", None):
