@@ -249,8 +249,10 @@ def test_missing_files(tmp_path, csv_log, capsys):
     assert_clean_error(rc, out, err, "not a recae model")
     rc, out, err = run(capsys, "fit", "--data", tmp_path / "missing.csv", "--out", tmp_path / "m.recae")
     assert_clean_error(rc, out, err, "missing.csv")
-    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", tmp_path / "no" / "dir" / "m.recae")
-    assert_clean_error(rc, out, err, "cannot save")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", blocker / "dir" / "m.recae")
+    assert_clean_error(rc, out, err, "cannot be made", "is a file")  # a missing folder is made, a file is not one
 
 
 def test_bad_param(csv_log, tmp_path, capsys):
