@@ -41,6 +41,7 @@ CPU only (gloo)::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import logging
 import os
@@ -127,6 +128,10 @@ def init(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
 def _leave() -> None:
     dist = _dist()
     if dist.is_available() and dist.is_initialized():
+        # every rank reaches here before any tears its group down: a gloo rank whose peer has
+        # already closed the connection can abort while destroying ("terminate called ...")
+        with contextlib.suppress(RuntimeError):  # a peer that crashed: nothing left to wait for
+            dist.barrier()
         dist.destroy_process_group()
 
 
