@@ -28,19 +28,10 @@ DUPLICATE_RULES = ("last", "sum", "first", "raise")
 
 
 def column_hint(col, columns: list) -> str:
-    """A likely intended column: a byte-order mark, a case difference, a close spelling, another
-    separator (one column whose name holds one) or a file without a header (names that read as data)."""
+    """A likely intended column: a byte-order mark, a case difference or a close spelling."""
     names = [c for c in columns if isinstance(c, str)]
     if any(c.startswith("\ufeff") for c in names):
         return " The first column name starts with a byte-order mark: read the file with encoding='utf-8-sig'."
-    if len(names) == 1 == len(columns):
-        seps = [s for s in ("\t", "|", ";", ",", " ") if s in names[0]]
-        if seps:
-            return (" The whole header is one column name, so the file is separated by something else: "
-                    f"pass sep={seps[0]!r}.")
-    if names and len(names) == len(columns) and all(_reads_as_number(c) for c in names):
-        return (f" The header {names} reads as data: the file seems to have no header row; add one naming the "
-                "columns (e.g. user,item,rating).")
     if isinstance(col, str):
         same_case = [c for c in names if c.lower() == col.lower()]
         close = same_case or difflib.get_close_matches(col, names, n=1, cutoff=0.6)
@@ -49,12 +40,19 @@ def column_hint(col, columns: list) -> str:
     return ""
 
 
-def _column_advice(role: str, col, columns: list) -> str:
-    """What to do about a missing column: name another one, unless the file was misread (a separator
-    or a missing header), where another name would not help."""
-    hint = column_hint(col, columns)
-    misread = hint.startswith((" The whole header", " The header"))
-    return hint if misread else f" Pass {role}=<column name>.{hint}"
+def misread_hint(columns: list) -> str:
+    """Why no column name fits when the file itself was misread: another separator (one column whose
+    name holds one) or no header row (names that read as data); "" when neither shows."""
+    names = [c for c in columns if isinstance(c, str)]
+    if len(names) == 1 == len(columns):
+        seps = [s for s in ("\t", "|", ";", ",", " ") if s in names[0]]
+        if seps:
+            return (" The whole header is one column name, so the file is separated by something else: "
+                    f"pass sep={seps[0]!r}.")
+    if names and len(names) == len(columns) and all(_reads_as_number(c) for c in names):
+        return (f" The header {names} reads as data: the file seems to have no header row; add one naming the "
+                "columns (e.g. user,item,rating).")
+    return ""
 
 
 def _reads_as_number(text: str) -> bool:
@@ -80,10 +78,10 @@ def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
         except TypeError:
             raise DataError(f"{role} must be a column name; got {type(col).__name__} {col!r}") from None
         if col is not None and col not in df.columns:
-            raise DataError(
-                f"column {col!r} (the {role} column) not found; available columns: "
-                f"{list(df.columns)}.{_column_advice(role, col, list(df.columns))}"
-            )
+            columns = list(df.columns)
+            # a misread file needs another reading, not another column name
+            advice = misread_hint(columns) or f" Pass {role}=<column name>.{column_hint(col, columns)}"
+            raise DataError(f"column {col!r} (the {role} column) not found; available columns: {columns}.{advice}")
         if col is not None and int((df.columns == col).sum()) > 1:
             raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
     named = [(role, col) for role, col in wanted.items() if col is not None]  # all hashable column names by now

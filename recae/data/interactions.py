@@ -80,8 +80,6 @@ class Interactions:
                           "matrix to avoid the copy)", ConversionWarning, stacklevel=2)
         if timestamps is not None:
             timestamps = as_array(timestamps, "timestamps", dtype=np.float64)
-            if timestamps.shape == (matrix.nnz,) and not np.all(np.isfinite(timestamps)):  # else: a shape error
-                raise DataError(f"timestamps hold {int((~np.isfinite(timestamps)).sum())} NaN or infinite value(s)")
         m, timestamps = canonical_csr(matrix, timestamps)
         self.matrix = m
         self.user_ids = np.arange(m.shape[0]) if user_ids is None else id_array(user_ids, "user_ids")

@@ -90,6 +90,8 @@ def canonical_csr(matrix, timestamps: np.ndarray | None = None) -> tuple[sp.csr_
                         f"{matrix.format.upper()} matrix (convert it first)")
     if timestamps is not None and timestamps.shape != (matrix.nnz,):
         raise ShapeError(f"timestamps has shape {timestamps.shape}; expected ({matrix.nnz},), one per stored entry")
+    if timestamps is not None and not np.all(np.isfinite(timestamps)):
+        raise DataError(f"timestamps hold {int((~np.isfinite(timestamps)).sum())} NaN or infinite value(s)")
 
     def convert(dtype) -> tuple[sp.csr_matrix, np.ndarray | None]:
         """The CSR and the order that moved the entries there (None: they stay where they are)."""
