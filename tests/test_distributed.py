@@ -123,8 +123,18 @@ def _launch(tmp_path, nproc: int, device: str) -> None:
     script.write_text(WORKER)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    proc = subprocess.run([*launcher, str(script), str(tmp_path), device], env=_env(), capture_output=True,
-                          text=True, timeout=240)
+    for attempt in (1, 2):
+        for old in tmp_path.glob(f"result-w{nproc}-r*.json"):
+            old.unlink()
+        proc = subprocess.run([*launcher, str(script), str(tmp_path), device], env=_env(), capture_output=True,
+                              text=True, timeout=240)
+        # a gloo rank can still abort in the interpreter's teardown after all its work is done and
+        # written (benchmarks/results/ddp_exit_loop.md: about 1 two-rank run in 24): that alone is
+        # retried once, so the suite does not fail on it; any other failure fails the test
+        finished = len(list(tmp_path.glob(f"result-w{nproc}-r*.json"))) == nproc
+        if proc.returncode == 0 or attempt == 2 or not (
+                finished and "terminate called without an active exception" in proc.stderr):
+            break
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
