@@ -512,6 +512,19 @@ def test_serve_refuses_a_journal_that_is_not_one_before_serving(model_file, tmp_
     rc, out, err = run(capsys, "serve", model_file, "--journal", not_sqlite, "--port", "0")
     assert_clean_error(rc, out, err, "is not a usable recae journal")
     assert "serving" not in out and not_sqlite.read_text().startswith("not a database")
+    import sqlite3
+
+    from recae.serve import Journal
+
+    damaged = tmp_path / "damaged.journal"
+    j = Journal(damaged)
+    j.append({"user": 1, "items": [2], "ratings": None})
+    j.close()
+    with sqlite3.connect(damaged) as db:
+        db.execute("UPDATE events SET crc = crc + 1")
+    rc, out, err = run(capsys, "serve", model_file, "--journal", damaged, "--port", "0")
+    assert_clean_error(rc, out, err, "record 1 fails its CRC-32 check")
+    assert "serving" not in out  # before: printed, then the server died replaying the journal
 
 
 def test_errors_name_the_flags_typed(csv_log, capsys, tmp_path):

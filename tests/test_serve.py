@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'recae[serve]'")
 pytest.importorskip("httpx", reason="httpx is not installed: pip install 'recae[test]'")
 
-from test_serve_common import Server, admin, small_data  # noqa: E402
+from test_serve_common import TOKEN, Server, admin, small_data  # noqa: E402
 
 from recae.models import EASE  # noqa: E402
 from recae.serve.state import ModelState  # noqa: E402
@@ -184,7 +184,10 @@ BAD = [
     ("GET", "/similar?item=777777", None, 404, "777777"),
     ("GET", "/history?user=999999", None, 404, "999999"),
     ("GET", "/nope", None, 404, "no endpoint '/nope'"),
-    ("DELETE", "/recommend", None, 405, "DELETE is not allowed on /recommend; allowed: "),
+    ("DELETE", "/recommend", None, 405, "DELETE is not allowed on /recommend; allowed: GET, POST"),
+    ("GET", "/recommend?user=1&exlude=50", None, 422, "unknown query parameter(s) ['exlude'] for GET /recommend"),
+    ("POST", "/recommend?n=3", {"users": [1]}, 422, "unknown query parameter(s) ['n'] for POST /recommend"),
+    ("POST", "/recommend", {"users": ["q" * 5000]}, 422, "… (cut; "),
     ("GET", "/recommend?user=1&user=2", None, 422, "query parameter user is given 2 times"),
     ("POST", "/recommend", b'"{\\"users\\": [1]}"', 400, "JSON-encoded twice"),
     ("POST", "/recommend", b'{"users": [1], "x": "\xff"}', 400, "send UTF-8 JSON text"),
@@ -253,6 +256,11 @@ def test_streamed_oversized_body_and_wrong_token(served):
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
     r = server.http.delete("/health")
     assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    r = server.http.delete("/recommend")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, POST"  # both routes on the path, not the first's
+    r = server.http.post("/admin/reload", headers={"Authorization": "bearer wrong"})
+    assert r.status_code == 401
+    assert server.http.post("/admin/reload", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
     text = server.http.get("/metrics").text
     assert 'status="500"' not in text  # nothing above answered a server error
     assert get(server, "/health")["status"] == "ok"

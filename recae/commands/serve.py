@@ -65,7 +65,11 @@ def cmd_serve(args) -> int:
     if journal is not None:
         from ..serve.journal import Journal
 
-        Journal(journal).close()  # a file that is not a journal is refused before "serving" is printed
+        j = Journal(journal)  # a file that is not a journal, or a damaged record, is refused before "serving"
+        try:
+            j.since(0)
+        finally:
+            j.close()
     if args.admin_token:
         os.environ["RECAE_ADMIN_TOKEN"] = args.admin_token  # for the worker processes; never printed
     print(f"recae: serving {type(model).__name__} from {args.model_file} on http://{args.host}:{args.port}/ "

@@ -27,8 +27,21 @@ __all__ = ["BodyLimit", "Metrics", "Registry", "install_error_handlers", "error"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
+#: Longer error messages are cut: one may echo a client's id of any length.
+MAX_MESSAGE = 2000
+
+
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[:MAX_MESSAGE]}… (cut; {len(message)} characters)"
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def _methods(request: Request) -> str:
+    """Every method some route answers on the request's path (the framework's 405 names only one route's)."""
+    methods = {m for route in request.app.router.routes if getattr(route, "path", None) == request.url.path
+               for m in getattr(route, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 def _where(loc) -> str:
@@ -76,9 +89,11 @@ def install_error_handlers(app) -> None:
             message = f"no endpoint {request.url.path!r}; see /docs for the API"
         elif exc.status_code == 400 and message == "There was an error parsing the body":
             message = "the request body could not be read as JSON (send UTF-8 JSON text)"
-        elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}; allowed: {exc.headers.get('Allow', '?')}"
-        return error(exc.status_code, message, getattr(exc, "headers", None))  # e.g. 405's Allow
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _methods(request) or (headers or {}).get("Allow", "")}
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+        return error(exc.status_code, message, headers)
 
     @app.exception_handler(UnknownIdError)
     async def _unknown(request: Request, exc: UnknownIdError):

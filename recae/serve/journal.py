@@ -92,7 +92,8 @@ class Journal:
                 raise JournalError(f"could not read the journal {self.path!r}: {exc}") from None
         out = []
         for s, payload, crc in rows:
-            if _crc(payload) != crc:
+            # a damaged file can read back a NULL or a number where the text was
+            if not isinstance(payload, str) or not isinstance(crc, int) or _crc(payload) != crc:
                 raise JournalError(f"journal {self.path!r}: record {s} fails its CRC-32 check (damaged); "
                                    "move the file aside to start without it, or restore it from a backup")
             try:

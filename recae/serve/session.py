@@ -23,15 +23,20 @@ import scipy.sparse as sp
 
 from ..data.ids import plain
 from ..data.sparse import take_rows
-from ..exceptions import DataError, RecaeError, UnknownIdError
+from ..exceptions import DataError, RecaeError, TrainingError, UnknownIdError
 from ..models.explain import explain as explain_items
+from ..models.explicit import ExplicitRecommender
 from ..models.inputs import check_n, interaction_value
 from .journal import Journal
-from .state import ModelState, load_model
+from .state import ModelState, check_successor, load_model
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Session"]
+
+#: Appended values at least this large are checked by scoring the history once: they can overflow
+#: float32 scores (squares in a neural model's normalisation, sums in a linear one).
+LARGE_VALUE = 1e6
 
 
 def _ranking(ids, scores) -> dict:
@@ -120,9 +125,9 @@ class Session:
         self._overlay[user] = {**self._overlay.get(user, {}), **dict(zip(items, values))}
         self.stats["interactions"] += len(items)
 
-    def _row(self, state: ModelState, user, known: int) -> sp.csr_matrix | None:
-        """The user's history row (training row merged with appended events), or None for no events."""
-        extra = self._overlay.get(user)
+    def _row(self, state: ModelState, user, known: int, extra: dict | None = None) -> sp.csr_matrix | None:
+        """The user's history row (training row merged with appended events, or with ``extra``), or None for no events."""
+        extra = self._overlay.get(user) if extra is None else extra
         if extra is None:
             return None
         model = state.model
@@ -196,6 +201,8 @@ class Session:
         known item is not personal: ``"fallback"`` says what ranked it (``"popularity"``; a rating model's
         ``"item means"``).
         """
+        if unknown not in ("raise", "ignore"):
+            raise DataError(f"unknown must be 'raise' or 'ignore'; got {unknown!r}")
         self.sync()
         state, n = self._state, check_n(n)
         if isinstance(history, dict):
@@ -224,6 +231,7 @@ class Session:
 
     def similar(self, item, n: int = 10) -> dict:
         """Items most similar to ``item`` (the query item left out)."""
+        self.sync()
         state = self._state
         item = state.item_id(item)
         ids, scores = state.model.similar_items(item, check_n(n))
@@ -251,6 +259,7 @@ class Session:
 
     def popular(self, n: int = 50) -> dict:
         """The most popular training items (by how many users have each), to pick a history from."""
+        self.sync()
         state, n = self._state, check_n(n)
         top = np.argsort(-state.popularity, kind="stable")[:n]
         return {"items": [plain(state.model.item_ids_[i]) for i in top], "counts": state.popularity[top].tolist()}
@@ -275,16 +284,22 @@ class Session:
         user = state.user_id(user)
         if not isinstance(items, (list, tuple)) or not items:
             raise DataError(f"items must be a non-empty list of item ids; got {items!r}")
-        items = state.item_list(items)
+        items, model = state.item_list(items), state.model
+        if ratings is None and isinstance(model, ExplicitRecommender):  # 1.0 would be its lowest star, not a click
+            raise DataError(f"{type(model).__name__} folds in ratings, not bare item ids: send \"ratings\", "
+                            f"one number per item ({len(items)})")
         if ratings is not None:
             if not isinstance(ratings, (list, tuple)) or len(ratings) != len(items):
                 raise DataError(f"ratings must be a list with one number per item ({len(items)}); got {ratings!r}")
             ratings = [interaction_value(r, item) for r, item in zip(ratings, items)]
-            if not state.model.accepts_negative and min(ratings) < 0:
-                raise DataError(f"{type(state.model).__name__} takes ratings >= 0; got {min(ratings)}")
+            if not model.accepts_negative and min(ratings) < 0:
+                raise DataError(f"{type(model).__name__} takes ratings >= 0; got {min(ratings)}")
+            model.history_rows(dict(zip(items, ratings)))  # the model's own checks (a rating model's scale)
         record = {"user": user, "items": items, "ratings": ratings}
         with self._lock:
             seq = 0
+            if ratings is not None and max(map(abs, ratings)) >= LARGE_VALUE:
+                self._check_scores(state, user, record)
             if self._journal is not None:
                 seq = self._journal.append(record)  # on disk before the caller hears back
                 self.sync(force=True)
@@ -293,6 +308,17 @@ class Session:
             known = state.user_pos(user)
             size = self._row(state, user, known).nnz
         return {"user": user, "appended": len(items), "history_size": int(size), "new_user": known < 0, "seq": seq}
+
+    def _check_scores(self, state: ModelState, user, record: dict) -> None:
+        """Refuse (before journalling) values that would leave the user's scores non-finite for good."""
+        extra = {**self._overlay.get(user, {}), **dict(zip(record["items"], record["ratings"]))}
+        row = self._row(state, user, state.user_pos(user), extra)
+        try:
+            state.model.recommend_new(row, 1)
+        except TrainingError:  # the model's own check: NaN or +inf scores
+            raise DataError(f"the values appended for user {user!r} (largest {max(map(abs, record['ratings'])):.3g}) "
+                            f"make {type(state.model).__name__}'s scores overflow float32; send smaller values "
+                            "(a rating or a count per item)") from None
 
     # ------------------------------------------------------------------ reloads
     def reload(self, model=None) -> dict:
@@ -310,6 +336,9 @@ class Session:
             try:
                 generation = max(current.generation, self._journal.generation()[0] if self._journal else 0) + 1
                 state = self._new_state(source, generation)
+                with self._lock:  # the overlay may grow meanwhile
+                    appended = {i for events in self._overlay.values() for i in events}
+                lost = check_successor(current, state, appended)
             except RecaeError:
                 self.stats["reloads_refused"] += 1
                 raise
@@ -319,7 +348,11 @@ class Session:
                     self._journal.set_generation(generation, state.path)
             self.stats["reloads"] += 1
         logger.info("reloaded %s (generation %d)", state.path, generation)
-        return {"reloaded": True, "class": type(state.model).__name__, "path": state.path, "generation": generation}
+        if lost:
+            logger.warning("%d appended item(s) are not in the new model's catalogue: left out of their users' "
+                           "histories", lost)
+        return {"reloaded": True, "class": type(state.model).__name__, "path": state.path, "generation": generation,
+                "appended_items_unknown": lost}
 
     def info(self) -> dict:
         """The model's description (see :meth:`ModelState.info`) and the live state's."""

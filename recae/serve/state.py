@@ -147,3 +147,26 @@ class ModelState:
                 "file": {"path": self.path, "sha256": meta.get("sha256"), "recae_version": meta.get("recae_version"),
                          "format_version": meta.get("format_version")},
                 "quality": getattr(model, "quality_", None) or meta.get("quality"), "generation": self.generation}
+
+
+def check_successor(old: ModelState, new: ModelState, appended) -> int:
+    """Refuse a reload that would break clients' ids; returns how many ``appended`` items ``new`` lacks.
+
+    A model whose user or item ids are of the other type (integers / strings), or that shares no
+    item with the served one, is another catalogue: a ModelFileError says so and the old model
+    keeps serving. Appended items the new model lacks are left out of their users' histories.
+    """
+    for what, before, after in (("user", old.model.user_ids_, new.model.user_ids_),
+                                ("item", old.model.item_ids_, new.model.item_ids_)):
+        kinds = ["integers" if ids.dtype.kind in "iu" else "strings" for ids in (before, after)]
+        if kinds[0] != kinds[1]:
+            raise ModelFileError(f"{new.path}: its {what} ids are {kinds[1]}, the served model's are {kinds[0]}: "
+                                 "clients' ids and the appended histories would no longer match; serve a model "
+                                 "fitted on the same ids")
+    if not np.isin(new.model.item_ids_, old.model.item_ids_).any():
+        raise ModelFileError(f"{new.path}: shares no item id with the served model (its items are like "
+                             f"{[plain(x) for x in new.model.item_ids_[:3]]}, the served model's like "
+                             f"{[plain(x) for x in old.model.item_ids_[:3]]}): another catalogue")
+    appended = list(appended)
+    return len(appended) - int(np.isin(np.asarray(appended, dtype=new.model.item_ids_.dtype), new.model.item_ids_).sum()) \
+        if appended else 0

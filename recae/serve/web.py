@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from ..exceptions import DataError, RecaeError
@@ -92,6 +93,23 @@ def _once(*names: str, hint: str = ""):
     return Depends(check)
 
 
+def _known_query(request: Request) -> None:
+    """Refuse query parameters the route does not read (JSON bodies refuse unknown fields alike):
+    a typo such as ``exlude`` would otherwise change nothing, silently."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not route.include_in_schema:  # the explorer page takes any
+        return
+    known, todo = set(), [route.dependant]
+    while todo:  # the route's own parameters and its dependencies'
+        dependant = todo.pop()
+        known.update(p.alias for p in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise DataError(f"unknown query parameter(s) {unknown} for {request.method} {route.path}; "
+                        f"it reads {sorted(known) if known else 'none'}")
+
+
 def create_app(model, *, journal=None, admin_token: str | None = None, max_body_bytes: int = 1 << 20,
                device: str | None = None, sighup: bool = False, explain_n: int = 5) -> FastAPI:
     """A FastAPI app serving ``model`` (see :func:`recae.serve.app` for the parameters)."""
@@ -114,7 +132,7 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
         yield
         session.close()
 
-    app = FastAPI(title="recae", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="recae", version=__version__, lifespan=lifespan, dependencies=[Depends(_known_query)],
                   description="Recommendations from a recae model: raw ids in and out. Rankings answer "
                               '`{"items": [...], "scores": [...]}`; errors answer `{"error": message, '
                               '"status": code}` (404 for unknown ids, 4xx for bad requests).')
@@ -128,7 +146,8 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
               x_recae_token: Annotated[Optional[str], Header()] = None):
         if token is None:
             raise HTTPException(403, f"admin endpoints are off: start the server with --admin-token or ${TOKEN_ENV}")
-        given = x_recae_token or (authorization[7:] if authorization and authorization.startswith("Bearer ") else "")
+        scheme, _, credentials = (authorization or "").partition(" ")
+        given = x_recae_token or (credentials.strip() if scheme.lower() == "bearer" else "")  # schemes ignore case
         if not hmac.compare_digest(given.encode(), token.encode()):  # constant time: no guessing by timing
             raise HTTPException(401, "admin endpoint: send the admin token as 'Authorization: Bearer TOKEN'",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -186,6 +205,7 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
 
     @app.get("/health", summary="Liveness")
     def health():
+        session.sync()  # another worker's reload
         state = session.state
         return {"status": "ok", "model": type(state.model).__name__, "generation": state.generation}
 
@@ -196,6 +216,7 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus counters")
     def prometheus():
+        session.sync()
         stats, state = session.stats, session.state
         counters = {"recae_interactions_appended_total": ("Interactions appended since start.", stats["interactions"]),
                     "recae_reloads_total": ("Model reloads done.", stats["reloads"]),

@@ -1,0 +1,113 @@
+"""Serving checks below HTTP: what a session refuses before it journals or swaps, and what it follows."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recae import Interactions
+from recae.datasets.synthetic import synthetic
+from recae.exceptions import DataError, ModelFileError
+from recae.models import EASE, BiasedMF
+from recae.serve import Journal, JournalError, Session
+
+
+@pytest.fixture(scope="module")
+def ease():
+    return EASE(l2=50.0, device="cpu").fit(synthetic(n_users=200, n_items=80, random_state=0))
+
+
+def _renamed(model, items=lambda i: i, users=lambda u: u):
+    """The same log as ``model``'s training data with its ids mapped: another id type or catalogue."""
+    coo = model.user_items_.tocoo()
+    frame = pd.DataFrame({"user": [users(u) for u in model.user_ids_[coo.row]],
+                          "item": [items(i) for i in model.item_ids_[coo.col]]})
+    return EASE(l2=50.0, device="cpu").fit(Interactions.from_pandas(frame, user="user", item="item"))
+
+
+def test_a_rating_model_refuses_an_append_without_ratings_or_off_its_scale(tmp_path):
+    rng = np.random.default_rng(0)
+    u, i = np.nonzero(rng.random((60, 30)) < 0.3)
+    log = Interactions.from_pandas(pd.DataFrame({"user": u, "item": i, "rating": rng.integers(1, 6, len(u))}),
+                                   rating="rating")
+    model = BiasedMF(factors=2, epochs=2, random_state=0, device="cpu", rating_range=(1, 5)).fit(log)
+    s = Session(model, journal=tmp_path / "j")
+    with pytest.raises(DataError, match='BiasedMF folds in ratings, not bare item ids: send "ratings"'):
+        s.update_history(1000, [1, 2])  # before: journalled as 1.0, the lowest star
+    with pytest.raises(DataError, match="outside the declared scale"):
+        s.update_history(1000, [1], ratings=[50.0])  # the model's declared 1-5 scale
+    assert Journal(tmp_path / "j").last_seq() == 0
+    assert s.update_history(1000, [1, 2], ratings=[5.0, 4.0])["seq"] == 1
+    s.close()
+
+
+def test_values_that_overflow_the_scores_are_refused_before_the_journal(ease, tmp_path):
+    s = Session(ease, journal=tmp_path / "j")
+    top = s.popular(50)["items"]
+    with pytest.raises(DataError, match="scores overflow float32; send smaller values"):
+        s.update_history(5000, top, ratings=[3.4e38] * len(top))
+    assert Journal(tmp_path / "j").last_seq() == 0  # nothing kept: the user is not poisoned for good
+    assert s.update_history(5000, top, ratings=[1e6] * len(top))["seq"] == 1  # large but finite scores: kept
+    assert np.isfinite(s.recommend(5000, n=3)["scores"]).all()
+    s.close()
+
+
+def test_a_reload_to_other_ids_or_another_catalogue_is_refused(ease, tmp_path):
+    folder = tmp_path
+    _renamed(ease, items=lambda i: f"item{i}").save(folder / "text_items.recae")
+    _renamed(ease, users=lambda u: f"user{u}").save(folder / "text_users.recae")
+    _renamed(ease, items=lambda i: i + 10**6).save(folder / "disjoint.recae")
+    _renamed(ease, items=lambda i: i if i % 2 else i + 10**6).save(folder / "half.recae")
+    s = Session(ease, journal=folder / "j")
+    items = [int(x) for x in ease.item_ids_[:4]]
+    s.update_history(7000, items)
+    for name, message in [("text_items", "its item ids are strings, the served model's are integers"),
+                          ("text_users", "its user ids are strings, the served model's are integers"),
+                          ("disjoint", "shares no item id with the served model")]:
+        with pytest.raises(ModelFileError, match=message):
+            s.reload(folder / f"{name}.recae")
+        assert s.model is ease
+    assert s.stats["reloads_refused"] == 3
+    done = s.reload(folder / "half.recae")
+    assert done["appended_items_unknown"] == sum(i % 2 == 0 for i in items)
+    s.close()
+
+
+@pytest.mark.parametrize("read", ["similar", "popular"])
+def test_every_read_follows_another_workers_reload(ease, tmp_path, read):
+    ease.save(tmp_path / "a.recae")
+    _renamed(ease, items=lambda i: i if i % 2 else i + 10**6).save(tmp_path / "b.recae")
+    mine = Session(tmp_path / "a.recae", journal=tmp_path / "j")
+    other = Session(tmp_path / "a.recae", journal=tmp_path / "j")  # another worker on the same journal
+    other.reload(tmp_path / "b.recae")
+    # before: /similar and /items never looked at the journal, so a worker kept its old model for them
+    getattr(mine, read)(*([int(ease.item_ids_[1]), 3] if read == "similar" else [3]))
+    deadline = time.monotonic() + 60  # the swap loads the file on a thread of its own
+    while mine.state.generation < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mine.state.generation == 1 and mine.state.path == str(tmp_path / "b.recae")
+    mine.close()
+    other.close()
+
+
+def test_recommend_new_names_a_bad_unknown_policy(ease):
+    s = Session(ease)
+    with pytest.raises(DataError, match="unknown must be 'raise' or 'ignore'; got 'bogus'"):
+        s.recommend_new([int(ease.item_ids_[0])], unknown="bogus")
+
+
+def test_a_record_read_back_as_bytes_is_damaged_not_a_crash(tmp_path):
+    j = Journal(tmp_path / "j")
+    j.append({"user": 1, "items": [2], "ratings": None})
+    j.append({"user": 1, "items": [3], "ratings": None})
+    j.close()
+    db = sqlite3.connect(tmp_path / "j")
+    db.execute("UPDATE events SET payload = X'00ff' WHERE seq = 2")  # what a damaged page can read back as
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="record 2 fails its CRC-32 check"):
+        Journal(tmp_path / "j").since(0)
