@@ -16,12 +16,18 @@ from recae.cli import main  # noqa: E402
 from recae.tuning import tune  # noqa: E402
 
 
+# `planted` is synthetic, with ratings 1-5 by design: the warning about ratings has its own test
+pytestmark = pytest.mark.filterwarnings("ignore:data holds ratings")
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"spaces": [1, 2]}, "spaces must be a dict .* got a list"),
     ({"random_state": -1}, "random_state must be an integer >= 0"),
     ({"random_state": 1.5}, "random_state must be an integer >= 0"),
     ({"max_epochs": 0}, "max_epochs must be an integer >= 1"),
     ({"models": []}, "at least one model"),
+    ({"models": ["ease", "edlae", "blend"]}, "'blend' combines two or more members: one of edlae/ease/sparseease"),
+    ({"storage": 123}, r"storage must be a file path \(str or os.PathLike\) such as 'tune.db'; got 123"),
 ])
 def test_bad_arguments_are_refused_before_the_search(planted, monkeypatch, kwargs, match):
     monkeypatch.setattr(Search, "run", lambda self: pytest.fail("the search ran"))
@@ -53,10 +59,12 @@ def test_a_given_space_is_not_widened_to_the_default():
     assert start("als")["factors"] == 256
 
 
-def test_a_setting_the_model_refuses_names_the_model_and_the_space(planted):
-    with pytest.raises(DataError, match=r"ease refused the setting \{\"l2\": -50\.0\} drawn from its search space: "
-                                        r"l2 must be .*narrow ease's space"):
-        tune(planted, models=["ease"], spaces={"ease": {"l2": [-100.0, -50.0]}}, budget=3)
+def test_a_space_value_the_model_refuses_is_named_before_the_search(planted, monkeypatch):
+    monkeypatch.setattr(Search, "run", lambda self: pytest.fail("the search ran"))  # before: trials ran, then it failed
+    with pytest.raises(DataError, match=r"ease.l2: the search space value -100.0 is one EASE refuses \(l2 must be "):
+        tune(planted, models=["ease"], spaces={"ease": {"l2": [-100.0, 1000.0]}}, budget=3)
+    with pytest.raises(DataError, match=r"multdae.dropout: the search space value 1.0 is one MultDAE refuses"):
+        tune(planted, models=["multdae"], spaces={"multdae": {"dropout": [0.5, 1.0]}}, budget=3)
 
 
 def test_another_applications_sqlite_file_is_refused_untouched(tmp_path, planted):
@@ -339,3 +347,51 @@ def test_a_split_with_nothing_to_validate_on_is_named_before_the_search(monkeypa
     three_each = Interactions(sp.csr_matrix((np.ones(900, np.float32), (rows, cols)), shape=(300, 60)))
     with pytest.warns(DataWarning), pytest.raises(DataError, match="validation part holds no entries .* median of 3"):
         tune(three_each, models=["popularity", "multdae"], budget=2)
+
+
+def test_a_given_space_holds_for_models_with_fixed_settings(planted):
+    # edlae's dropout and linearae's l2 are fixed by their spaces: a user's space replaced them only in name
+    r = tune(planted, models=["edlae", "linearae"], budget=6, refit=False,
+             spaces={"edlae": {"dropout": [0.5, 0.6]}, "linearae": {"l2": [10, 20]}})
+    assert start("edlae", {"dropout": [0.5, 0.6]}, within=True) == {"dropout": 0.5}
+    for t in r.trials:
+        key, (low, high) = ("dropout", (0.5, 0.6)) if t["model"] == "edlae" else ("l2", (10, 20))
+        assert low <= t["params"][key] <= high, t
+
+
+def test_a_trial_budget_repeats_bpr_exactly(planted):
+    a, b = (tune(planted, models=["bpr"], budget=2, refit=False) for _ in range(2))
+    assert [(t["params"], t["valid_ndcg@100"]) for t in a.trials] == [(t["params"], t["valid_ndcg@100"]) for t in b.trials]
+    assert all(t["params"]["num_threads"] == 1 for t in a.trials)  # Hogwild SGD repeats itself on one thread only
+
+
+def test_a_model_the_race_dropped_stays_out_of_a_resumed_search(planted, tmp_path):
+    kw = dict(models=["ease", "bpr"], refit=False)
+    whole = tune(planted, budget=8, **kw)
+    assert "bpr" in whole.info["left"]  # behind the leader after its first trial
+    tune(planted, budget=3, storage=tmp_path / "s.db", **kw)  # stopped after three trials, as by a kill
+    resumed = tune(planted, budget=8, storage=tmp_path / "s.db", **kw)
+    assert [(t["model"], t["params"]) for t in resumed.trials] == [(t["model"], t["params"]) for t in whole.trials]
+
+
+def test_storage_damaged_or_of_another_application_is_named(planted, tmp_path):
+    import optuna
+
+    tune(planted, models=["ease"], budget=1, refit=False, storage=tmp_path / "s.db")
+    (tmp_path / "cut.db").write_bytes((tmp_path / "s.db").read_bytes()[:5000])  # a copy cut short
+    with pytest.raises(DataError, match="cut.db' is a damaged SQLite database .*pass a new file path"):
+        tune(planted, models=["ease"], budget=1, storage=tmp_path / "cut.db")
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'other.db'}", study_name="mystudy")
+    with pytest.raises(DataError, match=r"holds Optuna studies \['mystudy'\] that no recae search wrote"):
+        tune(planted, models=["ease"], budget=1, storage=tmp_path / "other.db", study_name="mystudy")
+
+
+def test_ratings_and_tiny_logs_are_named(planted):
+    from recae.datasets import synthetic
+
+    with pytest.warns(DataWarning, match=r"data holds ratings.*data.binarize\(3.5\)"):
+        tune(planted, models=["ease"], budget=1, refit=False)
+    with pytest.raises(DataError, match="6 users are too few for validation and test users of their own"):
+        tune(synthetic(n_users=6, n_items=30, random_state=0).binarize(3.5), models=["ease"], budget=1)
+    with pytest.warns(DataWarning, match="the validation part has .* user.* with held-out items"):
+        tune(synthetic(n_users=40, n_items=30, random_state=0).binarize(1), models=["ease"], budget=1, refit=False)

@@ -15,6 +15,10 @@ from recae.tuning import TuneResult, tune  # noqa: E402
 from recae.tuning.api import _averaged  # noqa: E402
 
 
+# `planted` is synthetic, with ratings 1-5 by design: the warning about ratings has its own test
+pytestmark = pytest.mark.filterwarnings("ignore:data holds ratings")
+
+
 @pytest.fixture(scope="module")
 def runs(planted):
     """The same seeded trial budget with one and with three trials per Blend member.

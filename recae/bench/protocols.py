@@ -16,19 +16,22 @@ Protocols (see ../shared/docs/evaluation.md for the reference one):
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
 from ..data import Interactions, holdout_split, strong_generalization_split, temporal_split
 from ..datasets import registry
 from ..datasets.registry import DATASET_NAMES, SYNTHETIC_ML20M
-from ..exceptions import DataError
+from ..exceptions import DataError, DataWarning
 
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("strong", "holdout", "temporal")
 #: The first seed is the reference protocol's; more seeds count up from 1.
 FIRST_SEED = 98765
+#: Fewer validation users than this pick settings on noise: a search warns.
+FEW_USERS = 20
 #: Named datasets (see :mod:`recae.datasets.registry`); anything else is read as a log file's path.
 DATASETS = DATASET_NAMES
 
@@ -82,7 +85,14 @@ def make_split(data: Interactions, protocol: str, seed: int, *, heldout: float |
     (its test is each user's last item). ``valid_size=0``/``valid_k=0`` leave validation out.
     """
     if protocol == "strong":
-        return strong_generalization_split(data, heldout, random_state=seed)
+        try:
+            return strong_generalization_split(data, heldout, random_state=seed)
+        except DataError as exc:  # n_heldout is the splitter's knob, not one the searches take
+            if "gives 0 users" not in str(exc):
+                raise
+            raise DataError(f"{data.n_users} users are too few for validation and test users of their own "
+                            f"(a tenth each): use a log with at least {int(2 / heldout) + 1} users, or "
+                            "protocol='holdout', which holds out items of every user") from None
     if protocol == "holdout":
         return holdout_split(data, test_size=test_size, valid_size=valid_size, random_state=seed)
     if protocol == "temporal":
@@ -97,6 +107,10 @@ def check_validation(split) -> None:
     fewer than 5 give none; a holdout split needs users with entries to spare.
     """
     target = split.valid_target if hasattr(split, "valid_target") else getattr(split, "valid", None)
+    users = 0 if target is None else int((np.diff(getattr(target, 'matrix', target).indptr) > 0).sum())
+    if 0 < users < FEW_USERS:
+        warnings.warn(f"the validation part has {users} user(s) with held-out items: settings will be picked "
+                      "on noise as much as on quality; use more users", DataWarning, stacklevel=3)
     if target is None or target.nnz == 0:
         counts = np.diff(split.train.matrix.indptr)
         raise DataError(f"the split's validation part holds no entries (its {len(counts):,} training users have a "

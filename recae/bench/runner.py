@@ -32,14 +32,12 @@ from .memory import PeakRSS, lifetime_peak_bytes
 from .protocols import make_split, seed_list, split_seeds
 from .fitting import fit_model, one_thread, valid_ndcg
 from .search import Search
-from .spaces import BLEND, BLEND_MEMBERS, DEFAULT_MODELS, SPACES, check_models, trials
+from .spaces import BLEND, BLEND_MEMBERS, DEFAULT_MODELS, ONE_THREAD, SPACES, check_models, trials
 
 logger = logging.getLogger(__name__)
 
 MIB = 2 ** 20
 BASELINES = ("als", "bpr")
-#: With a wall-clock budget every model runs on one thread: implicit's BPR takes it as a parameter.
-ONE_THREAD_PARAMS = {"bpr": {"num_threads": 1}}
 
 
 @dataclass
@@ -106,7 +104,7 @@ def _search(name, split, seconds, max_epochs, seed, result):
     """Equal wall-clock budget: the Optuna search of one model for ``seconds``; its best (valid, model, params, ...)."""
     with PeakRSS() as mem:
         found = Search(split, [name], seconds=seconds, per_model=True, max_epochs=max_epochs,
-                       fixed=ONE_THREAD_PARAMS).run()
+                       fixed=ONE_THREAD).run()
     for r in found.records:
         result.trials.append({"seed": seed, "model": name, "params": r["params"], "valid_ndcg@100": r["valid_ndcg@100"],
                               "fit_seconds": r["seconds"], "state": r["state"]})
@@ -219,7 +217,7 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
                     bar.update(1)
                 for params in settings:
                     bar.set_postfix_str(f"seed {seed} {name} {params}")
-                    model, secs, peak = _fit(name, {**params, **ONE_THREAD_PARAMS.get(name, {})} if timed else params,
+                    model, secs, peak = _fit(name, {**params, **ONE_THREAD.get(name, {})} if timed else params,
                                              split, max_epochs)
                     valid = valid_ndcg(model, split)
                     tune_s += secs

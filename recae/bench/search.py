@@ -97,8 +97,7 @@ class Search:
     grids : dict, optional
         ``{model: {parameter: [values]}}`` replacing those models' grids.
     within : collection of str, optional
-        Models whose ``grids`` are a user's space: their first setting is the default moved
-        inside it, and the sampled range is not widened to the default (see :func:`start`).
+        Models whose ``grids`` are a user's space: the first setting moves inside it, no range widens (:func:`start`).
     storage : str or path, optional
         An Optuna SQLite file: finished trials are kept there and a new search with the same
         arguments resumes them (a trial cut short by a kill runs again).
@@ -106,7 +105,7 @@ class Search:
         ``{model: {parameter: value}}`` added to every trial's setting (not searched).
     race : float or None, default 0.9
         In a shared budget, a model whose best full (not cut short) trial scores under
-        ``race`` × the leader's leaves the rotation.
+        ``race`` × the leader's leaves the rotation (for good: a resumed search keeps it out).
     lead : float, default 0.5
         In a shared time budget, after every model's default: a model's share of the time is
         ``lead ** (models ahead of it on validation)``; 1.0 gives every model an equal share.
@@ -115,8 +114,7 @@ class Search:
         after the search: for the shares the members count as one model scoring as their best,
         and the race leaves them in.
     keep : int, default 1
-        How many of each neural model's best usable trials keep their fitted models
-        (``SearchResult.kept``), for a Blend that averages several settings of one model.
+        Each neural model's best usable trials that keep their models (``SearchResult.kept``), for a Blend.
     on_trial : callable, optional
         ``on_trial(record, progress)`` after each trial (``progress``: best, trials done, time left).
     """
@@ -180,6 +178,9 @@ class Search:
                           f"of {self.n_trials}: no new trial runs; give a larger budget to search on", DataWarning)
         used = {m: sum(r["seconds"] for r in result.records if r["model"] == m) for m in self.models}
         done = {m: bool(self._exhausted(m, self._of(result, m))) for m in self.models}
+        for m in self.models:  # a model the race dropped before a kill stays out, as it would have
+            if self.studies[m].user_attrs.get("left") and not done[m]:
+                done[m], result.left[m] = True, self.studies[m].user_attrs["left"]
         # a resumed search's clock carries on from its last finished trial (the trials' own seconds
         # leave out the time between them, which an uninterrupted search's clock counts)
         clock = max([sum(used.values()), *(r.get("elapsed", 0.0) for r in result.records)])
@@ -262,6 +263,7 @@ class Search:
             full = any(r["state"] == "complete" for r in self._of(result, name))
             if not done[name] and name not in members and full and cand.valid < self.race * lead:
                 result.left[name] = f"best {cand.valid:.4f} < {self.race:.2f} × the leader's {lead:.4f}"
+                self.studies[name].set_user_attr("left", result.left[name])  # kept for a resumed search
                 logger.info("%s leaves the search: %s", name, result.left[name])
                 done[name] = True
 

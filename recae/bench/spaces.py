@@ -72,6 +72,8 @@ SPACES: dict[str, Space] = {
     "recvae": Space("RecVAE", {"dropout": [0.3, 0.5], "gamma": [0.0035, 0.005, 0.01], "lr": [5e-4, 1e-3]},
                     neural=True),
 }
+#: Fixed in every search trial: implicit's BPR (Hogwild SGD) repeats a fit only on one thread.
+ONE_THREAD = {"bpr": {"num_threads": 1}}
 #: The recae hybrid: a Blend of the tuned linear, low-rank linear and neural members, weighted on validation.
 BLEND = "blend"
 BLEND_MEMBERS = ("edlae", "ease", "sparseease", "linearae", "recvae", "multdae", "multvae", "cdae", "factorease")
@@ -96,8 +98,10 @@ def check_models(models) -> list[str]:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise DataError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
-    if BLEND in models and not any(m in BLEND_MEMBERS for m in models):
-        raise DataError(f"'blend' combines other models; add some of {list(BLEND_MEMBERS)}")
+    linear = [m for m in models if m in ("edlae", "ease", "sparseease")]  # the Blend takes the best one of these
+    if BLEND in models and len(linear[:1] + [m for m in models if m in BLEND_MEMBERS and m not in linear]) < 2:
+        raise DataError(f"'blend' combines two or more members: one of edlae/ease/sparseease, linearae, and neural "
+                        f"models {[m for m in BLEND_MEMBERS if SPACES[m].neural]}; got {models}")
     return list(dict.fromkeys(models))
 
 
@@ -110,7 +114,7 @@ def start(name: str, grid: dict | None = None, within: bool = False) -> dict:
     """
     space = SPACES[name]
     grid = space.grid if grid is None else grid
-    params = space.model_class()().get_params()
+    params = {**space.model_class()().get_params(), **space.fixed}  # edlae's dropout is its default
     first = {k: params[k] for k in grid if k in params}
     for k, d in first.items() if within else ():
         values = list(grid[k])
@@ -118,7 +122,7 @@ def start(name: str, grid: dict | None = None, within: bool = False) -> dict:
             first[k] = min(max(d, min(values)), max(values))
         elif d not in values:
             first[k] = values[0]
-    first.update(space.fixed)
+    first.update({k: v for k, v in space.fixed.items() if k not in first})
     return first
 
 
@@ -163,6 +167,12 @@ def check_grid(name: str, grid) -> dict:
         # setting's [1, 3] is the range from 1.0 to 3.0, as [1.0, 3.0] is
         real = isinstance(default, (float, np.floating))
         out[key] = [int(v) if integral and _number(v) else float(v) if real and _number(v) else v for v in values]
+        for v in out[key]:  # the ends of a range, or each choice: refused now, not when a trial draws it
+            try:
+                SPACES[name].model_class()(**{**SPACES[name].fixed, key: v}).check_params()
+            except DataError as exc:
+                raise DataError(f"{name}.{key}: the search space value {v!r} is one {SPACES[name].cls_name} refuses "
+                                f"({exc}); give values it accepts") from None
     return out
 
 

@@ -54,6 +54,8 @@ def describe(split) -> str:
 
 def storage_url(path) -> str:
     """``sqlite:///...`` for a file path, refusing an existing file that is not an SQLite database."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"storage must be a file path (str or os.PathLike) such as 'tune.db'; got {path!r}")
     path = Path(path).expanduser().resolve()
     if path.is_dir():
         raise DataError(f"storage must be a file path such as tune.db; {str(path)!r} is a directory")
@@ -62,8 +64,12 @@ def storage_url(path) -> str:
             if f.read(16) != SQLITE_MAGIC:
                 raise DataError(f"{str(path)!r} is not an SQLite database (Optuna storage); "
                                 "pass a new file path, e.g. --storage tune.db")
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        except sqlite3.DatabaseError as exc:  # e.g. a copy cut short: "database disk image is malformed"
+            raise DataError(f"{str(path)!r} is a damaged SQLite database ({exc}); restore it from a backup, "
+                            "or pass a new file path to start afresh") from None
         if tables and not OPTUNA_TABLES <= set(tables):  # another application's database: never add tables to it
             raise DataError(f"{str(path)!r} is an SQLite database of something else (tables {tables[:5]}), not an "
                             "Optuna storage; pass a new file path, e.g. --storage tune.db")
@@ -101,10 +107,13 @@ def open_studies(storage, study_name: str, models, split, grids: dict, settings:
             raise DataError(f"{where!r} is not an Optuna storage this version can read ({exc}); "
                             "pass a new file path") from None
         ours = [n for n in names if n.startswith(study_name + "/")]
+        searches = sorted({n.split("/")[0] for n in names if "/" in n})  # recae names a study <search>/<model>
+        if names and not ours and not searches:
+            raise DataError(f"{where!r} holds Optuna studies {sorted(names)[:5]} that no recae search wrote (recae "
+                            "names its studies '<study_name>/<model>'); pass a new storage file")
         if names and not ours:
-            raise DataError(f"{where!r} holds the studies {sorted({n.split('/')[0] for n in names})} of another "
-                            f"search, not {study_name!r}; pass the study_name of one of them to resume it, "
-                            "or a new storage file to start this one")
+            raise DataError(f"{where!r} holds the studies {searches} of another search, not {study_name!r}; pass "
+                            "the study_name of one of them to resume it, or a new storage file to start this one")
     try:
         return _studies(optuna, store, where, study_name, models, split, grids, settings, first)
     except DataError:

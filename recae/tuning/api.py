@@ -16,7 +16,7 @@ from ..bench.protocols import FIRST_SEED, check_validation, make_split
 from ..bench.fitting import valid_ndcg
 from ..bench.search import Search
 from ..bench.storage import storage_url
-from ..bench.spaces import BLEND, DEFAULT_MODELS, SPACES, blend_members, check_grid, check_models
+from ..bench.spaces import BLEND, DEFAULT_MODELS, ONE_THREAD, SPACES, blend_members, check_grid, check_models
 from ..evaluate import evaluate
 from ..exceptions import DataError, DataWarning
 from ..models import Blend
@@ -238,6 +238,9 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     if n_trials is not None and n_trials < len(searched):
         warnings.warn(f"a budget of {n_trials} trials leaves {searched[n_trials:]} without a trial; give at least "
                       f"{len(searched)}", DataWarning, stacklevel=2)
+    if getattr(data, "has_ratings", False):  # the CLI binarizes; here the values would weigh the positives
+        warnings.warn("data holds ratings, which every model takes as weights of positives; tune expects binary "
+                      "positives: data.binarize(3.5) keeps ratings of 4 and up", DataWarning, stacklevel=2)
     # a temporal split is by time: no seed moves it
     seed = "given" if split is not None else None if protocol == "temporal" else FIRST_SEED + int(random_state)
     split = split if split is not None else make_split(data, protocol, seed)
@@ -250,7 +253,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         search = Search(split, searched, seconds=seconds, n_trials=n_trials, grids=grids, random_state=random_state,
                         storage=storage, study_name=study_name, max_epochs=max_epochs, patience=patience,
                         blend=BLEND in names, keep=blend_trials if BLEND in names else 1, on_trial=on_trial,
-                        within=grids)
+                        within=grids, fixed={m: ONE_THREAD[m] for m in searched if m in ONE_THREAD})
         found = search.run()
         if seconds is not None and found.records and not any(r["elapsed"] <= seconds for r in found.records):
             first = found.records[0]
