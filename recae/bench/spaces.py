@@ -92,7 +92,7 @@ def blend_members(valid: dict) -> list[str]:
 
 
 def check_models(models) -> list[str]:
-    models = [str(m).lower() for m in models]
+    models = [str(m).strip().lower() for m in models]
     if not models:
         raise DataError(f"models must name at least one model; choose from {list(MODELS)}")
     unknown = [m for m in models if m not in MODELS]
