@@ -391,7 +391,7 @@ def test_ratings_and_tiny_logs_are_named(planted):
 
     with pytest.warns(DataWarning, match=r"data holds ratings.*data.binarize\(3.5\)"):
         tune(planted, models=["ease"], budget=1, refit=False)
-    with pytest.raises(DataError, match="6 users are too few for validation and test users of their own"):
+    with pytest.raises(DataError, match="6 users are too few for validation and test users of their own .* at least 10 users"):
         tune(synthetic(n_users=6, n_items=30, random_state=0).binarize(3.5), models=["ease"], budget=1)
     with pytest.warns(DataWarning, match="the validation part has .* user.* with held-out items"):
         tune(synthetic(n_users=40, n_items=30, random_state=0).binarize(1), models=["ease"], budget=1, refit=False)

@@ -16,6 +16,7 @@ Protocols (see ../shared/docs/evaluation.md for the reference one):
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -85,19 +86,25 @@ def make_split(data: Interactions, protocol: str, seed: int, *, heldout: float |
     (its test is each user's last item). ``valid_size=0``/``valid_k=0`` leave validation out.
     """
     if protocol == "strong":
-        try:
-            return strong_generalization_split(data, heldout, random_state=seed)
-        except DataError as exc:  # n_heldout is the splitter's knob, not one the searches take
-            if "gives 0 users" not in str(exc):
-                raise
-            raise DataError(f"{data.n_users} users are too few for validation and test users of their own "
-                            f"(a tenth each): use a log with at least {int(2 / heldout) + 1} users, or "
-                            "protocol='holdout', which holds out items of every user") from None
+        return strong_generalization_split(data, heldout, random_state=seed)
     if protocol == "holdout":
         return holdout_split(data, test_size=test_size, valid_size=valid_size, random_state=seed)
     if protocol == "temporal":
         return temporal_split(data, k=1, valid_k=valid_k)
     raise DataError(f"protocol must be one of {list(PROTOCOLS)}; got {protocol!r}")
+
+
+def search_split(data: Interactions, protocol: str, seed: int):
+    """:func:`make_split` with its defaults, for a search, which has no held-out fraction to raise."""
+    try:
+        return make_split(data, protocol, seed)
+    except DataError as exc:  # the splitter names n_heldout, which a search does not take
+        need = re.search(r"gives 0 users.*at least (\d+) users", str(exc))
+        if need is None:
+            raise
+        raise DataError(f"{data.n_users} users are too few for validation and test users of their own (a tenth "
+                        f"each): use a log with at least {need.group(1)} users, or protocol='holdout', which holds "
+                        "out items of every user") from None
 
 
 def check_validation(split) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..bench.protocols import FIRST_SEED, check_validation, make_split
+from ..bench.protocols import FIRST_SEED, check_validation, search_split
 from ..bench.fitting import valid_ndcg
 from ..bench.search import Search
 from ..bench.storage import storage_url
@@ -243,7 +243,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
                       "positives: data.binarize(3.5) keeps ratings of 4 and up", DataWarning, stacklevel=2)
     # a temporal split is by time: no seed moves it
     seed = "given" if split is not None else None if protocol == "temporal" else FIRST_SEED + int(random_state)
-    split = split if split is not None else make_split(data, protocol, seed)
+    split = split if split is not None else search_split(data, protocol, seed)
     check_validation(split)
     old_threads = torch.get_num_threads()
     with contextlib.ExitStack() as stack:
