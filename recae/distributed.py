@@ -125,13 +125,23 @@ def init(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
     return dist.get_world_size() > 1
 
 
+#: Work handles freed only at interpreter teardown, by the main thread (see :func:`_leave`).
+_HELD: list = []
+
+
 def _leave() -> None:
     dist = _dist()
     if dist.is_available() and dist.is_initialized():
         # every rank reaches here before any tears its group down: a gloo rank whose peer has
         # already closed the connection can abort while destroying ("terminate called ...")
         with contextlib.suppress(RuntimeError):  # a peer that crashed: nothing left to wait for
-            dist.barrier()
+            work = dist.barrier(async_op=True)
+            work.wait()
+            # the barrier's work keeps a tensor Python has seen, and releasing that takes the GIL: were
+            # a gloo worker thread the last to drop the work, during the interpreter's teardown, it would
+            # be ended inside the destructor and the rank abort ("terminate called without an active
+            # exception"). Holding the handle leaves the last release to this thread, at teardown.
+            _HELD.append(work)
         dist.destroy_process_group()
 
 
