@@ -525,6 +525,9 @@ def test_serve_refuses_a_journal_that_is_not_one_before_serving(model_file, tmp_
     rc, out, err = run(capsys, "serve", model_file, "--journal", damaged, "--port", "0")
     assert_clean_error(rc, out, err, "record 1 fails its CRC-32 check")
     assert "serving" not in out  # before: printed, then the server died replaying the journal
+    assert "--salvage-journal" in err  # the way to keep the records that pass their checks
+    rc, out, err = run(capsys, "serve", model_file, "--no-journal", "--salvage-journal", "--port", "0")
+    assert_clean_error(rc, out, err, "--salvage-journal rewrites the journal; it contradicts --no-journal")
 
 
 def test_errors_name_the_flags_typed(csv_log, capsys, tmp_path):

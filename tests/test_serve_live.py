@@ -166,3 +166,26 @@ def test_refuses_a_pickle_or_corrupt_file_and_keeps_serving(tmp_path, models):
                          capture_output=True, text=True, cwd=REPO, timeout=300)
     assert run.returncode == 2 and "is not a recae model file" in run.stderr and "Traceback" not in run.stderr
     assert not marker.exists()
+
+
+def test_a_damaged_journal_is_salvaged_on_request_and_served(tmp_path, models):
+    import sqlite3
+
+    from recae.serve import Journal
+
+    model, _ = models
+    model.save(tmp_path / "m.recae")
+    items = [int(x) for x in model.item_ids_[:3]]
+    j = Journal(tmp_path / "j")
+    for item in items:
+        j.append({"user": 10**7, "items": [item], "ratings": None})
+    j.close()
+    with sqlite3.connect(tmp_path / "j") as db:
+        db.execute("UPDATE events SET crc = crc + 1 WHERE seq = 2")
+    server = Server(tmp_path / "m.recae", "--journal", str(tmp_path / "j"), "--salvage-journal")
+    try:
+        history = server.http.get("/history", params={"user": 10**7}).json()
+        assert history["items"] == sorted([items[0], items[2]])  # the two records that pass their checks
+        assert "journal salvaged: 2 record(s) kept; damaged: [2]" in server.output()
+    finally:
+        server.stop()

@@ -111,3 +111,28 @@ def test_a_record_read_back_as_bytes_is_damaged_not_a_crash(tmp_path):
     db.close()
     with pytest.raises(JournalError, match="record 2 fails its CRC-32 check"):
         Journal(tmp_path / "j").since(0)
+
+
+def test_salvage_keeps_every_record_that_passes_its_checks(tmp_path):
+    from recae.serve.salvage import salvage
+
+    j = Journal(tmp_path / "j")
+    for user in (1, 2, 3):
+        j.append({"user": user, "items": [user + 10], "ratings": None})
+    j.set_generation(4, "/models/v4.recae")
+    j.close()
+    assert salvage(tmp_path / "j") == {"kept": 3, "damaged": [], "unreadable_after": None, "moved_to": None}
+    with sqlite3.connect(tmp_path / "j") as db:
+        db.execute("UPDATE events SET crc = crc + 1 WHERE seq = 2")
+    done = salvage(tmp_path / "j")
+    assert done["kept"] == 2 and done["damaged"] == [2] and done["unreadable_after"] is None
+    fresh = Journal(tmp_path / "j")
+    assert [r["user"] for _, r in fresh.since(0)] == [1, 3]  # before: the advice was to move all of it aside
+    assert fresh.generation() == (4, "/models/v4.recae")
+    fresh.close()
+    kept = Journal(done["moved_to"])  # the damaged file, kept for a look
+    with pytest.raises(JournalError, match="record 2 fails its CRC-32 check"):
+        kept.since(0)
+    kept.close()
+    with pytest.raises(JournalError, match="no journal at"):
+        salvage(tmp_path / "missing")

@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1); they share the journal")
     p.add_argument("--journal", help="journal of appended interactions (default: MODEL_FILE.journal)")
     p.add_argument("--no-journal", action="store_true", help="keep appended interactions in memory only")
+    p.add_argument("--salvage-journal", action="store_true",
+                   help="first rewrite a damaged journal with the records that pass their checks (the damaged "
+                        "file is kept as JOURNAL.damaged-TIME)")
     p.add_argument("--admin-token", help="token for /admin/* (default: $RECAE_ADMIN_TOKEN; none: admin off)")
     p.add_argument("--device", help="device to load the model on (default: the one it was saved with)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger request bodies answer 413 (1 MiB)")
@@ -62,6 +65,15 @@ def cmd_serve(args) -> int:
     model, _ = load_model(args.model_file, args.device)  # refuse a bad file before binding the port
     check_listen(args.host, args.port)
     journal = None if args.no_journal else os.path.abspath(args.journal or f"{args.model_file}.journal")
+    if args.salvage_journal and journal is None:
+        raise RecaeError("--salvage-journal rewrites the journal; it contradicts --no-journal")
+    if args.salvage_journal:
+        from ..serve.salvage import salvage
+
+        done = salvage(journal)
+        print(f"recae: journal salvaged: {done['kept']} record(s) kept; damaged: {done['damaged'] or 'none'}"
+              + (f"; unreadable after record {done['unreadable_after']}" if done["unreadable_after"] is not None
+                 else "") + f"; the damaged file is {done['moved_to']}", flush=True)
     if journal is not None:
         from ..serve.journal import Journal
 

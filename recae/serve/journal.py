@@ -40,6 +40,18 @@ def _crc(payload: str) -> int:
     return zlib.crc32(payload.encode("utf-8"))
 
 
+def record_ok(payload, crc) -> dict | None:
+    """A stored record's JSON object, or None when it fails its checks (a damaged file can read back
+    a NULL or a number where the text was)."""
+    if not isinstance(payload, str) or not isinstance(crc, int) or _crc(payload) != crc:
+        return None
+    try:
+        record = json.loads(payload)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 class Journal:
     """Append-only, checksummed records of interactions in a SQLite file.
 
@@ -92,14 +104,12 @@ class Journal:
                 raise JournalError(f"could not read the journal {self.path!r}: {exc}") from None
         out = []
         for s, payload, crc in rows:
-            # a damaged file can read back a NULL or a number where the text was
-            if not isinstance(payload, str) or not isinstance(crc, int) or _crc(payload) != crc:
-                raise JournalError(f"journal {self.path!r}: record {s} fails its CRC-32 check (damaged); "
-                                   "move the file aside to start without it, or restore it from a backup")
-            try:
-                out.append((int(s), json.loads(payload)))
-            except json.JSONDecodeError as exc:
-                raise JournalError(f"journal {self.path!r}: record {s} is not valid JSON ({exc})") from None
+            record = record_ok(payload, crc)
+            if record is None:
+                raise JournalError(f"journal {self.path!r}: record {s} fails its CRC-32 check (damaged); restore the "
+                                   "file from a backup, or keep the records that pass their checks with recae serve "
+                                   "--salvage-journal (the damaged file is kept beside it)")
+            out.append((int(s), record))
         return out
 
     def version(self) -> int:
