@@ -178,6 +178,10 @@ def evaluate(model, split, k=(20, 50, 100), metrics=DEFAULT_METRICS, *, part: st
         raise DataError(f"k must be a positive integer or a sequence of them; got {k!r}")
     _, target = _parts(split, part)
     n_rows = int((np.diff(target.matrix.indptr) > 0).sum())
+    if n_rows == 0:  # every metric would be NaN: a table of them reads like a result
+        raise DataError(f"no user of the split's {part} part has held-out items ({target.n_users:,} users, 0 "
+                        "held-out entries), so there is nothing to score; keep users with more interactions "
+                        "(min_user / --min-user 5 or more)")
     if n_rows * ks[-1] * 8 > TABLE_BYTES:  # the top-k table is allocated whole
         raise DataError(f"k={ks[-1]} for {n_rows:,} users needs a {n_rows * ks[-1] * 8 / 2**30:.1f} GiB top-k table "
                         f"(at most {TABLE_BYTES / 2**30:.0f} GiB); the catalogue has {target.n_items:,} items, so a k "

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from recae import DataError, strong_generalization_split
+from recae import DataError, DataWarning, strong_generalization_split
 from recae.bench import DATASETS, SPACES, BenchResult, console_table, load_dataset, make_split, run_bench, seed_list, trials, write
 from recae.bench.memory import PeakRSS
 from recae.bench.protocols import positives, split_seeds
@@ -144,7 +144,8 @@ def test_cli_bench_rejects_unknown_model(capsys):
 
 
 @pytest.mark.parametrize("args, match", [(["--budget", "2", "--budget-seconds", "5"], "not both"),
-                                         (["--budget-seconds", "inf"], "positive, finite number")])
+                                         (["--budget-seconds", "inf"], "positive, finite number"),
+                                         (["--name", "a/b"], "--name is the results' file stem, without a folder")])
 def test_cli_bench_budget_is_trials_or_seconds(capsys, args, match):
     assert main(["bench", "--dataset", "synthetic", "--models", "ease", "-q", *args]) == 2
     printed = capsys.readouterr()
@@ -386,3 +387,44 @@ def test_a_search_trial_draws_no_progress_bar_of_its_own():
     assert model.show_progress is None  # the fitted model keeps its own setting (a refit of it shows a bar)
     model, _ = fit_model("multdae", {"epochs": 1, "show_progress": True}, split, callbacks=[seen])
     assert during == [False, True] and model.show_progress is True  # a setting given for the trial is kept
+
+
+def test_a_run_holding_nan_renders_again(result, tmp_path):
+    import copy
+
+    from recae.bench import load_result
+
+    run = copy.deepcopy(result)
+    run.info.update(dataset="planted", seconds=1.0)
+    run.rows[0]["ndcg@100_se"] = float("nan")  # one scored user: no standard error
+    first = write(run, tmp_path / "a", "run", command="recae bench x")
+    loaded, env = load_result(first["json"])  # before: JSON's null came back as None and np.mean failed
+    assert np.isnan(loaded.rows[0]["ndcg@100_se"])
+    assert write(loaded, tmp_path / "b", "run", command="x", env=env)["md"].read_text() == first["md"].read_text()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"data": "ml-100k"}, r"data must be an Interactions log \(recae.bench.load_dataset\('ml-100k'\)"),
+    ({"k": "20"}, r"k must be a sequence of positive integers such as \(20, 50, 100\); got '20'"),
+    ({"threads": 0}, "threads must be a positive integer or None; got 0"),
+    ({"max_epochs": 0}, "max_epochs must be a positive integer or None; got 0"),
+])
+def test_run_bench_names_bad_arguments(planted, kwargs, match):
+    with pytest.raises(DataError, match=match):
+        run_bench(**{"data": planted, "models": ["ease"], "seeds": 1, "budget": 1, "show_progress": False, **kwargs})
+
+
+def test_run_bench_refuses_an_empty_validation_part_before_any_fit(monkeypatch):
+    import recae.bench.runner as runner
+
+    monkeypatch.setattr(runner, "_fit", lambda *a, **k: pytest.fail("fitted on a split without validation"))
+    import scipy.sparse as sp
+
+    from recae import Interactions
+
+    rng = np.random.default_rng(0)
+    cols = np.stack([rng.choice(50, 2, replace=False) for _ in range(300)]).ravel()
+    few = Interactions(sp.csr_matrix((np.ones(600, np.float32), (np.repeat(np.arange(300), 2), cols)),
+                                     shape=(300, 50)))  # 2 entries a user: too few for a validation item
+    with pytest.warns(DataWarning), pytest.raises(DataError, match="the split's validation part holds no entries"):
+        run_bench(few, "holdout", ["ease"], seeds=1, budget=2, show_progress=False)

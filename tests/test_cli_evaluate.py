@@ -128,3 +128,37 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_fit(tmp_path, ca
 def test_a_rating_model_is_refused_with_what_to_do_instead(capsys):
     rc, out, err = run(capsys, *EVAL, "--model", "autorec")
     assert_clean_error(rc, out, err, "AutoRec trains on explicit ratings, and recae evaluate ranks the positives")
+
+
+def test_repeated_seeds_missing_folders_quiet_bars_and_empty_targets(tmp_path, capsys, monkeypatch):
+    rc, out, err = run(capsys, "evaluate", "--data", "synthetic", "--seeds", "1", "1", "--model", "ease")
+    assert_clean_error(rc, out, err, "--seeds lists 1 more than once; give distinct seeds")  # before: std 0 over "2"
+    seen = []
+    import recae.train
+
+    class Bar:  # records what the trainer asks of tqdm
+        def __init__(self, *args, disable=None, **kwargs):
+            seen.append(disable)
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    monkeypatch.setattr(recae.train, "tqdm", Bar)
+    out_csv = tmp_path / "new" / "deeper" / "r.csv"  # before: both fits ran, then the write failed
+    rc, printed, err = run(capsys, *EVAL[:-4], "--seeds", "3", "-q", "--model", "multdae", "--param", "epochs=1",
+                           "--output", out_csv)
+    assert rc == 0, err
+    assert out_csv.exists() and seen and all(d is True for d in seen)  # -q: no training bar either
+
+
+def test_a_part_without_held_out_items_is_an_error_not_a_nan_table():
+    import scipy.sparse as sp
+
+    from recae.data import Interactions, strong_generalization_split
+
+    X = sp.csr_matrix(np.eye(40, 12, dtype=np.float32))  # one item per user: nothing is left to hold out
+    with pytest.warns(recae.DataWarning, match="the test target part is empty"):
+        split = strong_generalization_split(Interactions(X), 0.2, random_state=0)
+    model = recae.Popularity().fit(split.train)
+    with pytest.raises(recae.DataError, match="no user of the split's test part has held-out items"):
+        recae.evaluate(model, split)

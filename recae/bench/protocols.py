@@ -95,7 +95,7 @@ def make_split(data: Interactions, protocol: str, seed: int, *, heldout: float |
 
 
 def search_split(data: Interactions, protocol: str, seed: int):
-    """:func:`make_split` with its defaults, for a search, which has no held-out fraction to raise."""
+    """:func:`make_split` with its defaults, for a search or the bench, which take no held-out fraction."""
     try:
         return make_split(data, protocol, seed)
     except DataError as exc:  # the splitter names n_heldout, which a search does not take

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data import Interactions
 from ..evaluate import evaluate
 from ..exceptions import DataError
 from ..models.peers import missing_peer
 from ..models import Blend
 from .memory import PeakRSS, lifetime_peak_bytes
-from .protocols import make_split, seed_list, split_seeds
+from .protocols import check_validation, search_split, seed_list, split_seeds
 from .fitting import fit_model, one_thread, valid_ndcg
 from .search import Search
 from .spaces import BLEND, BLEND_MEMBERS, DEFAULT_MODELS, ONE_THREAD, SPACES, check_models, trials
@@ -84,6 +85,10 @@ def load_result(path) -> tuple[BenchResult, dict]:
     """A bench run back from its JSON file: ``(result, env)``, e.g. to re-render its tables."""
     with open(path) as f:
         data = json.load(f)
+    for records in (data["rows"], data["trials"]):  # JSON wrote NaN as null: a numeric column reads it back
+        numeric = {k for r in records for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for r in records:
+            r.update({k: math.nan for k in numeric if k in r and r[k] is None})
     return BenchResult(rows=data["rows"], trials=data["trials"], info=data["info"]), data["env"]
 
 
@@ -166,6 +171,15 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
     -------
     BenchResult
     """
+    if not isinstance(data, Interactions):
+        raise DataError(f"data must be an Interactions log (recae.bench.load_dataset('ml-100k') loads a named "
+                        f"dataset); got {type(data).__name__}")
+    if isinstance(k, (str, bytes)) or not np.iterable(k) or not all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x > 0 for x in k):
+        raise DataError(f"k must be a sequence of positive integers such as (20, 50, 100); got {k!r}")
+    for name, value in (("threads", threads), ("max_epochs", max_epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise DataError(f"{name} must be a positive integer or None; got {value!r}")
     models = check_models(models if models is not None else list(DEFAULT_MODELS))
     # a peer whose package is not installed is left out, and the results say why
     absent = {m: why for m in models if m in SPACES and SPACES[m].cls_name in ("SANSA", "ELSA")
@@ -204,7 +218,8 @@ def run_bench(data, protocol: str = "strong", models=None, seeds=3, budget: int 
             stack.enter_context(one_thread())
         bar = stack.enter_context(tqdm(total=steps, desc="bench", disable=None if show_progress else True))
         for i, seed in enumerate(seeds):
-            split = make_split(data, protocol, seed)
+            split = search_split(data, protocol, seed)
+            check_validation(split)  # an empty validation part would "tune" on NaN scores
             fitted, valids = {}, {}
             for name in plans:
                 searching = i == 0 or tune == "every"

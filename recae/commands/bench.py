@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,8 @@ def cmd_bench(args) -> int:
         if value is not None and value < low:
             raise RecaeError(f"{flag} must be a positive integer; got {value}")
     check_models(args.models)
+    if args.name is not None and (not args.name.strip() or "/" in args.name or os.sep in args.name):
+        raise RecaeError(f"--name is the results' file stem, without a folder (--out sets that); got {args.name!r}")
     if args.protocol == "temporal" and args.seeds is not None and args.seeds > 1:  # given, not the default
         warn(f"--seeds {args.seeds}: the temporal split has no randomness, so it runs once")
     seeds = 3 if args.seeds is None else args.seeds

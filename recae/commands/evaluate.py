@@ -98,12 +98,18 @@ def cmd_evaluate(args) -> int:
         warn(f"--heldout {args.heldout:g} ignored: it sets the held-out users of --protocol strong")
     if min(args.seeds) < 0:  # before the data is read and split
         raise RecaeError(f"--seeds must be non-negative integers; got {' '.join(map(str, args.seeds))}")
+    twice = sorted({s for s in args.seeds if args.seeds.count(s) > 1})
+    if twice:  # the same split twice would count as two and shrink std_over_seeds
+        raise RecaeError(f"--seeds lists {' '.join(map(str, twice))} more than once; give distinct seeds")
     if min(args.k) < 1:
         raise RecaeError(f"--k must be positive integers; got {' '.join(map(str, args.k))}")
-    if args.output:  # before the fits, not after them
+    if args.output:  # before the fits, not after them; its folder is made, as fit's --out is
         writable_paths(Path(args.output), data=args.data, model_file=False, flag="--output")
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     params = parse_params(args.param)
     model, shown = unfitted_model(args.model, params)
+    if args.quiet and "show_progress" in model.get_params() and "show_progress" not in params:
+        model.set_params(show_progress=False)  # -q: no training bars either
     if isinstance(model, ExplicitRecommender):  # before the data is read
         raise RecaeError(f"{type(model).__name__} trains on explicit ratings, and recae evaluate ranks the "
                          "positives of a binarized log: choose a model of positives here (ease, multvae, ...); a "
