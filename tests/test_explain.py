@@ -176,13 +176,18 @@ def test_an_empty_history_is_explained_as_recommend_new_ranks_it(linear):
         model.explain([], list(ids), method="shapley")
 
 
-def test_a_training_user_with_an_empty_row_is_explained_as_recommend_ranks_them():
+def test_a_training_user_with_an_empty_row_is_ranked_and_explained_by_popularity():
     from recae import Interactions
     X = sp.random(30, 12, density=0.3, format="csr", random_state=0)
     X.data[:] = 1.0
     X = sp.csr_matrix(X.toarray() * (np.arange(30) != 7)[:, None])  # user 7 has no training entries
     model = EASE(l2=1.0, device="cpu").fit(Interactions(X))
     ids, scores = model.recommend(7, n=3)
+    new_ids, new_scores = model.recommend_new([], n=3)  # before: item index order, every score 0
+    np.testing.assert_array_equal(ids, new_ids)
+    np.testing.assert_allclose(scores, new_scores)
     out = model.explain(7, list(ids))
-    assert [o["method"] for o in out] == ["exact"] * 3
+    assert [o["method"] for o in out] == ["popularity"] * 3
     np.testing.assert_allclose([o["score"] for o in out], scores, atol=1e-6)
+    both, _ = model.recommend([7, 0], n=3)
+    np.testing.assert_array_equal(both[0], ids)  # in a batch as alone

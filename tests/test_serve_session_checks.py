@@ -136,3 +136,16 @@ def test_salvage_keeps_every_record_that_passes_its_checks(tmp_path):
     kept.close()
     with pytest.raises(JournalError, match="no journal at"):
         salvage(tmp_path / "missing")
+
+
+def test_a_training_user_with_an_empty_row_is_served_popularity_and_says_so():
+    import scipy.sparse as sp
+
+    X = sp.random(30, 12, density=0.3, format="csr", random_state=0)
+    X.data[:] = 1.0
+    X = sp.csr_matrix(X.toarray() * (np.arange(30) != 7)[:, None])  # user 7 has no training entries
+    model = EASE(l2=1.0, device="cpu").fit(Interactions(X))
+    s = Session(model)
+    got = s.recommend(7, n=3)
+    assert got["fallback"] == "popularity" and got["items"] == model.recommend_new([], n=3)[0].tolist()
+    assert "fallback" not in s.recommend(0, n=3)

@@ -217,7 +217,8 @@ class Recommender(RecommenderFile, Params):
                          factored=lambda a, b: self.factored_rows(X[a:b]))
 
     def recommend(self, user_ids, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None):
-        """Top-``n`` items for training users.
+        """Top-``n`` items for training users (one whose training row is empty: the most popular, as
+        :meth:`recommend_new` ranks an empty history).
 
         Parameters
         ----------
@@ -246,9 +247,12 @@ class Recommender(RecommenderFile, Params):
         n, exclude_seen = check_n(n), check_flag(exclude_seen, "exclude_seen")
         single = is_scalar(user_ids, "user ids")
         rows = self.user_rows(user_ids)
-        seen = take_rows(self.user_items_, rows) if exclude_seen else None
-        ids, scores = self.top_k(lambda a, b: self.score_users(rows[a:b]), seen, len(rows), n,
-                                self._item_mask(items, exclude), factored=lambda a, b: self.factored_users(rows[a:b]))
+        X = take_rows(self.user_items_, rows)
+        mask = self._item_mask(items, exclude)
+        ids, scores = self.top_k(lambda a, b: self.score_users(rows[a:b]), X if exclude_seen else None, len(rows), n,
+                                mask, factored=lambda a, b: self.factored_users(rows[a:b]))
+        # a training user whose row is empty has nothing personal to rank by: as recommend_new does
+        self._popular(ids, scores, X, n, mask, exclude_seen)
         return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     def recommend_new(self, history, n: int = 10, *, exclude_seen: bool = True, items=None, exclude=None,
@@ -278,14 +282,18 @@ class Recommender(RecommenderFile, Params):
         X, single = self.history_rows(history, unknown)
         mask = self._item_mask(items, exclude)
         ids, scores = self.rank_rows(X, n, exclude_seen=exclude_seen, mask=mask)
+        self._popular(ids, scores, X, n, mask, exclude_seen)
+        return ranking.to_raw(self.item_ids_, ids, scores, single)
+
+    def _popular(self, ids, scores, X: sp.csr_matrix, n: int, mask, exclude_seen: bool) -> None:
+        """Rank the rows of ``X`` with nothing to fold in by training popularity, in place."""
         empty = self.unfolded_rows(X) if self.empty_history_fallback else []
-        if len(empty):  # nothing to fold in: the most popular items
+        if len(empty):
             counts = torch.as_tensor(self.item_counts(), dtype=torch.float32, device=self.device_)
             # a copy per row: top_k writes -inf over each row's own seen items, and rows of one
             # expanded view share storage, so one user's exclusions would reach the others
             ids[empty], scores[empty] = self.top_k(lambda a, b: counts.expand(b - a, -1).clone(),
                                                    X[empty] if exclude_seen else None, len(empty), n, mask)
-        return ranking.to_raw(self.item_ids_, ids, scores, single)
 
     def unfolded_rows(self, X: sp.csr_matrix) -> np.ndarray:
         """Rows of history matrix ``X`` with nothing to fold in, whose ranking is not personal: no

@@ -151,8 +151,8 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
         contributions of all history items (signed; absolute shares over the whole history
         sum to 1). With method "exact", ``baseline`` plus all contributions is ``score``. A
         history with nothing to fold in (empty, or only zeros for a model of positives) is ranked
-        by popularity, as ``recommend_new`` ranks it: method "popularity", the score the item's
-        training count, no contributions (a training user is explained as ``recommend`` ranks them).
+        by popularity, as ``recommend_new`` ranks it (and ``recommend`` a training user with an empty
+        row): method "popularity", the score the item's training count, no contributions.
     """
     if not model.is_fitted:
         raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(data) (or recae.load) first")
@@ -161,9 +161,8 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
     X = history_row(model, user_or_history, unknown)
     raw_items = [item_ids] if is_scalar(item_ids, "item ids") else list(item_ids)
     targets = model.item_columns(raw_items)
-    if getattr(model, "empty_history_fallback", False) and not is_user(user_or_history) \
-            and len(model.unfolded_rows(X)):
-        # recommend_new ranks a history with nothing to fold in by training popularity, which no
+    if getattr(model, "empty_history_fallback", False) and len(model.unfolded_rows(X)):
+        # recommend(_new) ranks a row with nothing to fold in by training popularity, which no
         # history item contributes to: the score is the item's count, all of it baseline
         counts = np.asarray(model.item_counts(), dtype=np.float64)[targets]
         return [{"item": plain(raw), "score": float(c), "method": "popularity", "baseline": float(c),

@@ -174,8 +174,12 @@ class Session:
         plain_rows = [i for i, (_, row) in enumerate(found) if row is None]
         if plain_rows:  # training users without appended events: the model's own path
             ids, scores = model.recommend([users[i] for i in plain_rows], n, items=items, exclude=exclude)
+            rows = take_rows(model.user_items_, np.array([found[i][0] for i in plain_rows]))
+            unfolded = set(model.unfolded_rows(rows).tolist()) if model.empty_history_fallback else set()
             for k, i in enumerate(plain_rows):
                 out[i] = _ranking(ids[k], scores[k])
+                if k in unfolded:  # an empty training row: ranked by popularity, as recommend says
+                    out[i]["fallback"] = model.empty_history_ranking
         live = [i for i, (_, row) in enumerate(found) if row is not None]
         if live:
             X = sp.vstack([found[i][1] for i in live], format="csr")
