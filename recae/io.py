@@ -102,11 +102,19 @@ def write_model_file(path, meta: dict, tensors: dict[str, torch.Tensor], *, kind
     meta = {"format": fmt, "format_version": version, "recae_version": __version__, **meta}
     meta["sha256"] = _checksum(tensors)
     try:
+        # NumPy scalars (a setting from np.logspace, say) are numbers: written as JSON's
+        meta = json.loads(json.dumps(meta, default=_numpy_scalar))
         meta["meta_sha256"] = _meta_checksum(meta)
         header = {header_key: json.dumps(meta)}
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"hyper-parameters of {meta.get('class')} are not JSON-serialisable: {exc}") from None
     atomic_save_tensors(tensors, path, header)
+
+
+def _numpy_scalar(value):
+    if isinstance(value, np.generic) and np.ndim(value) == 0 and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def is_model_file(path) -> bool:

@@ -439,3 +439,23 @@ def test_sigkill_mid_epoch_then_resume(tmp_path, name, params, with_valid):
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
     for key, value in full.module_.state_dict().items():
         torch.testing.assert_close(resumed.module_.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_numpy_scalar_settings_save_as_numbers(tmp_path):
+    # a setting taken from np.logspace or np.arange: before, save refused it after the whole fit
+    X = sp.random(40, 15, density=0.3, format="csr", random_state=1)
+    X.data[:] = 1.0
+    model = recae.MultDAE(lr=np.float32(1e-3), random_state=np.int64(5), hidden_dims=(np.int64(16),),
+                          epochs=2, device="cpu", show_progress=False).fit(Interactions(X))
+    model.save(tmp_path / "m.recae")
+    back = recae.load(tmp_path / "m.recae")
+    assert back.get_params()["random_state"] == 5 and back.get_params()["hidden_dims"] == (16,)
+    assert back.get_params()["lr"] == pytest.approx(1e-3)
+    ids, scores = model.recommend([0, 1], n=5)
+    back_ids, back_scores = back.recommend([0, 1], n=5)
+    np.testing.assert_array_equal(ids, back_ids)
+    np.testing.assert_allclose(scores, back_scores)
+    EASE(l2=np.float32(10.0)).fit(Interactions(X)).save(tmp_path / "e.recae")
+    with pytest.raises(ModelFileError, match="not JSON-serialisable"):  # an object that is no number stays refused
+        recae.io.write_model_file(tmp_path / "x.recae", {"class": "EASE", "params": {"x": object()}},
+                                  {"a": torch.zeros(1)})
