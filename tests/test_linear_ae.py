@@ -161,3 +161,17 @@ def test_a_loaded_model_folds_in_exactly_as_the_saved_one(tmp_path):
     history = data.item_ids[:2].tolist()
     assert np.array_equal(model.recommend_new(history, n=5)[1], loaded.recommend_new(history, n=5)[1])
     assert all(t.data_ptr() % 64 == 0 for t in loaded.get_state().values())
+
+
+def test_many_empty_items_leave_float32_converging_and_get_zero_factors(ml100k):
+    # ML-100K binarized at 4.5 keeps 510 of 1,682 items without a positive: before, float32 eigh
+    # failed to converge on that many equal zero eigenvalues and let a raw LinAlgError out
+    data = ml100k.binarize(4.5)
+    empty = np.flatnonzero(np.bincount(data.matrix.indices[data.matrix.data != 0], minlength=data.n_items) == 0)
+    assert len(empty) > 500
+    one = LinearAE(rank=64, device="cpu").fit(data)
+    ref = LinearAE(rank=64, dtype="float64", device="cpu").fit(data)
+    np.testing.assert_allclose(one.item_factors_[empty].numpy(), 0.0)
+    ids, _ = one.recommend(data.user_ids[:20], n=10)
+    ref_ids, _ = ref.recommend(data.user_ids[:20], n=10)
+    assert (ids == ref_ids).mean() > 0.9  # float32 and float64 rank alike

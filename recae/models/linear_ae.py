@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from numbers import Integral
 
+import numpy as np
 import torch
 
 from ..data.batching import rows_times
@@ -79,17 +80,34 @@ class LinearAE(Recommender):
         n = X.shape[1]
         # the eigendecomposition holds G, its eigenvectors and about 2n² of LAPACK workspace
         check_memory("LinearAE", n, dtype, 4, self.memory_budget_gb)
-        logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s", n, n, self.dtype, self.device_)
-        evals, evecs = torch.linalg.eigh(gram(X, self.device_, dtype))  # ascending order
+        # items without interactions add zero rows and columns to XᵀX: their factors are 0, and many
+        # equal zero eigenvalues can keep LAPACK's float32 eigh from converging, so they stay out of it
+        used = np.flatnonzero(np.bincount(X.indices[X.data != 0], minlength=n) > 0)
+        G = gram(X[:, used] if len(used) < n else X, self.device_, dtype)
+        logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s", len(used), len(used),
+                    self.dtype, self.device_)
+        try:
+            evals, evecs = torch.linalg.eigh(G)  # ascending order
+        except torch.linalg.LinAlgError as exc:
+            if dtype == torch.float64:
+                raise DataError(f"the eigendecomposition of XᵀX did not converge even in float64 ({exc}); items "
+                                "with identical interactions make it ill-conditioned: a larger l2 will not help, "
+                                "dropping rare items (data.filter(min_item=...)) may") from None
+            logger.warning("LinearAE: the float32 eigendecomposition did not converge (%s); solving in float64", exc)
+            check_memory("LinearAE", len(used), torch.float64, 4, self.memory_budget_gb)
+            dtype = torch.float64
+            evals, evecs = torch.linalg.eigh(G.to(dtype))
         # numpy.linalg.matrix_rank's tolerance: below it an eigenvalue is rounding noise, and
-        # its eigenvector an arbitrary direction that X does not span (users < items, empty items)
+        # its eigenvector an arbitrary direction that X does not span (users < items)
         tol = float(evals[-1]) * n * torch.finfo(dtype).eps
         self.rank_ = min(int(self.rank), int((evals > tol).sum()))
         if self.rank_ == 0:
             raise DataError("the Gram matrix XᵀX is zero to working precision; the data has no interactions to fit")
         evals, evecs = evals[-self.rank_:], evecs[:, -self.rank_:]
         shrink = evals / (evals + float(self.l2))
-        self.item_factors_ = (evecs * shrink.sqrt()).flip(1).to(torch.float32).contiguous()
+        factors = torch.zeros(n, self.rank_, dtype=torch.float32, device=evecs.device)
+        factors[torch.as_tensor(used, device=evecs.device)] = (evecs * shrink.sqrt()).flip(1).to(torch.float32)
+        self.item_factors_ = factors.contiguous()
 
     def score_rows(self, X):
         V = self.item_factors_
