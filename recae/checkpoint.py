@@ -13,6 +13,7 @@ import torch
 from safetensors import SafetensorError
 
 from .atomic import atomic_save_tensors, read_tensors
+from .io import check_seal, seal
 from .exceptions import ModelFileError, TrainingError
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -67,7 +68,8 @@ def save_checkpoint(path: str, ctx) -> None:
             "history": ctx.history, "step": ctx.step, "params": ctx.params_fingerprint}
     for i, opt in enumerate(ctx.optimizers):
         _flatten_optimizer(i, opt, tensors, meta)
-    atomic_save_tensors(tensors, path, {"recae_checkpoint": json.dumps(meta, default=float)})
+    meta = json.loads(json.dumps(meta, default=float))  # as it reads back, so its checksum matches then
+    atomic_save_tensors(tensors, path, {"recae_checkpoint": json.dumps(seal(meta, tensors))})
 
 
 def load_checkpoint(path: str, ctx) -> None:
@@ -77,9 +79,23 @@ def load_checkpoint(path: str, ctx) -> None:
         meta = json.loads(header["recae_checkpoint"])
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise ModelFileError(f"{path!r} is not a readable recae checkpoint: {exc}") from None
-    if meta["params"] != ctx.params_fingerprint:
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path!r} is not a readable recae checkpoint: its header holds no metadata object")
+    if "meta_sha256" in meta:  # checkpoints of recae before checksums have none
+        check_seal(meta, tensors, path)
+    if meta.get("params") != ctx.params_fingerprint:
         raise TrainingError(f"checkpoint {path!r} was written with other hyper-parameters or data (training or "
                             "validation); resume with the same settings and data, or remove the checkpoint")
+    try:
+        _restore(meta, tensors, ctx, path)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        if isinstance(exc, TrainingError):
+            raise
+        raise ModelFileError(f"{path!r} does not hold together as a checkpoint of this model ({type(exc).__name__}: "
+                             f"{exc}); remove it to start afresh") from None
+
+
+def _restore(meta: dict, tensors: dict, ctx, path: str) -> None:
     dev = ctx.device
     ctx.module.load_state_dict({k[7:]: v.to(dev) for k, v in tensors.items() if k.startswith("module.")})
     best = {k[5:]: v.to(dev) for k, v in tensors.items() if k.startswith("best.")}

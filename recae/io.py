@@ -34,7 +34,7 @@ def _checksum(tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-d too
     return h.hexdigest()
 
 
@@ -165,3 +165,17 @@ def read_model_file(path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not isinstance(meta.get("params"), dict):
         raise ModelFileError(f"{path!r} is an incomplete recae model file (no hyper-parameters recorded)")
     return meta, tensors
+
+
+def seal(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    """``meta`` with the SHA-256 of ``tensors`` and of itself, which :func:`check_seal` verifies."""
+    meta = {**meta, "sha256": _checksum(tensors)}
+    meta["meta_sha256"] = _meta_checksum(meta)
+    return meta
+
+
+def check_seal(meta: dict, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """A ModelFileError when ``meta`` and ``tensors`` no longer match the checksums :func:`seal` wrote."""
+    if meta.get("meta_sha256") != _meta_checksum(meta) or meta.get("sha256") != _checksum(tensors):
+        raise ModelFileError(f"{where!r} fails its SHA-256 check (damaged or edited after it was written); "
+                             "remove it to start afresh")

@@ -17,7 +17,7 @@ import torch
 import recae
 from recae.models.inputs import validation_pair
 from recae.data.batching import DeviceCSR
-from recae.exceptions import DataError, ShapeError, TrainingError
+from recae.exceptions import DataError, ModelFileError, ShapeError, TrainingError
 from recae.train import CHECKPOINT
 
 from test_conformance import checkerboard
@@ -490,3 +490,36 @@ def test_a_fit_without_validation_keeps_the_checkpoint_fingerprint_it_always_had
     m = recae.MultDAE(**SMALL)
     arrays = (np.arange(3, dtype=np.int64), np.ones(2, np.float32))
     assert m._fingerprint(*arrays, valid=None) == m._fingerprint(*arrays)  # older checkpoints resume
+
+
+def test_a_damaged_or_edited_checkpoint_is_named_not_resumed(board_split, tmp_path):
+    import json as json_
+
+    from safetensors.torch import load_file, save_file
+
+    recae.MultDAE(**dict(SMALL, epochs=2)).fit(board_split.train, checkpoint_dir=tmp_path)
+    path = tmp_path / "checkpoint.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        header = f.metadata()
+    tensors = load_file(path)
+
+    def resume(meta, tensors):
+        save_file(tensors, path, metadata={"recae_checkpoint": json_.dumps(meta)})
+        return recae.MultDAE(**dict(SMALL, epochs=4)).fit(board_split.train, checkpoint_dir=tmp_path, resume=True)
+
+    meta = json_.loads(header["recae_checkpoint"])
+    flipped = dict(tensors)
+    name = next(k for k in flipped if k.startswith("module."))
+    flipped[name] = flipped[name].clone()
+    flipped[name].view(-1)[0] += 1.0  # before: resumed from the wrong weights without a word
+    with pytest.raises(ModelFileError, match="fails its SHA-256 check"):
+        resume(meta, flipped)
+    with pytest.raises(ModelFileError, match="fails its SHA-256 check"):
+        resume({**meta, "epoch": 1}, tensors)  # before: history [1, 2, 1, 2, 3, 4]
+    unsealed = {k: v for k, v in meta.items() if k not in ("sha256", "meta_sha256", "step")}
+    with pytest.raises(ModelFileError, match="does not hold together as a checkpoint .*KeyError"):
+            resume(unsealed, tensors)  # before: a raw KeyError: 'step'
+    with pytest.raises(ModelFileError, match="no metadata object"):
+        resume([1, 2], tensors)
