@@ -165,6 +165,10 @@ class Trainer:
         rank 0 alone validates and writes checkpoints; its score and its callbacks' stop request
         are broadcast, so every rank takes the same decisions.
         """
+        if checkpoint_dir is not None and not (isinstance(checkpoint_dir, (str, os.PathLike)) and os.fspath(checkpoint_dir)):
+            raise DataError(f"checkpoint_dir must be a folder path (str or os.PathLike); got {checkpoint_dir!r}")
+        if not isinstance(resume, bool):  # "no" is truthy
+            raise DataError(f"resume must be True or False; got {resume!r}")
         loader, dist = spec.loader, None
         if self.is_distributed:
             dist = distributed.DistContext(spec.module, self.device, spec.find_unused_parameters)
@@ -199,6 +203,9 @@ class Trainer:
             if resume and os.path.exists(path):
                 load_checkpoint(path, state)
                 ours = True
+                if state.epoch > self.epochs:  # the model would hold more epochs than its setting says
+                    raise TrainingError(f"checkpoint {path!r} is past epoch {state.epoch}, beyond epochs={self.epochs}; "
+                                        f"resume with epochs >= {state.epoch}, or remove the checkpoint")
                 logger.info("resuming from %s after epoch %d", path, state.epoch)
         # None: tqdm's own rule, a bar only when stderr is a terminal
         disable = True if not main else (None if self.show_progress is None else not self.show_progress)

@@ -523,3 +523,16 @@ def test_a_damaged_or_edited_checkpoint_is_named_not_resumed(board_split, tmp_pa
             resume(unsealed, tensors)  # before: a raw KeyError: 'step'
     with pytest.raises(ModelFileError, match="no metadata object"):
         resume([1, 2], tensors)
+
+
+def test_checkpoint_arguments_and_a_checkpoint_past_the_epochs_are_named(board_split, tmp_path):
+    for bad, match in ((123, "checkpoint_dir must be a folder path"), ("", "checkpoint_dir must be a folder path")):
+        with pytest.raises(DataError, match=match):  # before: a raw TypeError / FileNotFoundError
+            recae.MultDAE(**dict(SMALL, epochs=1)).fit(board_split.train, checkpoint_dir=bad)
+    with pytest.raises(DataError, match="resume must be True or False; got 'no'"):  # before: "no" resumed
+        recae.MultDAE(**dict(SMALL, epochs=1)).fit(board_split.train, checkpoint_dir=tmp_path, resume="no")
+    recae.MultDAE(**dict(SMALL, epochs=3)).fit(board_split.train, checkpoint_dir=tmp_path)
+    with pytest.raises(TrainingError, match="past epoch 3, beyond epochs=2; resume with epochs >= 3"):
+        recae.MultDAE(**dict(SMALL, epochs=2)).fit(board_split.train, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(DataError, match="random_state must be an integer"):  # before: passed the check, failed in fit
+        recae.MultDAE(**dict(SMALL, random_state=np.random.SeedSequence(5))).fit(board_split.train)

@@ -33,7 +33,7 @@ def _fraction(name, value):  # a rate that must leave something: 1.0 drops every
 
 
 def _seed(name, value):
-    if value is not None and not isinstance(value, np.random.SeedSequence):
+    if value is not None:  # an int, as a model file can store it (a SeedSequence cannot be saved)
         check_int(value, name, minimum=0)
 
 
