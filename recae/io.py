@@ -84,6 +84,8 @@ def ids_in(name: str, tensors: dict, meta: dict) -> np.ndarray:
             if not lossless:  # e.g. ids 40000 and up under int16 would wrap to other ids
                 raise ValueError(f"{name} do not fit their recorded dtype {dtype}")
             out = converted
+    if len(out) > 1 and len(np.unique(out)) < len(out):  # two rows or columns under one id
+        raise ValueError(f"{name} repeat an id ({len(out) - len(np.unique(out))} repeated)")
     return out
 
 

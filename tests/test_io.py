@@ -459,3 +459,11 @@ def test_numpy_scalar_settings_save_as_numbers(tmp_path):
     with pytest.raises(ModelFileError, match="not JSON-serialisable"):  # an object that is no number stays refused
         recae.io.write_model_file(tmp_path / "x.recae", {"class": "EASE", "params": {"x": object()}},
                                   {"a": torch.zeros(1)})
+
+
+def test_a_file_repeating_an_id_is_refused(ease, tmp_path):
+    def same_items(meta, tensors):  # a hand-written file: before, it loaded and recommended one id n times
+        meta["item_ids"] = [meta["item_ids"][0]] * len(meta["item_ids"])
+
+    with pytest.raises(ModelFileError, match="incomplete or inconsistent EASE .*item_ids repeat an id"):
+        recae.load(_rewritten(ease, tmp_path, same_items))
