@@ -136,6 +136,11 @@ CASES = [
     ("from_pandas/dates-in-two-formats", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 2, 3], "item": [2, 3, 4], "t": ["01/02/2020", "13/02/2020", "02/03/2020"]}), timestamp="t"),
      DataError, ["more than one format", "'01/02/2020' (row 0) reads as 2020-01-02 or 2020-02-01", "ISO 8601"]),
+    # every day 12 or lower: before, read month-first without a word (a European log's re-rating lost)
+    ("from_pandas/dates-either-order", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
+        {"user": [1, 1, 2], "item": [2, 2, 4], "t": ["05/03/2024", "02/04/2024", "01/03/2024"]}), timestamp="t"),
+     DataError, ["'05/03/2024' (row 0) that read as 2024-05-03 or 2024-03-05", "no value has a day past 12",
+                 "ISO 8601"]),
     ("from_pandas/multiindex-level", lambda c: recae.Interactions.from_pandas(
         pd.DataFrame([[1, 3], [2, 4]], columns=pd.MultiIndex.from_tuples([("a", "user"), ("a", "item")])),
         user="a", item="a"), DataError, ["columns are a MultiIndex", "'a' is not one column", "full tuple"]),
@@ -559,3 +564,12 @@ def test_a_field_separator_must_be_a_non_empty_string_and_may_be_longer(tmp_path
         warnings.simplefilter("error")  # no pandas warning about falling back to the python engine
         data = recae.Interactions.from_csv(path, sep="::")
     assert data.user_ids.tolist() == [1, 2] and data.item_ids.tolist() == [10, 20]
+
+
+def test_dates_one_value_settles_read_in_that_order():
+    import recae as r
+    frame = pd.DataFrame({"user": [1, 1], "item": [2, 3], "t": ["05/03/2024", "03/13/2024"]})  # 13: month first
+    assert r.Interactions.from_pandas(frame, timestamp="t").timestamps is not None
+    frame = pd.DataFrame({"user": [1, 1], "item": [2, 3], "t": ["05/03/2024", "05/03/2024"]})  # the same reading
+    with pytest.raises(r.DataError, match="no value has a day past 12"):
+        r.Interactions.from_pandas(frame, timestamp="t")

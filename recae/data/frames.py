@@ -11,6 +11,7 @@ import datetime
 import difflib
 import inspect
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -150,6 +151,31 @@ def _unambiguous_mixed(s: pd.Series, name: str) -> pd.Series | None:
     return out
 
 
+def _refuse_swappable(s: pd.Series, text: pd.Series, out: pd.Series, name: str) -> None:
+    """Refuse dates such as 05/03/2024 when every value reads as a date both day-first and month-first
+    (no day past 12 settles the order) and the two readings differ: either could be meant."""
+    if not re.match(r"\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}", text.iloc[0]):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' notes on inferring the format
+            other = pd.to_datetime(s, utc=True, dayfirst=not _day_first(text.iloc[0], out.iloc[0]))
+    except (ValueError, TypeError, OverflowError):
+        return  # some value reads only one way: the order is settled
+    differ = ((out != other) & s.notna()).to_numpy()
+    if differ.any():
+        row = int(np.flatnonzero(differ)[0])
+        raise DataError(f"column {name!r} holds dates such as {s.iloc[row]!r} (row {row}) that read as "
+                        f"{out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d}, and no value has a day past 12 to "
+                        "tell whether the day or the month comes first; write the dates as ISO 8601 (2024-03-05) "
+                        "or as epoch seconds", row=row)
+
+
+def _day_first(value: str, parsed) -> bool:
+    """Whether ``value``'s first number was read as the day."""
+    return int(re.match(r"\s*(\d{1,2})", value).group(1)) == parsed.day
+
+
 def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
     """A text column of dates (ISO 8601 or another format pandas reads) as UTC datetimes, else None.
 
@@ -173,6 +199,8 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
                 out = pd.to_datetime(s, utc=True, format=fmt)
         except (ValueError, TypeError, OverflowError, UserWarning):
             continue
+        if fmt is None:
+            _refuse_swappable(s, text, out, name)
         logger.info("timestamp column %r holds text dates: parsed them (%s) as UTC, e.g. %r -> %s",
                     name, fmt or "one inferred format", text.iloc[0], out.iloc[0])
         return out
