@@ -642,3 +642,20 @@ def test_fit_makes_the_folder_of_its_out_file_as_tune_does(csv_log, tmp_path, ca
     out_file = tmp_path / "models" / "v1" / "m.recae"
     rc, out, err = run(capsys, "fit", "--data", csv_log, *FIT_ARGS, "--out", out_file)
     assert rc == 0 and recae.load(out_file).is_fitted, err
+
+
+def test_rated_history_on_a_model_of_positives_warns_and_a_user_with_nothing_left_is_named(model_file, tmp_path,
+                                                                                            capsys):
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--history", "10:5,13:1", "-n", "3")
+    assert rc == 0 and "ranks from positives: each item:value weighs its item by the value" in err
+    rc, out, err = run(capsys, "recommend", "--model-file", model_file, "--history", "10:1,13:1", "-n", "3")
+    assert rc == 0 and "weighs" not in err  # ones are clicks: nothing to warn about
+    frame = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": ["a", "b", "a"]})
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    rc, out, err = run(capsys, "fit", "--data", tmp_path / "two.csv", "--model", "popularity", "--min-user", "1",
+                       "-q", "--out", tmp_path / "two.recae")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "recommend", "--model-file", tmp_path / "two.recae", "--user", "u1")
+    assert_clean_error(rc, out, err, "user(s) u1 interacted with every item of the model: nothing left")  # not "unknown"
+    rc, out, err = run(capsys, "recommend", "--model-file", tmp_path / "two.recae", "--user", "u1", "u2")
+    assert rc == 0 and "user(s) u1 interacted with every item" in err and "u2" in out

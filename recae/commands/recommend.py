@@ -84,12 +84,13 @@ def parse_history(text: str, known: np.ndarray):
     return out
 
 
-def user_rows(model, users: list, n: int) -> list[dict]:
-    """Rows of the table for known users, ranked in one batch."""
+def user_rows(model, users: list, n: int) -> tuple[list[dict], list]:
+    """Rows of the table for known users, ranked in one batch, and the users with no unseen item left."""
     ids, scores = model.recommend(users, n=n)
+    done = [u for u, row in zip(users, scores) if not np.isfinite(row).any()]
     return [{"user": user, "rank": r + 1, "item": plain(i), "score": float(s)}
             for user, row_ids, row_scores in zip(users, ids, scores)
-            for r, (i, s) in enumerate(zip(row_ids, row_scores)) if np.isfinite(s)]
+            for r, (i, s) in enumerate(zip(row_ids, row_scores)) if np.isfinite(s)], done
 
 
 def known_users(model, raw: list[str], skip: bool) -> list:
@@ -129,12 +130,24 @@ def cmd_recommend(args) -> int:
         if isinstance(history, list) and isinstance(model, ExplicitRecommender):
             raise RecaeError(f"{type(model).__name__} folds in ratings: give --history as item:rating pairs, e.g. "
                              f"{','.join(f'{i}:5' for i in history[:2])}; got bare item ids {args.history!r}")
+        if isinstance(history, dict) and not isinstance(model, ExplicitRecommender) and any(
+                v != 1 for v in history.values()):
+            warn(f"{type(model).__name__} ranks from positives: each item:value weighs its item by the value (a "
+                 "1-star item counts as a positive, a 3 as three clicks); give the items the user liked, as "
+                 "recae fit's --binarize kept them")
         ids, scores = model.recommend_new(history, n=args.n, unknown="ignore")
         rows += [{"user": "(new)", "rank": r + 1, "item": plain(i), "score": float(s)}
                  for r, (i, s) in enumerate(zip(ids, scores))]
     users = known_users(model, split_ids(args.user or []), args.skip_unknown)
+    done = []
     if users:
-        rows += user_rows(model, users, args.n)
+        ranked, done = user_rows(model, users, args.n)
+        rows += ranked
+    if done:  # a known user missing from the table would read as unknown
+        message = f"user(s) {', '.join(map(str, done))} interacted with every item of the model: nothing left to recommend"
+        if not rows:
+            raise RecaeError(message)
+        warn(message)
     if not rows:
         raise RecaeError("give --user ID [ID ...] and/or --history ITEM,ITEM,..."
                          + (" (every --user id was unknown)" if args.user else ""))
