@@ -334,3 +334,17 @@ def test_a_rating_range_comes_back_a_pair_from_a_file(log, tmp_path):
     model = AutoRec(**{**TINY, "epochs": 2}, rating_range=(1.0, 5.0)).fit(log)
     model.save(tmp_path / "m.recae")
     assert recae.load(tmp_path / "m.recae").get_params() == model.get_params()  # (1.0, 5.0), not [1.0, 5.0]
+
+
+def test_a_history_off_the_training_scale_is_refused():
+    rng = np.random.default_rng(0)
+    u, i = np.nonzero(rng.random((60, 30)) < 0.3)
+    log = recae.Interactions.from_pandas(pd.DataFrame({"user": u, "item": i, "rating": rng.integers(1, 6, len(u))}),
+                                         rating="rating")
+    model = recae.BiasedMF(factors=2, epochs=2, random_state=0, device="cpu", show_progress=False).fit(log)
+    assert model.rating_range_ == (1.0, 5.0)  # seen in training, not declared
+    for bad in (9.0, -3.0, 0.0):  # before: folded in as ratings the model never saw (scores past the scale)
+        with pytest.raises(recae.DataError, match=r"history \(on the scale of the training ratings\).*outside"):
+            model.recommend_new({int(log.item_ids[0]): bad}, n=3)
+    ids, _ = model.recommend_new({int(log.item_ids[0]): 4.0}, n=3)
+    assert len(ids) == 3

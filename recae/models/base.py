@@ -270,7 +270,8 @@ class Recommender(RecommenderFile, Params):
             What to do with history items the model has never seen: an UnknownIdError naming
             them, or leave them out with a :class:`~recae.exceptions.DataWarning` naming them.
             A history with no (known) items, or only zero values, gets the most popular training
-            items, scored by how many training users have each (a rating model: the item means).
+            items, scored by how many training users have each (a rating model: the item means; its
+            history's ratings must lie on the scale it was fitted on).
 
         Returns
         -------

@@ -294,7 +294,9 @@ class ExplicitRecommender(Trained, Recommender):
             raise DataError(f"{type(self).__name__} folds in ratings, not bare item ids; pass a dict item→rating "
                             f"(or an Interactions/sparse matrix of ratings); got a {type(history).__name__}")
         X, single = super().history_rows(history, unknown)
-        check_ratings(X, self._declared_range(), what="history")
+        # the scale it was fitted on (declared, or seen in training): a 9 on a 1-5 scale is no rating it knows
+        check_ratings(X, self._declared_range() or getattr(self, "rating_range_", None),
+                      what="history (on the scale of the training ratings)")
         return X, single
 
     # ------------------------------------------------------------------ persistence
