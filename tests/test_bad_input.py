@@ -139,7 +139,7 @@ CASES = [
     # every day 12 or lower: before, read month-first without a word (a European log's re-rating lost)
     ("from_pandas/dates-either-order", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 1, 2], "item": [2, 2, 4], "t": ["05/03/2024", "02/04/2024", "01/03/2024"]}), timestamp="t"),
-     DataError, ["'05/03/2024' (row 0) that read as 2024-05-03 or 2024-03-05", "no value has a day past 12",
+     DataError, ["'05/03/2024' (row 0) reads as 2024-05-03 or 2024-03-05", "no value has a day past 12",
                  "ISO 8601"]),
     ("from_pandas/multiindex-level", lambda c: recae.Interactions.from_pandas(
         pd.DataFrame([[1, 3], [2, 4]], columns=pd.MultiIndex.from_tuples([("a", "user"), ("a", "item")])),

@@ -141,14 +141,20 @@ def _unambiguous_mixed(s: pd.Series, name: str) -> pd.Series | None:
         return None
     # ISO 8601 values are never day-first (dateutil would read 2024-03-01 as 3 January)
     iso = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").notna()
-    differ = ((out != other) & ~iso & s.notna()).to_numpy()
-    if differ.any():
-        row = int(np.flatnonzero(differ)[0])
-        raise DataError(f"column {name!r} holds text dates in more than one format, and {s.iloc[row]!r} (row {row}) "
-                        f"reads as {out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d} depending on whether the "
-                        "day comes first; write the dates as ISO 8601 (2020-02-13 or 2020-02-13T08:30:00Z) or as "
-                        "epoch seconds", row=row)
+    found = _two_readings(s, out, other, ((out != other) & ~iso & s.notna()).to_numpy())
+    if found:
+        raise DataError(f"column {name!r} holds text dates in more than one format, and {found[1]} depending on "
+                        "whether the day comes first; write the dates as ISO 8601 (2020-02-13 or "
+                        "2020-02-13T08:30:00Z) or as epoch seconds", row=found[0])
     return out
+
+
+def _two_readings(s: pd.Series, out: pd.Series, other: pd.Series, differ: np.ndarray) -> tuple[int, str] | None:
+    """The first row that ``out`` and ``other`` read differently (``differ``), and its value with both readings."""
+    if not differ.any():
+        return None
+    row = int(np.flatnonzero(differ)[0])
+    return row, f"{s.iloc[row]!r} (row {row}) reads as {out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d}"
 
 
 def _refuse_swappable(s: pd.Series, text: pd.Series, out: pd.Series, name: str) -> None:
@@ -162,13 +168,11 @@ def _refuse_swappable(s: pd.Series, text: pd.Series, out: pd.Series, name: str) 
             other = pd.to_datetime(s, utc=True, dayfirst=not _day_first(text.iloc[0], out.iloc[0]))
     except (ValueError, TypeError, OverflowError):
         return  # some value reads only one way: the order is settled
-    differ = ((out != other) & s.notna()).to_numpy()
-    if differ.any():
-        row = int(np.flatnonzero(differ)[0])
-        raise DataError(f"column {name!r} holds dates such as {s.iloc[row]!r} (row {row}) that read as "
-                        f"{out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d}, and no value has a day past 12 to "
-                        "tell whether the day or the month comes first; write the dates as ISO 8601 (2024-03-05) "
-                        "or as epoch seconds", row=row)
+    found = _two_readings(s, out, other, ((out != other) & s.notna()).to_numpy())
+    if found:
+        raise DataError(f"column {name!r} holds dates such as {found[1]}, and no value has a day past 12 to tell "
+                        "whether the day or the month comes first; write the dates as ISO 8601 (2024-03-05) or as "
+                        "epoch seconds", row=found[0])
 
 
 def _day_first(value: str, parsed) -> bool:
