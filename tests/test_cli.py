@@ -395,6 +395,15 @@ def test_ctrl_c_during_fit(csv_log, tmp_path, capsys, monkeypatch):
     rc, out, err = run(capsys, *args)
     assert rc == 130 and "nothing saved" in err and "with --checkpoint-dir DIR" in err
 
+    def interrupted_at_once(self, data, valid=None, callbacks=(), **kwargs):
+        raise KeyboardInterrupt  # a resumed fit, stopped before it ends an epoch of its own
+
+    monkeypatch.setattr(recae.MultDAE, "fit", interrupted_at_once)
+    (tmp_path / "ck2").mkdir()
+    (tmp_path / "ck2" / "checkpoint.safetensors").write_bytes(b"kept")
+    rc, out, err = run(capsys, *args, "--checkpoint-dir", tmp_path / "ck2", "--resume")
+    assert rc == 130 and "no checkpoint yet" not in err and "continues it: run the same command with --resume" in err
+
 
 def test_duplicates_option_and_log_messages(tmp_path, capsys):
     path = tmp_path / "clicks.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -142,7 +143,9 @@ def cmd_fit(args) -> int:
         model.fit(data, valid=valid, **options)
     except KeyboardInterrupt:
         done = f" after epoch {epochs[-1]['epoch']}" if epochs else ""
-        if args.checkpoint_dir is not None and epochs:
+        # a resumed fit's checkpoint is there before this run ends an epoch
+        kept = args.checkpoint_dir is not None and os.path.exists(os.path.join(args.checkpoint_dir, CHECKPOINT))
+        if args.checkpoint_dir is not None and (epochs or kept):
             print(f"recae: interrupted{done}; nothing saved to {args.out}. The checkpoint in {args.checkpoint_dir} "
                   "continues it: run the same command with --resume", file=sys.stderr)
         elif args.checkpoint_dir is not None:
