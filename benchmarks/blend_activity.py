@@ -23,13 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _env import environment, header_markdown, publish
+from _env import header_markdown, publish
+from blend_bags import members_for, ml1m
 
-import recae
 from recae.bench import make_split
-from recae.bench.fitting import fit_model
-from recae.bench.spaces import start
-from recae.datasets import load_movielens
 from recae.metrics import ndcg_at_k
 from recae.models.blend import _standardize
 from recae.models.blend_weights import search_weights
@@ -42,16 +39,9 @@ SEEDS = (98765, 1, 2)
 def member_scores(seed: int, split, folder: Path) -> dict:
     """name → standardised scores of the validation users, users × items."""
     fold_in = split.valid_fold_in.matrix
-    out = {}
-    for name in BASE + EXTRA:
-        path = folder / f"m_{seed}_{name}.recae"
-        if not path.exists():
-            model, secs = fit_model(name, start(name), split)
-            model.save(path)
-            print(f"seed {seed}: fitted {name} in {secs:.0f} s", flush=True)
-        with torch.no_grad():
-            out[name] = _standardize(recae.load(path).score_rows(fold_in)).numpy()
-    return out
+    with torch.no_grad():
+        return {name: _standardize(model.score_rows(fold_in)).numpy()
+                for name, model in zip(BASE + EXTRA, members_for(seed, split, folder, BASE + EXTRA))}
 
 
 class Scorer:
@@ -97,11 +87,7 @@ def main() -> int:
     p.add_argument("--bags", type=int, default=10)
     p.add_argument("--out")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    folder = Path(args.members_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    env = environment()
-    data = load_movielens("1m", data_dir=args.data_dir, download=False).binarize(3.5).filter(min_user=5)
+    folder, env, data = ml1m(args)
     rules = {"one set of weights (the Blend)": (BASE, 1), "2 history-length groups": (BASE, 2),
              "3 history-length groups": (BASE, 3), "+ EASE": (BASE + ("ease",), 1), "+ ALS": (BASE + ("als",), 1)}
     rows, members = [], []

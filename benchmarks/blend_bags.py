@@ -37,9 +37,19 @@ SEEDS = (98765, 1, 2)
 BAGS = (0, 10, 30, 100)
 
 
-def members_for(seed: int, split, folder: Path) -> list:
+def ml1m(args) -> tuple[Path, dict, recae.Interactions]:
+    """One torch thread; the members' folder (made), the run's environment and ML-1M's positives."""
+    torch.set_num_threads(1)
+    folder = Path(args.members_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = load_movielens("1m", data_dir=args.data_dir, download=False).binarize(3.5).filter(min_user=5)
+    return folder, environment(), data
+
+
+def members_for(seed: int, split, folder: Path, names=MEMBERS) -> list:
+    """The members ``names`` at their bench defaults on ``split``: loaded from ``folder``, or fitted and saved there."""
     out = []
-    for name in MEMBERS:
+    for name in names:
         path = folder / f"m_{seed}_{name}.recae"
         if not path.exists():
             model, secs = fit_model(name, start(name), split)
@@ -55,11 +65,7 @@ def main() -> None:
     p.add_argument("--members-dir", required=True)
     p.add_argument("--out")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    folder = Path(args.members_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    env = environment()
-    data = load_movielens("1m", data_dir=args.data_dir, download=False).binarize(3.5).filter(min_user=5)
+    folder, env, data = ml1m(args)
     rows = []
     for seed in SEEDS:
         split = make_split(data, "strong", seed)

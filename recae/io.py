@@ -15,6 +15,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors import SafetensorError
 
@@ -84,8 +85,9 @@ def ids_in(name: str, tensors: dict, meta: dict) -> np.ndarray:
             if not lossless:  # e.g. ids 40000 and up under int16 would wrap to other ids
                 raise ValueError(f"{name} do not fit their recorded dtype {dtype}")
             out = converted
-    if len(out) > 1 and len(np.unique(out)) < len(out):  # two rows or columns under one id
-        raise ValueError(f"{name} repeat an id ({len(out) - len(np.unique(out))} repeated)")
+    repeated = pd.Index(out).duplicated()  # two rows or columns under one id (a hash pass, not a sort)
+    if repeated.any():
+        raise ValueError(f"{name} repeat an id ({int(repeated.sum())} repeated)")
     return out
 
 
@@ -102,12 +104,9 @@ def write_model_file(path, meta: dict, tensors: dict[str, torch.Tensor], *, kind
     header_key, fmt, version = KINDS[kind]
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {"format": fmt, "format_version": version, "recae_version": __version__, **meta}
-    meta["sha256"] = _checksum(tensors)
     try:
         # NumPy scalars (a setting from np.logspace, say) are numbers: written as JSON's
-        meta = json.loads(json.dumps(meta, default=_numpy_scalar))
-        meta["meta_sha256"] = _meta_checksum(meta)
-        header = {header_key: json.dumps(meta)}
+        header = {header_key: json.dumps(seal(json.loads(json.dumps(meta, default=_numpy_scalar)), tensors))}
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"hyper-parameters of {meta.get('class')} are not JSON-serialisable: {exc}") from None
     atomic_save_tensors(tensors, path, header)

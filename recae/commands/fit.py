@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -144,8 +143,7 @@ def cmd_fit(args) -> int:
     except KeyboardInterrupt:
         done = f" after epoch {epochs[-1]['epoch']}" if epochs else ""
         # a resumed fit's checkpoint is there before this run ends an epoch
-        kept = args.checkpoint_dir is not None and os.path.exists(os.path.join(args.checkpoint_dir, CHECKPOINT))
-        if args.checkpoint_dir is not None and (epochs or kept):
+        if args.checkpoint_dir is not None and (epochs or (Path(args.checkpoint_dir) / CHECKPOINT).exists()):
             print(f"recae: interrupted{done}; nothing saved to {args.out}. The checkpoint in {args.checkpoint_dir} "
                   "continues it: run the same command with --resume", file=sys.stderr)
         elif args.checkpoint_dir is not None:

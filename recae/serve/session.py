@@ -296,9 +296,7 @@ class Session:
             if not isinstance(ratings, (list, tuple)) or len(ratings) != len(items):
                 raise DataError(f"ratings must be a list with one number per item ({len(items)}); got {ratings!r}")
             ratings = [interaction_value(r, item) for r, item in zip(ratings, items)]
-            if not model.accepts_negative and min(ratings) < 0:
-                raise DataError(f"{type(model).__name__} takes ratings >= 0; got {min(ratings)}")
-            model.history_rows(dict(zip(items, ratings)))  # the model's own checks (a rating model's scale)
+            model.history_rows(dict(zip(items, ratings)))  # the model's own checks: its scale, negatives
         record = {"user": user, "items": items, "ratings": ratings}
         with self._lock:
             seq = 0
