@@ -70,7 +70,7 @@ def one(name: str, params: dict, seed: int, data_dir, dataset: str = "ml-1m", th
     if dataset == "ml-1m":
         data = load_movielens("1m", data_dir=data_dir, download=False).binarize(3.5).filter(min_user=5)
     else:  # generated counts as presence (0/1), as `recae bench --dataset synthetic-ml20m --binarize 0`
-        data = load_dataset(dataset, data_dir).binarize(0.0)
+        data = load_dataset(dataset, data_dir)
     split = make_split(data, "strong", seed)
     model = recae.models.MODEL_REGISTRY[name](**params)
     if name == "SANSA":  # numba compiles sansa's kernels on first use: not part of a fit

@@ -86,6 +86,16 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def rank0_value(value: int) -> int:
+    """Rank 0's ``value`` on every rank (``value`` itself in a single process): a seed drawn from
+    OS entropy must be one seed for the job, or the ranks draw different global batches."""
+    if not is_distributed():
+        return value
+    box = [int(value)]
+    _dist().broadcast_object_list(box, src=0)
+    return int(box[0])
+
+
 def launched_by_torchrun() -> bool:
     """Whether the environment describes a multi-process job (``WORLD_SIZE`` > 1)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -194,9 +194,10 @@ def test_split_seeds():
 
 
 def test_load_dataset_gives_positives_of_the_named_log(tmp_path):
-    # a generated log is used as generated (the bench always did: it is shaped like a log of positives)
+    # a generated log is shaped like a log of positives: every entry is one, as `recae bench --binarize 0` reads it
     data = load_dataset("synthetic")
     assert (data.n_users, data.n_items) == (2000, 1000) and data.nnz == 40_000
+    assert not data.has_ratings and set(np.unique(data.matrix.data)) == {1.0}
     log = tmp_path / "log.csv"
     log.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(8) for i in range(u)))  # user u: u items
     pos = load_dataset(str(log))

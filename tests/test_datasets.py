@@ -254,6 +254,18 @@ def test_truncated_file_is_rejected(isolated):
         load_movielens("100k", data_dir=isolated / "data", download=False)
 
 
+def test_file_cut_inside_its_last_line_is_rejected(isolated):
+    """Every row is there, but the last timestamp is cut short: the missing final newline gives it away."""
+    d = isolated / "data" / "ml-100k"
+    d.mkdir(parents=True)
+    rows = [f"{1 + i % 943}\t{1 + i // 943}\t{1 + i % 5}\t879959583" for i in range(100_000)]
+    (d / "u.data").write_text("\n".join(rows)[:-4])
+    with pytest.raises(DataError, match=r"u.data does not end with a newline.*'timestamp': 87995\}\) is probably cut short"):
+        load_movielens("100k", data_dir=isolated / "data", download=False)
+    (d / "u.data").write_text("\n".join(rows) + "\n")
+    assert load_movielens("100k", data_dir=isolated / "data", download=False).nnz == 100_000
+
+
 def test_malformed_colon_file_is_rejected(isolated):
     d = isolated / "data" / "ml-1m"
     d.mkdir(parents=True)

@@ -82,6 +82,20 @@ WORKER = textwrap.dedent('''
                       patience=None, device=device, weight_averaging=0.5).fit(shard, valid=split, local_rows=True)
     result["local_vae"] = {"weights": torch.cat([p.detach().flatten().cpu() for p in v.module_.parameters()]).double().sum().item(),
                            "ndcg": [h["ndcg@100"] for h in v.history_]}
+    # random_state=None draws one seed for the job, and the image model's noise is the global
+    # batch's: the ranks' shuffling generators stay in step (before, they drifted apart)
+    import hashlib
+    def states(seen):
+        def cb(model, epoch, logs):
+            seen.append(hashlib.sha256(model._trainer.generator.get_state().numpy().tobytes()).hexdigest())
+            return False
+        return [cb]
+    result["seedless"], result["image_noise"] = [], []
+    recae.MultDAE(hidden_dims=(16,), batch_size=49, epochs=2, random_state=None, patience=None,
+                  device=device).fit(split.train, callbacks=states(result["seedless"]))
+    images = np.random.default_rng(0).random((203, 1, 8, 8), dtype=np.float32)
+    recae.ImageAutoencoder(arch="mlp", hidden_dims=(16,), latent_dim=4, noise=0.2, batch_size=25, epochs=2,
+                           device=device).fit(images, callbacks=states(result["image_noise"]))
     # fit joined torchrun's process group itself (the script never initialises it)
     result.update(world=distributed.world_size(), rank=distributed.rank())
     with open(os.path.join(out_dir, f"result-w{distributed.world_size()}-r{distributed.rank()}.json"), "w") as f:
@@ -169,6 +183,14 @@ def test_two_gloo_processes_match_one_process(gloo_runs):
         # both ranks end with the same model, history and rankings
         assert two[1][name]["ndcg"] == b["ndcg"] and two[1][name]["top"] == b["top"], name
         assert two[1][name]["weights"] == b["weights"], name
+
+
+def test_ranks_draw_one_stream_without_a_seed_and_with_image_noise(gloo_runs):
+    two = [_read(gloo_runs, 2, r) for r in (0, 1)]
+    for key in ("seedless", "image_noise"):
+        assert len(two[0][key]) == 2 and two[0][key] == two[1][key], key
+    # the image model's noise draws the global batch's noise: one process consumes its generator alike
+    assert _read(gloo_runs, 1, 0)["image_noise"] == two[0]["image_noise"]
 
 
 def test_explicit_models_two_gloo_processes_match_one_process(gloo_runs):

@@ -293,6 +293,12 @@ def test_validation_early_stopping_and_resume(mnist, tmp_path):
     np.testing.assert_allclose(resumed.encode(valid[:10]), full.encode(valid[:10]), rtol=1e-5, atol=1e-6)
     with pytest.raises(recae.TrainingError, match="other hyper-parameters"):
         ImageAutoencoder(**dict(FAST, epochs=4, latent_dim=8)).fit(x, checkpoint_dir=tmp_path, resume=True)
+    # a checkpoint chose its best epoch on its validation images: resuming without them, or with
+    # others, would compare incomparable scores (and kept the old best over the new epochs)
+    ImageAutoencoder(**dict(FAST, epochs=1)).fit(x, valid=valid, checkpoint_dir=tmp_path / "v")
+    for other in (None, valid[:100]):
+        with pytest.raises(recae.TrainingError, match=r"other hyper-parameters or data \(training or validation"):
+            ImageAutoencoder(**dict(FAST, epochs=2)).fit(x, valid=other, checkpoint_dir=tmp_path / "v", resume=True)
 
 
 def test_threshold_save_load(mlp_model, mnist, tmp_path):

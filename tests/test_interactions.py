@@ -495,6 +495,18 @@ def test_text_timestamps_that_are_not_dates():
         Interactions.from_pandas(df.assign(r=["2024-03-01"] * 3), rating="r")
 
 
+@pytest.mark.parametrize("clock", ["10:00", "now", "today", "10:00:05"])
+def test_text_timestamps_dated_by_the_clock_are_refused(clock):
+    """A time alone or "now" takes today's date in pandas: it would become the newest event, differently each run."""
+    df = pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 1], "t": ["2024-03-01", clock, "2024-03-02"]})
+    with pytest.raises(DataError, match=rf"column 't' holds '{clock}' \(row 1\), which has no date") as exc:
+        Interactions.from_pandas(df, timestamp="t")
+    assert exc.value.row == 1
+    today = pd.Timestamp.now(tz="UTC")  # a dated value from today is a date like any other
+    dated = df.assign(t=["2024-03-01", today.strftime("%Y-%m-%d %H:%M"), today.strftime("%d %b %Y")])
+    assert Interactions.from_pandas(dated, timestamp="t").timestamps[1] > 1.7e9
+
+
 def test_text_timestamps_in_a_file_name_the_line(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("user,item,t\nu1,a,2024-03-01T10:00:00Z\nu2,a,2024-03-02T10:00:00Z\nu3,b,not-a-date\n")

@@ -467,3 +467,31 @@ def test_a_file_repeating_an_id_is_refused(ease, tmp_path):
 
     with pytest.raises(ModelFileError, match="incomplete or inconsistent EASE .*item_ids repeat an id"):
         recae.load(_rewritten(ease, tmp_path, same_items))
+
+
+
+def test_save_refuses_a_setting_changed_after_fit(tmp_path, ease):
+    """A file records the settings its weights were fitted with: a rank or l2 set later is named at save."""
+    from recae import FactorEASE, ImageAutoencoder
+    factored = FactorEASE(rank=3, epochs=1, device="cpu").fit(small_log())
+    factored.set_params(rank=5)
+    with pytest.raises(RecaeError, match=r"rank was set to 5 after fit, but its weights were fitted with rank=3"):
+        factored.save(tmp_path / "f.recae")
+    assert not (tmp_path / "f.recae").exists()
+    factored.set_params(rank=3, popularity_exponent=0.5, show_progress=False)  # set back; scoring-time settings pass
+    factored.save(tmp_path / "f.recae")
+    assert recae.load(tmp_path / "f.recae").popularity_exponent == 0.5
+    ease.set_params(l2=-5.0)
+    with pytest.raises(RecaeError, match=r"l2 was set to -5.0 after fit.*Set it back with set_params, or fit again"):
+        ease.save(tmp_path / "e.recae")
+    ease.set_params(l2=7.0).fit(small_log())  # a refit records its own settings
+    ease.save(tmp_path / "e.recae")
+    loaded = recae.load(tmp_path / "e.recae")  # so does a load
+    loaded.set_params(l2=8.0)
+    with pytest.raises(RecaeError, match="l2 was set to 8.0 after fit, but its weights were fitted with l2=7.0"):
+        loaded.save(tmp_path / "e2.recae")
+    images = np.random.default_rng(0).random((8, 1, 4, 4), dtype=np.float32)
+    image = ImageAutoencoder(arch="mlp", latent_dim=2, hidden_dims=(4,), epochs=1, device="cpu").fit(images)
+    image.set_params(latent_dim=3)
+    with pytest.raises(RecaeError, match="latent_dim was set to 3 after fit"):
+        image.save(tmp_path / "i.recae")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 
 import recae
 from recae import EASE, LinearAE, evaluate, strong_generalization_split
@@ -175,3 +176,17 @@ def test_many_empty_items_leave_float32_converging_and_get_zero_factors(ml100k):
     ids, _ = one.recommend(data.user_ids[:20], n=10)
     ref_ids, _ = ref.recommend(data.user_ids[:20], n=10)
     assert (ids == ref_ids).mean() > 0.9  # float32 and float64 rank alike
+
+
+def test_float32_failure_is_solved_on_a_float64_gram_and_a_float64_failure_is_named(monkeypatch):
+    # values of 1e20 overflow XᵀX in float32 (inf): the float64 retry builds XᵀX again, not an upcast of inf
+    X = sp.random(50, 20, density=0.3, random_state=3, format="csr")
+    X.data[:] = 1e20
+    model = LinearAE(rank=8, device="cpu").fit(X)
+    assert model.rank_ == 8 and torch.isfinite(model.item_factors_).all()
+
+    def never_converges(G):
+        raise torch.linalg.LinAlgError("forced")
+    monkeypatch.setattr(torch.linalg, "eigh", never_converges)
+    with pytest.raises(DataError, match=r"did not converge even in float64 \(forced\).*scaling the values down"):
+        LinearAE(rank=8, device="cpu").fit(X)

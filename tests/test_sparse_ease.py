@@ -221,6 +221,18 @@ def test_recommend_new_of_a_training_user_equals_recommend():
     np.testing.assert_array_equal(ids, np.argsort(-row, kind="stable")[:3])
 
 
+def test_similar_items_of_an_item_no_other_took_as_a_neighbour():
+    """Its row of B is empty (a one-item history scores nothing): its own neighbourhood, column i, ranks instead."""
+    X = sp.csr_matrix(random_matrix(seed=5, n_users=60, n_items=30))
+    model = SparseEASE(l2=2.0, density=0.07, device="cpu").fit(X)  # 2 neighbours per item
+    lonely = np.flatnonzero(np.diff(model.weights_.indptr) == 0)
+    assert len(lonely)
+    item = int(lonely[0])
+    ids, scores = model.similar_items(item, n=2)
+    column = model.weights_[:, item].toarray().ravel()
+    assert set(ids.tolist()) == set(np.flatnonzero(column).tolist()) and np.all(scores != 0)
+
+
 @pytest.mark.slow
 def test_quality_floor_ml100k(ml100k):
     positives = ml100k.binarize(3.5).filter(min_user=5)
@@ -241,3 +253,6 @@ def test_auto_picks_dense_ease_where_it_fits_else_a_fixed_number_of_neighbours()
     assert auto_linear(1_000, memory_budget_gb=1e-6) == (SparseEASE, {"density": 0.05})  # the default: ≤ 200 anyway
     cls, params = auto_linear(80_000)  # dense EASE needs 71.5 GiB; at density 0.05 the weights alone 12 GiB
     assert cls is SparseEASE and params["density"] * 80_000 == pytest.approx(AUTO_NEIGHBOURS)
+    # the budget is checked at the dtype EASE will use: 20,000 items fit 8 GiB in float32 (4.5 GiB), not in float64
+    assert auto_linear(20_000) == (EASE, {})
+    assert auto_linear(20_000, dtype="float64")[0] is SparseEASE

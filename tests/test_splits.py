@@ -188,6 +188,14 @@ def check_strong(log: pd.DataFrame, data: Interactions, s: StrongSplit, n_held: 
             assert nt[u] == (total // 5 if total >= 5 else 0), (u, total, nt[u])
 
 
+def test_heldout_fraction_is_not_cut_short_by_float_error():
+    """0.29 × 100 is 28.999999999999996 in floats: the part still has 29 users, as 29 % of 100."""
+    from recae.datasets import synthetic
+    data = synthetic(100, 50, random_state=0)
+    assert strong_generalization_split(data, n_heldout=0.29, random_state=0).test_fold_in.n_users == 29
+    assert strong_generalization_split(data, n_heldout=0.3, random_state=0).test_fold_in.n_users == 30
+
+
 @pytest.mark.parametrize("n_heldout, n_held", [(0.1, 8), (12, 12)])
 def test_strong_split_contract(log, data, n_heldout, n_held):
     s = strong_generalization_split(data, n_heldout=n_heldout, random_state=98765)

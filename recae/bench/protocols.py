@@ -65,15 +65,16 @@ def positives(data: Interactions, threshold: float | None = 3.5, min_user: int =
 
 def load_dataset(name: str, data_dir=None, *, threshold: float = 3.5, min_user: int = 5,
                  show_progress: bool = False) -> Interactions:
-    """Positives (rating > ``threshold``) of users with at least ``min_user`` of them (synthetic logs as generated).
+    """Positives (rating > ``threshold``) of users with at least ``min_user`` of them.
 
     ``name`` is one of :data:`DATASETS` (the synthetic ones with seed 0; MovieLens is never
     downloaded here) or the path of a CSV/TSV/Parquet log with columns ``user``, ``item``
-    and optionally ``rating`` and ``timestamp``.
+    and optionally ``rating`` and ``timestamp``. A synthetic log is generated at the shape of
+    a log of positives, so every entry is one (value 1), as ``recae bench --binarize 0`` reads it.
     """
     data, _ = registry.load(name, data_dir=data_dir, download=False, show_progress=show_progress)
     if name in registry.SYNTHETIC_NAMES:
-        return data  # generated at the shape of a log of positives: used as it is, as the bench always did
+        return data.binarize(0.0)
     return positives(data, threshold, min_user)
 
 

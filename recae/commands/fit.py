@@ -94,7 +94,7 @@ def cmd_fit(args) -> int:
             data = implicit_positives(data, args)
         mine = parse_params(args.param)
         budget = mine.get("memory_budget_gb", 8.0)
-        cls, chosen = auto_linear(data.n_items, budget)
+        cls, chosen = auto_linear(data.n_items, budget, mine.get("dtype", "float32"))
         fits, but = ("fits" if cls is EASE else "does not fit"), ""
         sparse_only = sorted(k for k in mine if k in SparseEASE().get_params() and k not in EASE().get_params())
         if cls is EASE and sparse_only:  # a setting only SparseEASE takes asks for it

@@ -205,11 +205,13 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
             continue
         if fmt is None:
             _refuse_swappable(s, text, out, name)
+        _refuse_undated(s, out, name)
         logger.info("timestamp column %r holds text dates: parsed them (%s) as UTC, e.g. %r -> %s",
                     name, fmt or "one inferred format", text.iloc[0], out.iloc[0])
         return out
     mixed = _unambiguous_mixed(s, name)
     if mixed is not None:
+        _refuse_undated(s, mixed, name)
         logger.info("timestamp column %r holds text dates in several formats: parsed each as UTC", name)
         return mixed
     try:
@@ -222,6 +224,21 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
     row = int(np.flatnonzero(bad)[0])
     raise DataError(f"column {name!r} holds text dates, but {int(bad.sum())} value(s) are not dates, e.g. "
                     f"{s.iloc[row]!r} (first at row {row}); fix or drop those rows", row=row)
+
+
+def _refuse_undated(s: pd.Series, parsed: pd.Series, name: str) -> None:
+    """Refuse values pandas dated by the clock: a time alone ("10:00") or "now" / "today".
+
+    Such a value takes today's date, so it would become the log's newest event (and "now" a
+    different one on every run). Only values parsed to today are looked at: their year must be written.
+    """
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    near = ((parsed - today).abs() <= pd.Timedelta(days=2)).to_numpy()
+    for row in np.flatnonzero(near):
+        value, year = str(s.iloc[row]), parsed.iloc[row].year
+        if str(year) not in value and not re.search(rf"(?<!\d){year % 100:02d}(?!\d)", value):
+            raise DataError(f"column {name!r} holds {value!r} (row {row}), which has no date: pandas would date it "
+                            "by today's clock; give every timestamp its date, or drop those rows", row=int(row))
 
 
 def date_objects(s: pd.Series, name: str) -> pd.Series:

@@ -146,7 +146,7 @@ class ImageAutoencoder(Trained, Params):
 
     # ------------------------------------------------------------------ training
     def _loss(self, ctx, x: torch.Tensor, rows) -> torch.Tensor:
-        z = self.module_["encoder"](corrupt(x, self.noise, self.noise_type, ctx.generator))
+        z = self.module_["encoder"](corrupt(x, self.noise, self.noise_type, ctx.noise))
         logits = self.module_["decoder"](z).float()
         if self.loss == "bce":
             loss = nn.functional.binary_cross_entropy_with_logits(logits, x)
@@ -185,14 +185,17 @@ class ImageAutoencoder(Trained, Params):
             self.image_shape_ = tuple(int(s) for s in x.shape[1:])
             self.threshold_ = None
             valid_t = torch.from_numpy(v).to(self.device_) if v is not None else None
+            # a resumed run scored on other validation images (or none) would pick among incomparable scores
+            seen = (np.asarray(x.shape, np.int64), x) + (() if v is None else (np.asarray(v.shape, np.int64), v))
 
             def spec(trainer) -> TrainSpec:
                 return self._spec(
-                    DenseLoader(torch.from_numpy(x), self.device_), self._fingerprint(np.asarray(x.shape, np.int64), x),
+                    DenseLoader(torch.from_numpy(x), self.device_), self._fingerprint(*seen),
                     (lambda: float(self._errors(valid_t, "mse").mean())) if valid_t is not None else None,
                     metric="mse", higher_is_better=False)
 
             self._train(self.image_shape_, spec, checkpoint_dir=checkpoint_dir, resume=resume, callbacks=callbacks)
+            self._note_fitted_params()
         except BaseException:
             self._forget()  # a failed fit leaves no half-fitted model behind
             raise
@@ -317,7 +320,7 @@ class ImageAutoencoder(Trained, Params):
     def save(self, path) -> None:
         """Write weights (safetensors) and JSON metadata to one file; never pickles."""
         self._check_fitted()
-        meta = {"class": type(self).__name__, "params": self.get_params(), "image_shape": list(self.image_shape_),
+        meta = {"class": type(self).__name__, "params": self._params_to_save(), "image_shape": list(self.image_shape_),
                 "threshold": self.threshold_, "threshold_metric": getattr(self, "threshold_metric_", "mse"),
                 "best_epoch": self.best_epoch_, "history": self.history_}
         write_model_file(path, meta, {f"state.{k}": v for k, v in self.module_.state_dict().items()}, kind="image")
@@ -342,3 +345,4 @@ class ImageAutoencoder(Trained, Params):
         self.threshold_metric_ = meta.get("threshold_metric", "mse")
         self.best_epoch_ = meta.get("best_epoch")
         self.history_ = meta.get("history", [])
+        self._note_fitted_params()

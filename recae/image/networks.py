@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed
 from ..exceptions import ShapeError
 from ..models.layers import activation, mlp
 
@@ -62,11 +63,14 @@ def check_conv_size(arch: str, channels, shape) -> None:
                          f"divisible by {step}; got {shape[1]}×{shape[2]} images (crop or pad them, or use arch='mlp')")
 
 
-def corrupt(x: torch.Tensor, noise: float, noise_type: str, generator: torch.Generator) -> torch.Tensor:
-    """Training input corruption: Gaussian noise clipped to [0, 1], or pixels masked to 0."""
+def corrupt(x: torch.Tensor, noise: float, noise_type: str, source) -> torch.Tensor:
+    """Training input corruption: Gaussian noise clipped to [0, 1], or pixels masked to 0.
+
+    ``source``: a ``torch.Generator``, or under torchrun this rank's slice of the global batch's
+    noise (:class:`recae.distributed.BatchSlice`), so the ranks' generators stay in step.
+    """
     if not noise:
         return x
     if noise_type == "masking":
-        return x * (torch.rand(x.shape, generator=generator, device=x.device) >= noise)
-    noise_t = torch.randn(x.shape, generator=generator, device=x.device) * noise
-    return (x + noise_t).clamp(0.0, 1.0)
+        return x * (distributed.rand(x.shape, source, x.device) >= noise)
+    return (x + distributed.randn(x.shape, source, x.device) * noise).clamp(0.0, 1.0)

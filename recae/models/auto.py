@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-
 from ..exceptions import MemoryBudgetError
-from .closed_form import check_memory
+from .closed_form import check_dtype_l2, check_memory
 from .ease import EASE
 from .sparse_ease import SparseEASE
 
@@ -16,8 +14,8 @@ from .sparse_ease import SparseEASE
 AUTO_NEIGHBOURS = 200
 
 
-def auto_linear(n_items: int, memory_budget_gb: float = 8.0) -> tuple[type, dict]:
-    """``(EASE, {})`` when its three float32 items × items matrices fit ``memory_budget_gb``, else
+def auto_linear(n_items: int, memory_budget_gb: float = 8.0, dtype: str = "float32") -> tuple[type, dict]:
+    """``(EASE, {})`` when its three items × items matrices (of ``dtype``) fit ``memory_budget_gb``, else
     ``(SparseEASE, {"density": ...})`` with :data:`AUTO_NEIGHBOURS` neighbours per item.
 
     Dense EASE is exact and, below the budget, fast; past it SparseEASE keeps EASE's closed form
@@ -25,7 +23,7 @@ def auto_linear(n_items: int, memory_budget_gb: float = 8.0) -> tuple[type, dict
     (12 GiB at 80k items) and the solves as items · k³, so ``auto`` fixes k instead.
     """
     try:
-        check_memory("EASE", n_items, torch.float32, 3, memory_budget_gb)
+        check_memory("EASE", n_items, check_dtype_l2(dtype, 0.0), 3, memory_budget_gb)
     except MemoryBudgetError:
         return SparseEASE, {"density": min(SparseEASE().density, AUTO_NEIGHBOURS / n_items)}
     return EASE, {}

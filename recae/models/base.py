@@ -111,6 +111,7 @@ class Recommender(RecommenderFile, Params):
         self.user_ids_, self.item_ids_ = np.asarray(user_ids), np.asarray(item_ids)
         self.n_items_ = X.shape[1]
         self.user_items_ = X
+        self._note_fitted_params()
 
     # ------------------------------------------------------------------ to implement
     def _fit(self, X: sp.csr_matrix, valid=None, **fit_kwargs) -> None:

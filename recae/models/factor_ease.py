@@ -121,6 +121,7 @@ class FactorEASE(NeuralRecommender):
     #: The memory budget and the scores' popularity exponent leave training as it is, so a resumed
     #: run may differ in them.
     resumable = NeuralRecommender.resumable + ("memory_budget_gb", "popularity_exponent")
+    after_fit = NeuralRecommender.after_fit + ("popularity_exponent",)  # read at scoring time
 
     # ------------------------------------------------------------------ checks
     def _check_settings(self) -> None:

@@ -21,10 +21,6 @@ __all__ = ["RecommenderFile"]
 class RecommenderFile:
     """``save`` / ``from_file`` of :class:`~recae.models.base.Recommender` (a mixin, not a model)."""
 
-    def export_params(self) -> dict:
-        """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
-        return self.get_params()
-
     def check_params(self) -> None:
         """Check the settings as ``fit`` would, as far as that needs no data.
 
@@ -45,7 +41,7 @@ class RecommenderFile:
         tensors.update({"user_items.indptr": torch.as_tensor(X.indptr.astype(np.int64)),
                         "user_items.indices": torch.as_tensor(X.indices.astype(np.int64)),
                         "user_items.data": torch.as_tensor(X.data.astype(np.float32))})
-        meta = {"class": type(self).__name__, "params": self.export_params(), "n_users": int(X.shape[0]),
+        meta = {"class": type(self).__name__, "params": self._params_to_save(), "n_users": int(X.shape[0]),
                 "n_items": int(X.shape[1]),
                 "dropped_users": {step: [u.item() if isinstance(u, np.generic) else u for u in users]
                                   for step, users in getattr(self, "dropped_users_", {}).items()}}

@@ -33,6 +33,12 @@ from .params import store_params
 logger = logging.getLogger(__name__)
 
 
+def _not_converged(exc) -> DataError:
+    return DataError(f"the eigendecomposition of XᵀX did not converge even in float64 ({exc}); items with identical "
+                     "interactions, or values so large that XᵀX overflows, make it ill-conditioned: a larger l2 will "
+                     "not help; dropping rare items (data.filter(min_item=...)) or scaling the values down may")
+
+
 class LinearAE(Recommender):
     """Low-rank linear autoencoder (closed form, no training loop).
 
@@ -90,13 +96,16 @@ class LinearAE(Recommender):
             evals, evecs = torch.linalg.eigh(G)  # ascending order
         except torch.linalg.LinAlgError as exc:
             if dtype == torch.float64:
-                raise DataError(f"the eigendecomposition of XᵀX did not converge even in float64 ({exc}); items "
-                                "with identical interactions make it ill-conditioned: a larger l2 will not help, "
-                                "dropping rare items (data.filter(min_item=...)) may") from None
+                raise _not_converged(exc) from None
             logger.warning("LinearAE: the float32 eigendecomposition did not converge (%s); solving in float64", exc)
             check_memory("LinearAE", len(used), torch.float64, 4, self.memory_budget_gb)
             dtype = torch.float64
-            evals, evecs = torch.linalg.eigh(G.to(dtype))
+            del G  # built again in float64: a float32 XᵀX may have lost the precision (or overflowed)
+            G = gram(X[:, used] if len(used) < n else X, self.device_, dtype)
+            try:
+                evals, evecs = torch.linalg.eigh(G)
+            except torch.linalg.LinAlgError as exc64:
+                raise _not_converged(exc64) from None
         # numpy.linalg.matrix_rank's tolerance: below it an eigenvalue is rounding noise, and
         # its eigenvector an arbitrary direction that X does not span (users < items)
         tol = float(evals[-1]) * n * torch.finfo(dtype).eps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-
+import json
 import os
 
 from ..device import resolve_device
@@ -115,6 +115,39 @@ class Params:
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
             delattr(self, attr)
         self.__dict__.pop("_id_cache", None)
+        self.__dict__.pop("_fitted_params", None)
+
+    #: Settings a fitted model takes through ``set_params`` and saves as they are: they change
+    #: where or how it runs (or, for some models, how it scores), not what it learned.
+    after_fit: tuple[str, ...] = ("device", "show_progress", "memory_budget_gb", "amp")
+
+    def export_params(self) -> dict:
+        """Hyper-parameters as JSON-ready values, for model files (nested models become specs)."""
+        return self.get_params()
+
+    def _note_fitted_params(self) -> None:
+        """Record the settings the learned state matches: at fit and load, or when a caller relabels
+        a fitted model with equivalent settings (the epochs a trial stopped at)."""
+        self._fitted_params = json.dumps(self.export_params(), sort_keys=True, default=str)
+
+    def _params_to_save(self) -> dict:
+        """The settings a model file records; refuses those changed since fit.
+
+        A setting changed through ``set_params`` after fit (a rank, an l2) describes weights that
+        were never learned: saved, the file would not load, or would state the wrong setting.
+        """
+        params = self.export_params()
+        fitted = json.loads(getattr(self, "_fitted_params", None) or "null")
+        if fitted is not None:
+            now = json.loads(json.dumps(params, sort_keys=True, default=str))
+            changed = [k for k in now if k in fitted and k not in self.after_fit and now[k] != fitted[k]]
+            if changed:
+                raise DataError(f"cannot save this {type(self).__name__}: "
+                                + "; ".join(f"{k} was set to {now[k]!r} after fit, but its weights were fitted "
+                                            f"with {k}={fitted[k]!r}" for k in changed)
+                                + ". Set " + ("it" if len(changed) == 1 else "them") + " back with set_params, "
+                                "or fit again, before saving")
+        return params
 
     # ------------------------------------------------------------------ files
     @classmethod

@@ -337,8 +337,16 @@ class SparseEASE(Recommender):
         return (self.weights_t_ @ x.T.contiguous()).T.contiguous()
 
     def similarity_rows(self, cols):
-        """Row i of B for each queried item i: the scores of a one-item history."""
-        rows = self.weights_[np.asarray(cols)].toarray()
+        """Row i of B for each queried item i: the scores of a one-item history.
+
+        An item no other item took as a neighbour has an empty row (its one-item history scores
+        nothing); it gets column i instead, its own neighbourhood: the items that predict it.
+        """
+        cols = np.asarray(cols)
+        rows = self.weights_[cols].toarray()
+        empty = np.flatnonzero(np.diff(self.weights_.indptr)[cols] == 0)
+        if len(empty):
+            rows[empty] = self.weights_[:, cols[empty]].T.toarray()
         return torch.from_numpy(rows).to(self.device_)
 
     # ------------------------------------------------------------------ state

@@ -288,6 +288,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
         else:  # the saved settings are those a refit would use (epochs, weights), not the search's caps
             result.model.set_params(**{k: v for k, v in result.estimator().get_params().items()
                                        if k in ("members", "weights", "epochs")})
+            result.model._note_fitted_params()  # the same weights, labelled with what a refit would use
         model = result.model
     # the figures behind the choice travel in the model file (GET /model shows them)
     model.quality_ = {"valid_ndcg@100": float(top["valid_ndcg@100"]), **{f"test_{k}": v for k, v in top["test"].items()},

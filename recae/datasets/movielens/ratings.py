@@ -51,11 +51,20 @@ def read_ratings(path: Path, fmt: str) -> pd.DataFrame:
 
 
 def check_count(df: pd.DataFrame, expected: int | None, path: Path) -> None:
-    if expected is not None and len(df) != expected:
+    """The release's row count, and its final newline: a file cut inside its last line (a
+    timestamp cut short) still has every row."""
+    if expected is None:
+        return
+    if len(df) != expected:
         raise DataError(
             f"{path} has {len(df):,} ratings; the official release has {expected:,}. The file is "
             "truncated or modified; delete its folder and download it again."
         )
+    with open(path, "rb") as f:
+        f.seek(-1, 2)
+        if f.read(1) != b"\n":
+            raise DataError(f"{path} does not end with a newline, as every official release does: its last line "
+                            f"({ {c: df[c].iat[-1].item() for c in df.columns} }) is probably cut short. Delete its folder and download it again.")
 
 
 def check_values(df: pd.DataFrame, whole_stars: bool, path: Path) -> None:
