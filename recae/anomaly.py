@@ -68,7 +68,7 @@ def auroc(scores, labels) -> float:
         raise ShapeError(f"scores and labels must have the same length; got {s.shape[0]} and {y.shape[0]}")
     if not np.all(np.isfinite(s)):
         raise DataError("scores hold NaN or infinite values")
-    y = y.astype(bool)
+    y = _binary_labels(y)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         raise DataError(f"AUROC needs both classes; got {n_pos} positive and {n_neg} negative labels")
@@ -77,6 +77,18 @@ def auroc(scores, labels) -> float:
     ranks = scipy.stats.rankdata(s)  # average ranks for ties
     u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def _binary_labels(y: np.ndarray) -> np.ndarray:
+    """Labels as bools: True/False or 1/0 only. scikit-learn's outlier labels (+1 normal, -1
+    anomaly), strings and NaN would all read as True, flagging everything."""
+    if y.dtype == bool:
+        return y
+    if not (np.issubdtype(y.dtype, np.number) and np.isin(y, (0, 1)).all()):
+        odd = np.unique(y[~np.isin(y, (0, 1))] if np.issubdtype(y.dtype, np.number) else y)[:5].tolist()
+        raise DataError(f"labels must be True/False or 1/0 (1: anomaly); got values such as {odd}"
+                        + (" (scikit-learn's outlier labels? use labels == -1)" if -1 in odd else ""))
+    return y.astype(bool)
 
 
 def choose_threshold(scores, labels=None, *, max_false_positive_rate: float = 0.01) -> float:
@@ -100,14 +112,19 @@ def choose_threshold(scores, labels=None, *, max_false_positive_rate: float = 0.
     if s.size == 0 or not np.all(np.isfinite(s)):
         raise DataError(f"scores must be a non-empty array of finite numbers; got {s.size} value(s)")
     if labels is None:
-        if not 0 < max_false_positive_rate < 1:
-            raise DataError(f"max_false_positive_rate must be in (0, 1); got {max_false_positive_rate!r}")
-        return float(np.quantile(s, 1.0 - max_false_positive_rate))
-    y = np.asarray(labels).ravel().astype(bool)
+        rate = max_false_positive_rate
+        if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                or not 0 < rate < 1:
+            raise DataError(f"max_false_positive_rate must be a number in (0, 1); got {rate!r}")
+        return float(np.quantile(s, 1.0 - rate))
+    y = np.asarray(labels).ravel()
     if y.shape != s.shape:
         raise ShapeError(f"scores and labels must have the same length; got {s.size} and {y.size}")
+    y = _binary_labels(y)
     if not y.any():
         raise DataError("labels mark no anomalies; pass labels=None to threshold on normal data")
+    if y.all():
+        raise DataError("labels mark every score as an anomaly; a threshold needs normal ones too")
     order = np.argsort(-s, kind="stable")
     s_sorted, y_sorted = s[order], y[order]
     tp = np.cumsum(y_sorted)

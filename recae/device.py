@@ -18,6 +18,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         dev = torch.device(spec)
     except (RuntimeError, TypeError) as exc:
         raise DataError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {spec!r} ({exc})") from None
+    if dev.type not in ("cpu", "cuda"):  # torch names more (mps, meta, xpu); recae runs on these two
+        raise DataError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {spec!r}: recae runs on CPUs "
+                        f"and CUDA GPUs, not on {dev.type!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DataError(f"device {spec!r} was requested but CUDA is not available; use device='auto' or 'cpu'")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():

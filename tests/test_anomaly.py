@@ -39,6 +39,25 @@ def test_auroc_errors():
         auroc([np.nan, 1.0], [1, 0])
 
 
+@pytest.mark.parametrize("labels, hint", [
+    ([1, 1, 1, -1, -1], r"\[-1\] \(scikit-learn's outlier labels\? use labels == -1\)"),
+    (["no", "no", "yes", "no", "no"], r"\['no', 'yes'\]"),
+    ([np.nan, 0, 0, 0, 1], r"\[nan\]"),
+])
+def test_labels_other_than_bools_or_0_1_are_refused(labels, hint):
+    """Before, any non-zero label counted as an anomaly: ±1, strings and NaN flagged everything."""
+    scores = [0.1, 0.2, 0.3, 0.9, 1.0]
+    with pytest.raises(DataError, match=r"labels must be True/False or 1/0 \(1: anomaly\); got values such as " + hint):
+        choose_threshold(scores, labels)
+    with pytest.raises(DataError, match="labels must be True/False or 1/0"):
+        auroc(scores, labels)
+    assert choose_threshold(scores, [0, 0, 0, 1, 1]) == pytest.approx(0.6)
+    with pytest.raises(DataError, match="labels mark every score as an anomaly"):
+        choose_threshold(scores, [1] * 5)
+    with pytest.raises(DataError, match=r"max_false_positive_rate must be a number in \(0, 1\); got '0.1'"):
+        choose_threshold(scores, max_false_positive_rate="0.1")
+
+
 def test_choose_threshold():
     normal = np.arange(100, dtype=float)
     t = choose_threshold(normal, max_false_positive_rate=0.05)

@@ -144,6 +144,10 @@ def test_predict_length_mismatch_and_unfitted():
     model = AutoRec(**TINY).fit(ratings_log())
     with pytest.raises(ShapeError, match="same length"):
         model.predict(["u1", "u2"], ["i1", "i2", "i3"])
+    with pytest.raises(ShapeError, match="same length"):  # a list of one id is a list, not a single id
+        model.predict(["u1", "u2"], ["i1"])
+    single = model.predict(["u1", "u2"], "i1")
+    assert single.shape == (2,) and np.array_equal(single, model.predict(["u1", "u2"], ["i1", "i1"]))
 
 
 # ---------------------------------------------------------------------- bad input

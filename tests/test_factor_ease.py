@@ -288,6 +288,16 @@ def test_bad_negatives(board, negatives):
         FactorEASE(**dict(SMALL, negatives=negatives)).fit(board)
 
 
+def test_a_float_of_one_or_more_is_no_share(board):
+    """1.0 read as a count drew one negative item per batch, where a user may mean the whole catalogue."""
+    with pytest.raises(DataError, match=r"negatives as a float is a share of the items, in \(0, 1\); got 1.0. "
+                                        r"Pass a count as an int \(negatives=1\), or None for the exact loss"):
+        FactorEASE(**dict(SMALL, negatives=1.0)).fit(board)
+    assert FactorEASE(**dict(SMALL, epochs=1, negatives=np.int64(2))).fit(board).is_fitted
+    with pytest.raises(recae.NotFittedError, match="this FactorEASE is not fitted yet"):  # not "no attribute 'module_'"
+        FactorEASE().item_factors_
+
+
 @pytest.mark.filterwarnings("ignore:training data has 3 rows")
 def test_memory_budget_refuses_before_allocating(board, monkeypatch):
     def never(self, n_items):
@@ -297,6 +307,9 @@ def test_memory_budget_refuses_before_allocating(board, monkeypatch):
     with pytest.raises(MemoryBudgetError, match=r"needs about 2\.98e-06 GiB.*memory_budget_gb=1e-06") as err:
         FactorEASE(**dict(SMALL, rank=4), memory_budget_gb=1e-6).fit(board)  # 5 × 40 × 4 × 4 bytes
     assert "5 × 40 × 4 × 4 bytes" in str(err.value)
+    with pytest.raises(MemoryBudgetError, match=r"6 × 40 × 4 × 4 bytes: factors, gradient, normalised factors, "
+                                                r"weight average and adam state"):  # the average is one more copy
+        FactorEASE(**dict(SMALL, rank=4), weight_averaging=0.9, memory_budget_gb=1e-6).fit(board)
     with pytest.raises(DataError, match="memory_budget_gb"):
         FactorEASE(**SMALL, memory_budget_gb=0).fit(board)
     # a million items at rank 1024: 5 copies of 4 GB

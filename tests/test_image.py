@@ -431,6 +431,7 @@ def test_cli_refuses_flags_before_the_work_and_names_them(tmp_path, capsys):
             (["fit", *data, "--epochs", "0", "--out", str(model)], "--epochs must be a positive integer"),
             (["fit", *data, "--valid-fraction", "0.001", "--out", str(model)], "--valid-fraction 0.001 of 64 images "
                                                                                  "holds out none"),
+            (["fit", *data, "--out", str(tmp_path / "absent" / "m.recae")], "m.recae': the folder"),  # before training
             (["reconstruct", "--model-file", str(model), *data, "-n", "0", "--out", str(tmp_path / "g.png")],
              "-n must be a positive number"),
             (["reconstruct", "--model-file", str(model), *data, "--out", str(tmp_path / "absent" / "g.png")],
@@ -447,3 +448,23 @@ def test_one_image_without_its_batch_axis_gets_a_hint():
 
     with pytest.raises(ShapeError, match=r"one H×W image\? pass it as images\[None\], shape \(1, H, W\)"):
         as_images(np.zeros((28, 28), np.float32))
+    # and where a fitted model knows its image size (encode, reconstruct, anomaly_score)
+    with pytest.raises(ShapeError, match=r"1×28×28 images \(784 values\) \(one image\? pass it as images\[None\]\)"):
+        as_images(np.zeros((28, 28), np.float32), (1, 28, 28))
+
+
+def test_odd_values_get_clear_errors(tmp_path):
+    """Found by a QA pass: each of these let a raw TypeError, ValueError or LinAlgError out."""
+    from recae.image import plots
+    rng = np.random.default_rng(0)
+    model = ImageAutoencoder(arch="mlp", hidden_dims=(8,), latent_dim=2, epochs=1, device="cpu",
+                             noise=np.float32(0.1)).fit(rng.random((16, 4, 4), dtype=np.float32))  # a NumPy float noise
+    with pytest.raises(DataError, match=r"codes must be numbers of shape \(N, 2\); got str"):
+        model.decode("abc")
+    with pytest.raises(DataError, match=r"codes hold 10 row\(s\) with NaN or infinite values"):
+        plots.plot_codes(np.full((10, 3), np.nan), np.zeros(10), tmp_path / "p.png")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"obj.npy' is not a numeric array file.*np.save\(path, images.astype"):
+        load_images(tmp_path / "obj.npy")
+    with pytest.raises(DataError, match=r"noise must be a finite number >= 0; got True"):
+        ImageAutoencoder(noise=True, epochs=1).fit(rng.random((4, 4, 4), dtype=np.float32))

@@ -190,3 +190,11 @@ def test_float32_failure_is_solved_on_a_float64_gram_and_a_float64_failure_is_na
     monkeypatch.setattr(torch.linalg, "eigh", never_converges)
     with pytest.raises(DataError, match=r"did not converge even in float64 \(forced\).*scaling the values down"):
         LinearAE(rank=8, device="cpu").fit(X)
+
+
+def test_scores_that_overflow_float32_say_so():
+    # values the history check accepts (≤ float32's max) overflow the scores: the weights are fine
+    X = sp.csr_matrix(random_matrix(seed=1, n_users=40, n_items=20))
+    model = LinearAE(rank=8, device="cpu").fit(X)
+    with pytest.raises(recae.TrainingError, match=r"the scores overflow float32 \(scale them down\)"):
+        model.score(sp.csr_matrix(np.full((1, 20), 3e38, np.float32)))

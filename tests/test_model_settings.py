@@ -49,6 +49,8 @@ CASES = [
     (lambda: recae.Blend(members=[("EASE", {}), ("Popularity", {})], weights=(float("nan"), 1)),
      "weights must be 2 finite non-negative numbers with a positive sum; got (nan, 1)"),
     (lambda: recae.Blend(members=5), "members must be a list of Recommender instances"),
+    (lambda: recae.MultDAE(epochs=1, device="meta"), "got 'meta': recae runs on CPUs and CUDA GPUs, not on 'meta'"),
+    (lambda: recae.EASE(device="mps"), "got 'mps': recae runs on CPUs and CUDA GPUs, not on 'mps'"),
     (lambda: recae.Blend(members=[("EASE", {}), ("Popularity", {})], valid_metric="foo"), "valid_metric must look like"),
     (lambda: recae.Blend(members=[("EASE", {}), ("Popularity", {})], groups=5), "groups must be one integer label"),
 ]

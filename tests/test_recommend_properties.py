@@ -157,3 +157,20 @@ def test_an_interactions_history_names_the_unknown_items_it_leaves_out():
     with pytest.warns(DataWarning, match=r"left out 1 entries of 1 unknown item id\(s\) \['w'\]"):
         ids, _ = model.recommend_new(history, n=2, unknown="ignore")
     assert ids.tolist() == [["y", "z"]]
+
+
+def test_a_stored_zero_is_no_interaction_for_a_model_of_positives():
+    """Scores ignore a stored 0: so do the seen mask and the counts (before, its item was never recommended)."""
+    import scipy.sparse as sp
+    from recae import EASE, Popularity
+    dense = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [0, 1, 1, 1], [1, 0, 0, 1]], np.float32)
+    X = sp.csr_matrix(dense)
+    c = X.tocoo()
+    Z = sp.coo_matrix((np.r_[c.data, 0.0], (np.r_[c.row, 0], np.r_[c.col, 3])), shape=X.shape).tocsr()  # a stored 0
+    assert Z.nnz == X.nnz + 1
+    for make in (lambda: EASE(l2=1.0, device="cpu"), lambda: Popularity(device="cpu")):
+        plain, zero = make().fit(X), make().fit(Z)
+        assert 3 in plain.recommend(0, n=4)[0].tolist()
+        for a, b in zip(plain.recommend(0, n=4), zero.recommend(0, n=4)):
+            np.testing.assert_array_equal(a, b)
+    assert Popularity(device="cpu").fit(Z).item_counts().tolist() == [3, 2, 2, 2]

@@ -105,7 +105,7 @@ def test_memory_budget_error_names_need_budget_and_fixes():
     assert need > before
     with pytest.raises(MemoryBudgetError) as err:
         SparseEASE(density=0.5, memory_budget_gb=0.5 * before / 2**30, device="cpu").fit(X)
-    assert "counted so far" in str(err.value)
+    assert "sparse Gram estimated before any of it is built" in str(err.value)  # not "at least 0 nonzeros counted so far"
     model = SparseEASE(density=0.5, memory_budget_gb=(before + need) / 2 / 2**30, device="cpu")
     with pytest.raises(MemoryBudgetError) as err:  # refused once the Gram's nonzeros are known
         model.fit(X)

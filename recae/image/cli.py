@@ -55,6 +55,14 @@ def _load(args, split: str):
     return images, labels, f"{what} ({len(images)} images)"
 
 
+def _check_folders(*flags) -> None:
+    """Each ``(flag, path)``'s folder exists (a missing one is named before any work)."""
+    for flag, path in flags:
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise DataError(f"{flag} {path!r}: the folder {folder!r} does not exist")
+
+
 def cmd_image_fit(args) -> int:
     from .model import ImageAutoencoder
 
@@ -66,6 +74,7 @@ def cmd_image_fit(args) -> int:
         raise DataError(f"--threshold-fpr must be in (0, 1), a share of normal images to flag; got {args.threshold_fpr}")
     if args.plots and os.path.exists(args.plots) and not os.path.isdir(args.plots):
         raise DataError(f"--plots must be a folder for the figures; {args.plots!r} is a file")
+    _check_folders(("--out", args.out))  # before training, not after it
     images, labels, what = _load(args, "train")
     n_valid = int(round(len(images) * args.valid_fraction))
     if args.valid_fraction > 0 and n_valid == 0:  # no threshold could be set, and anomaly would flag nothing
@@ -111,10 +120,7 @@ def cmd_image_reconstruct(args) -> int:
 
     if args.n < 1:
         raise DataError(f"-n must be a positive number of images for the grid; got {args.n}")
-    for flag, path in (("--out", args.out), ("--save-npy", args.save_npy)):
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if folder and not os.path.isdir(folder):
-            raise DataError(f"{flag} {path!r}: the folder {folder!r} does not exist")
+    _check_folders(("--out", args.out), ("--save-npy", args.save_npy))
     model = ImageAutoencoder.load(args.model_file, device=args.device)
     images, _, what = _load(args, "test")
     recon = model.reconstruct(images)

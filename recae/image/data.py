@@ -70,8 +70,10 @@ def as_images(x, image_shape=None, what: str = "images") -> tuple[np.ndarray, st
         d = arr.shape[1]
         if image_shape is not None:
             if d != int(np.prod(image_shape)):
+                one = (" (one image? pass it as images[None])"
+                       if tuple(arr.shape) == tuple(image_shape)[-2:] else "")
                 raise ShapeError(f"{what} have {d} values per image but the model was fit on "
-                                 f"{_describe(image_shape)} images ({int(np.prod(image_shape))} values)")
+                                 f"{_describe(image_shape)} images ({int(np.prod(image_shape))} values){one}")
             shape = tuple(image_shape)
         else:
             side = math.isqrt(d)
@@ -180,17 +182,8 @@ def load_images(source, *, size=None, grayscale: bool = True, return_paths: bool
             raise FileNotFoundError(f"no image folder or array file at {os.fspath(path)!r}")
         if path.is_dir():
             arr, paths = _read_folder(path, size, grayscale)
-        elif path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if "images" in keys:
-                    arr = z["images"]
-                elif len(keys) == 1:
-                    arr = z[keys[0]]
-                else:
-                    raise DataError(f"{os.fspath(path)!r} holds arrays {keys}; name the images array 'images'")
+        elif path.suffix in (".npy", ".npz"):
+            arr = _read_array_file(path)
         else:
             raise DataError(f"{os.fspath(path)!r} is neither a folder of images nor a .npy/.npz file")
     else:
@@ -200,6 +193,21 @@ def load_images(source, *, size=None, grayscale: bool = True, return_paths: bool
     checked, layout = as_images(arr)
     out = restore_layout(checked, layout)
     return (out, paths) if return_paths else out
+
+
+def _read_array_file(path: Path) -> np.ndarray:
+    """The images of a ``.npy`` file, or of a ``.npz`` file's one array (or its ``images`` entry)."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            if "images" not in keys and len(keys) != 1:
+                raise DataError(f"{os.fspath(path)!r} holds arrays {keys}; name the images array 'images'")
+            return z["images" if "images" in keys else keys[0]]
+    except ValueError as exc:  # object arrays (pickles) are never loaded; a damaged file reads as one too
+        raise DataError(f"{os.fspath(path)!r} is not a numeric array file ({exc}); save the images as a numeric "
+                        "array, e.g. np.save(path, images.astype(np.float32))") from None
 
 
 def _read_folder(folder: Path, size, grayscale: bool) -> tuple[np.ndarray, list[str]]:

@@ -128,7 +128,8 @@ class ImageAutoencoder(Trained, Params):
                 raise DataError(f"{name} must be a non-empty tuple of positive integers; got {value!r}")
         for name in ("noise", "code_l1", "weight_decay", "l1"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not (np.isfinite(value) and value >= 0):
                 raise DataError(f"{name} must be a finite number >= 0; got {value!r}")
         if self.noise_type == "masking" and self.noise >= 1:
             raise DataError(f"a masking noise is a probability below 1; got {self.noise!r}")
@@ -246,7 +247,11 @@ class ImageAutoencoder(Trained, Params):
         ndarray of float32 in [0, 1], shape (N, H, W) for grey images, else (N, C, H, W)
         """
         self._check_fitted()
-        z = np.asarray(codes, dtype=np.float32) if not torch.is_tensor(codes) else codes.detach().cpu().float().numpy()
+        try:
+            z = np.asarray(codes, dtype=np.float32) if not torch.is_tensor(codes) else codes.detach().cpu().float().numpy()
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"codes must be numbers of shape (N, {self.latent_dim}); got {type(codes).__name__} ({exc})") \
+                from None
         if z.ndim != 2 or z.shape[1] != int(self.latent_dim):
             raise ShapeError(f"codes must have shape (N, {self.latent_dim}); got {z.shape}")
         if not np.all(np.isfinite(z)):

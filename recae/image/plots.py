@@ -82,6 +82,9 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, str]:
     z = np.asarray(codes, dtype=np.float64)
     if z.ndim != 2 or z.shape[0] < 2:
         raise ShapeError(f"codes must have shape (N >= 2, latent_dim); got {z.shape}")
+    if not np.isfinite(z).all():
+        raise DataError(f"codes hold {int((~np.isfinite(z)).any(axis=1).sum())} row(s) with NaN or infinite values; "
+                        "a model whose training diverged gives them: refit it")
     if z.shape[1] == 1:
         return np.column_stack([z[:, 0], np.zeros(len(z))]), "code"
     if z.shape[1] == 2:

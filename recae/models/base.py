@@ -84,7 +84,7 @@ class Recommender(RecommenderFile, Params):
         -------
         self
         """
-        X, user_ids, item_ids = training_matrix(data)
+        X, user_ids, item_ids = training_matrix(data, positives=not self.accepts_negative)
         check_non_negative(X, "training data", type(self).__name__, self.accepts_negative)
         unsupported = sorted(set(fit_kwargs) - set(self.fit_options))
         if unsupported:

@@ -277,10 +277,10 @@ class ExplicitRecommender(Trained, Recommender):
         single = is_scalar(user_ids, "user ids") and is_scalar(item_ids, "item ids")
         users = self._ids("user").lookup(user_ids, unknown="ignore")
         items = self._ids("item").lookup(item_ids, unknown="ignore")
-        if len(users) != len(items):
-            if len(users) == 1:
+        if len(users) != len(items):  # a single id (not a list of one) is repeated, as documented
+            if is_scalar(user_ids, "user ids"):
                 users = np.repeat(users, len(items))
-            elif len(items) == 1:
+            elif is_scalar(item_ids, "item ids"):
                 items = np.repeat(items, len(users))
             else:
                 raise ShapeError(f"user_ids and item_ids are paired element-wise and must have the same length "

@@ -86,8 +86,9 @@ class FactorEASE(NeuralRecommender):
         As in :class:`~recae.models.vae.MultVAE`.
     memory_budget_gb : float, default 8.0
         Refuse to fit, before allocating anything, when the training copies of the factors exceed
-        this many GiB: (3 + optimizer moments) × items × rank × 4 bytes, i.e. W, its gradient, the
-        normalised A kept for the backward pass and Adam's two moments (one for RMSprop).
+        this many GiB: (3 + optimizer moments + 1 with ``weight_averaging``) × items × rank × 4 bytes,
+        i.e. W, its gradient, the normalised A kept for the backward pass, Adam's two moments (one
+        for RMSprop) and the weight average.
     popularity_exponent : float, default 0.0
         γ: item j's scores are multiplied by (1 + nⱼ)^γ, nⱼ its number of training users. Unit-norm
         rows give every item the same scale, so on a long-tail catalogue the many items seen once
@@ -147,8 +148,11 @@ class FactorEASE(NeuralRecommender):
             raise bad
         if not isinstance(value, Integral) and 0 < value < 1:
             return max(1, math.ceil(value * self.n_items_))
-        if value >= 1 and float(value) == int(value):
+        if isinstance(value, Integral) and value >= 1:
             return min(int(value), self.n_items_)
+        if value >= 1:  # a float: 1.0 may mean "all of them", which it never did (it drew one item)
+            raise DataError(f"negatives as a float is a share of the items, in (0, 1); got {value!r}. Pass a count "
+                            f"as an int (negatives={int(value)}), or None for the exact loss over every item")
         raise bad
 
     def _check_memory(self, n_items: int) -> None:
@@ -156,13 +160,14 @@ class FactorEASE(NeuralRecommender):
         budget = self.memory_budget_gb
         if isinstance(budget, bool) or not isinstance(budget, Real) or not budget > 0:
             raise DataError(f"memory_budget_gb must be a positive number; got {budget!r}")
-        copies = 3 + {"adam": 2, "adamw": 2, "rmsprop": 1}.get(self.optimizer, 0)
+        averaged = self.weight_averaging is not None  # one more copy: the running average of W
+        copies = 3 + {"adam": 2, "adamw": 2, "rmsprop": 1}.get(self.optimizer, 0) + averaged
         need = copies * n_items * self.rank * 4
         if need > budget * 2**30:
             raise MemoryBudgetError(
                 f"FactorEASE with rank {self.rank} on {n_items} items needs about {_gib(need)} GiB "
-                f"({copies} × {n_items} × {self.rank} × 4 bytes: factors, gradient, normalised factors and "
-                f"{self.optimizer} state) but memory_budget_gb={budget} ({_gib(budget * 2**30)} GiB); "
+                f"({copies} × {n_items} × {self.rank} × 4 bytes: factors, gradient, normalised factors"
+                f"{', weight average' if averaged else ''} and {self.optimizer} state) but memory_budget_gb={budget} ({_gib(budget * 2**30)} GiB); "
                 "lower the rank, raise the budget, or drop rare items with Interactions.filter(min_item=...)")
 
     # ------------------------------------------------------------------ the model
@@ -325,5 +330,6 @@ class FactorEASE(NeuralRecommender):
     @property
     def item_factors_(self) -> torch.Tensor:
         """A (items × rank, unit-norm rows), detached."""
+        self._check_fitted()
         with torch.no_grad():
             return self.module_.factors().detach()

@@ -77,8 +77,12 @@ def check_n(n) -> int:
     return int(n)
 
 
-def training_matrix(data) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """(X, user ids, item ids) of training data: an Interactions, or a sparse matrix with positional ids."""
+def training_matrix(data, positives: bool = False) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """(X, user ids, item ids) of training data: an Interactions, or a sparse matrix with positional ids.
+
+    ``positives``: a model of positives, for which a stored 0 is no interaction (its scores
+    ignore it), so it is dropped here rather than counted as seen and as popularity.
+    """
     if isinstance(data, Interactions):
         X, user_ids, item_ids = data.matrix, data.user_ids, data.item_ids
     else:
@@ -89,8 +93,11 @@ def training_matrix(data) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
             warnings.warn(f"training data has {X.shape[0]} rows and {X.shape[1]} columns; recae reads rows as "
                           "users and columns as items. If the rows are items, pass the transpose (X.T.tocsr()), "
                           "or build an Interactions with ids", DataWarning, stacklevel=4)
+    if positives and X.nnz and not X.data.all():
+        X = X.copy()
+        X.eliminate_zeros()
     if X.nnz == 0 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries; expected at least one "
+        raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} non-zero entries; expected at least one "
                         "user-item interaction")
     return X, user_ids, item_ids
 

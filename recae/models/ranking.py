@@ -27,8 +27,8 @@ def check_scores(s: torch.Tensor, owner: str, start: int) -> None:
         row = int(bad.any(dim=1).nonzero()[0, 0]) + start
         raise TrainingError(
             f"{owner} produced {int(bad.sum())} NaN or +inf score(s) (first in row {row}); "
-            "expected finite scores. Its weights have diverged or the input is degenerate: refit (e.g. with a "
-            "lower lr) and report the input that triggers it"
+            "expected finite scores. Either the input's values are so large that the scores overflow float32 "
+            "(scale them down), or its weights have diverged (refit; a trained model with a lower lr)"
         )
 
 

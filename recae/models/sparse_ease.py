@@ -288,10 +288,11 @@ class SparseEASE(Recommender):
         budget = self.memory_budget_gb * 2**30
         if need["total"] > budget:
             k = neighbours_per_item(n_items, self.density)
-            gram = f"{gram_nnz} nonzeros" if complete else f"at least {gram_nnz} nonzeros counted so far"
+            gram = (f"with {gram_nnz} nonzeros" if complete else f"with at least {gram_nnz} nonzeros counted so far"
+                    if gram_nnz else "estimated before any of it is built")
             raise MemoryBudgetError(
                 f"SparseEASE on {n_items} items at density={self.density} ({k} neighbours per item) needs about "
-                f"{_gib(need['total'])} GiB (sparse Gram with {gram}: "
+                f"{_gib(need['total'])} GiB (sparse Gram {gram}: "
                 f"{_gib(need['gram'])} GiB, neighbourhood solves: {_gib(need['solves'])} GiB, weights: "
                 f"{_gib(need['weights'])} GiB) but memory_budget_gb={self.memory_budget_gb} ({_gib(budget)} GiB); "
                 "raise memory_budget_gb, lower density, or drop rare items with Interactions.filter(min_item=...)")
