@@ -162,7 +162,7 @@ CASES = [
     ("from_csv/too-many-fields-python", lambda c: recae.Interactions.from_csv(c.f.too_many_fields, engine="python"),
      DataError, ["fields.csv", "line 3"]),
     ("from_csv/short-line", lambda c: load_csv(c.f.short_line),
-     DataError, ["short.csv, line 3", "'item'", "missing id"]),
+     DataError, ["short.csv, line 3", "'item'", "missing id", "keep_default_na=False"]),
     ("from_csv/nan-rating-line", lambda c: load_csv(c.f.nan_rating, rating="rating"),
      DataError, ["nan.csv, line 4", "NaN or infinite"]),
     ("from_csv/text-rating-after-blank-line", lambda c: load_csv(c.f.text_rating, rating="rating"),
@@ -564,6 +564,8 @@ def test_a_field_separator_must_be_a_non_empty_string_and_may_be_longer(tmp_path
         warnings.simplefilter("error")  # no pandas warning about falling back to the python engine
         data = recae.Interactions.from_csv(path, sep="::")
     assert data.user_ids.tolist() == [1, 2] and data.item_ids.tolist() == [10, 20]
+    with pytest.raises(DataError, match=r"The whole header is one column name.*pass sep='::'"):  # read with ","
+        recae.Interactions.from_csv(path, user="user", item="item")
 
 
 def test_dates_one_value_settles_read_in_that_order():

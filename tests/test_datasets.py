@@ -266,6 +266,16 @@ def test_file_cut_inside_its_last_line_is_rejected(isolated):
     assert load_movielens("100k", data_dir=isolated / "data", download=False).nnz == 100_000
 
 
+def test_a_data_dir_that_is_a_file_or_the_dataset_folder_is_named(isolated):
+    folder = isolated / "data" / "ml-1m"
+    folder.mkdir(parents=True)
+    (folder / "ratings.dat").write_text("1::2::5::100\n")
+    with pytest.raises(DatasetNotFoundError, match=r"ml-1m is the ml-1m folder itself: pass its parent, .*data, as the data"):
+        load_movielens("1m", data_dir=folder, download=False)
+    with pytest.raises(DatasetNotFoundError, match=r"ratings.dat is a file: a data directory is the folder that holds ml-1m/"):
+        load_movielens("1m", data_dir=folder / "ratings.dat", download=False)
+
+
 def test_malformed_colon_file_is_rejected(isolated):
     d = isolated / "data" / "ml-1m"
     d.mkdir(parents=True)
@@ -332,6 +342,21 @@ def test_safe_extract_refuses_symlinks(tmp_path):
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(DataError, match="symbolic link"):
         safe_extract(archive, tmp_path / "dest")
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_safe_extract_names_a_damaged_member(tmp_path, compression):
+    """A flipped byte inside a member (its header intact): a bad CRC or a failed inflate, not a raw traceback."""
+    archive = tmp_path / "a.zip"
+    payload = bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8))
+    with zipfile.ZipFile(archive, "w", compression=compression) as zf:
+        zf.writestr("ml-100k/u.data", payload)
+    raw = bytearray(archive.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # inside the member's data, far from the headers at both ends
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"a.zip' is damaged: ml-100k/u.data does not extract \((BadZipFile|error)"):
+        safe_extract(archive, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "ml-100k" / "u.data").exists()
 
 
 def test_safe_extract_nested_files(tmp_path):

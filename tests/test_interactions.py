@@ -489,7 +489,9 @@ def test_text_timestamps_that_are_not_dates():
     assert exc.value.row == 1
     with pytest.raises(DataError, match=r"column 't' must be numeric or dates"):
         Interactions.from_pandas(df.assign(t=["a", "b", "c"]), timestamp="t")
-    with pytest.raises(DataError, match="must be numeric"):  # numbers as text are not dates
+    with pytest.raises(DataError, match=r"must be numeric or dates.*; got dtype \w+ with numbers stored as text, such as "
+                                        r"\['1', '2', '3'\] \(first at row 0\); convert them with "
+                                        r"df\['t'\] = pd.to_numeric\(df\['t'\]\)"):  # numbers as text are not dates
         Interactions.from_pandas(df.assign(t=["1", "2", "3"]), timestamp="t")
     with pytest.raises(DataError, match=r"column 'r' must be numeric; got"):  # ratings are never dates
         Interactions.from_pandas(df.assign(r=["2024-03-01"] * 3), rating="r")
@@ -657,3 +659,21 @@ def test_the_unused_ratings_warning_points_at_the_callers_line(tmp_path):
         with pytest.warns(DataWarning, match="looks like ratings") as record:
             read()
         assert record[0].filename == __file__
+
+
+def test_an_id_column_that_is_the_index_gets_a_reset_index_hint():
+    df = pd.DataFrame({"userId": [1, 2], "movieId": [1, 2], "rating": [3.0, 4.0]})
+    for frame in (df.set_index("userId"), df.groupby(["userId", "movieId"]).size().to_frame("n")):
+        with pytest.raises(DataError, match=r"'userId' is the frame's index, not a column: call df.reset_index\(\) first"):
+            Interactions.from_pandas(frame, user="userId", item="movieId")
+
+
+def test_epoch_milliseconds_get_a_warning():
+    df = pd.DataFrame({"user": [1, 2], "item": [1, 1], "t": [1577836800000, 1577836900000]})
+    with pytest.warns(DataWarning, match=r"'t' holds epoch values past the year 3000 \(up to 1.578e\+12\): if they "
+                                         r"are milliseconds, divide them by 1000"):
+        data = Interactions.from_pandas(df, timestamp="t")
+    assert data.timestamps.tolist() == [1577836800000.0, 1577836900000.0]  # kept as given: the order is right
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Interactions.from_pandas(df.assign(t=[1577836800, 1577836900]), timestamp="t")

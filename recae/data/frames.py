@@ -7,17 +7,16 @@ value (``DataError.row``), which the file readers turn into a line number.
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import inspect
 import logging
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError, DataWarning
+from .dates import date_objects, dates_from_text
 from .ids import normalize_id_column, plain
 from .sparse import build_csr
 from .validate import check_choice
@@ -26,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: How repeated (user, item) rows may be resolved (the ``duplicates=`` of from_pandas).
 DUPLICATE_RULES = ("last", "sum", "first", "raise")
+#: Epoch seconds of 3000-01-01: later numeric timestamps are likely milliseconds (or microseconds).
+EPOCH_YEAR_3000 = 32_503_680_000.0
 
 
 def column_hint(col, columns: list) -> str:
@@ -46,7 +47,7 @@ def misread_hint(columns: list) -> str:
     name holds one) or no header row (names that read as data); "" when neither shows."""
     names = [c for c in columns if isinstance(c, str)]
     if len(names) == 1 == len(columns):
-        seps = [s for s in ("\t", "|", ";", ",", " ") if s in names[0]]
+        seps = [s for s in ("::", "\t", "|", ";", ",", " ") if s in names[0]]  # "::": MovieLens .dat files
         if seps:
             return (" The whole header is one column name, so the file is separated by something else: "
                     f"pass sep={seps[0]!r}.")
@@ -82,6 +83,8 @@ def require_columns(df: pd.DataFrame, wanted: dict[str, str | None]) -> None:
             columns = list(df.columns)
             # a misread file needs another reading, not another column name
             advice = misread_hint(columns) or f" Pass {role}=<column name>.{column_hint(col, columns)}"
+            if col in (df.index.names or ()):  # set_index, or a groupby's result
+                advice = f" {col!r} is the frame's index, not a column: call df.reset_index() first."
             raise DataError(f"column {col!r} (the {role} column) not found; available columns: {columns}.{advice}")
         if col is not None and int((df.columns == col).sum()) > 1:
             raise DataError(f"column {col!r} (the {role} column) appears more than once in {list(df.columns)}")
@@ -126,135 +129,6 @@ def warn_unused_ratings(df: pd.DataFrame, user, item) -> None:
                           f"whatever its {c}; pass rating={str(c)!r} to read it", DataWarning,
                           stacklevel=_outside_recae())
             return
-
-
-def _unambiguous_mixed(s: pd.Series, name: str) -> pd.Series | None:
-    """Dates read value by value, where that is unambiguous, else None (not all of them parse).
-
-    Read alone, 01/02/2020 would be January and 13/02/2020 February: a value that reads
-    differently day-first is refused, naming both readings.
-    """
-    try:
-        out = pd.to_datetime(s, utc=True, format="mixed")
-        other = pd.to_datetime(s, utc=True, format="mixed", dayfirst=True)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    # ISO 8601 values are never day-first (dateutil would read 2024-03-01 as 3 January)
-    iso = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").notna()
-    found = _two_readings(s, out, other, ((out != other) & ~iso & s.notna()).to_numpy())
-    if found:
-        raise DataError(f"column {name!r} holds text dates in more than one format, and {found[1]} depending on "
-                        "whether the day comes first; write the dates as ISO 8601 (2020-02-13 or "
-                        "2020-02-13T08:30:00Z) or as epoch seconds", row=found[0])
-    return out
-
-
-def _two_readings(s: pd.Series, out: pd.Series, other: pd.Series, differ: np.ndarray) -> tuple[int, str] | None:
-    """The first row that ``out`` and ``other`` read differently (``differ``), and its value with both readings."""
-    if not differ.any():
-        return None
-    row = int(np.flatnonzero(differ)[0])
-    return row, f"{s.iloc[row]!r} (row {row}) reads as {out.iloc[row]:%Y-%m-%d} or {other.iloc[row]:%Y-%m-%d}"
-
-
-def _refuse_swappable(s: pd.Series, text: pd.Series, out: pd.Series, name: str) -> None:
-    """Refuse dates such as 05/03/2024 when every value reads as a date both day-first and month-first
-    (no day past 12 settles the order) and the two readings differ: either could be meant."""
-    if not re.match(r"\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}", text.iloc[0]):
-        return
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas' notes on inferring the format
-            other = pd.to_datetime(s, utc=True, dayfirst=not _day_first(text.iloc[0], out.iloc[0]))
-    except (ValueError, TypeError, OverflowError):
-        return  # some value reads only one way: the order is settled
-    found = _two_readings(s, out, other, ((out != other) & s.notna()).to_numpy())
-    if found:
-        raise DataError(f"column {name!r} holds dates such as {found[1]}, and no value has a day past 12 to tell "
-                        "whether the day or the month comes first; write the dates as ISO 8601 (2024-03-05) or as "
-                        "epoch seconds", row=found[0])
-
-
-def _day_first(value: str, parsed) -> bool:
-    """Whether ``value``'s first number was read as the day."""
-    return int(re.match(r"\s*(\d{1,2})", value).group(1)) == parsed.day
-
-
-def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
-    """A text column of dates (ISO 8601 or another format pandas reads) as UTC datetimes, else None.
-
-    Only a column of strings that are not all numbers qualifies, and every value must parse;
-    dates without a zone are read as UTC, zoned ones converted to it.
-    """
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-        return None
-    text = s.dropna()
-    if not len(text) or not text.map(lambda v: isinstance(v, str)).all():
-        return None
-    if pd.to_numeric(text, errors="coerce").notna().all():
-        return None  # numbers stored as text: not dates
-    # ISO 8601, else the one format pandas infers from the first value (a day-first one included)
-    for fmt in ("ISO8601", None):
-        try:
-            with warnings.catch_warnings():
-                # "could not infer format" means value by value, which the mixed reading below handles
-                warnings.filterwarnings("error", message="Could not infer format", category=UserWarning)
-                warnings.filterwarnings("ignore", message="Parsing dates in", category=UserWarning)
-                out = pd.to_datetime(s, utc=True, format=fmt)
-        except (ValueError, TypeError, OverflowError, UserWarning):
-            continue
-        if fmt is None:
-            _refuse_swappable(s, text, out, name)
-        _refuse_undated(s, out, name)
-        logger.info("timestamp column %r holds text dates: parsed them (%s) as UTC, e.g. %r -> %s",
-                    name, fmt or "one inferred format", text.iloc[0], out.iloc[0])
-        return out
-    mixed = _unambiguous_mixed(s, name)
-    if mixed is not None:
-        _refuse_undated(s, mixed, name)
-        logger.info("timestamp column %r holds text dates in several formats: parsed each as UTC", name)
-        return mixed
-    try:
-        parsed = pd.to_datetime(s, utc=True, format="mixed", errors="coerce")
-    except (ValueError, TypeError, OverflowError):
-        return None
-    bad = (parsed.isna() & s.notna()).to_numpy()
-    if bad.all():
-        return None  # not dates at all: the numeric check names the values
-    row = int(np.flatnonzero(bad)[0])
-    raise DataError(f"column {name!r} holds text dates, but {int(bad.sum())} value(s) are not dates, e.g. "
-                    f"{s.iloc[row]!r} (first at row {row}); fix or drop those rows", row=row)
-
-
-def _refuse_undated(s: pd.Series, parsed: pd.Series, name: str) -> None:
-    """Refuse values pandas dated by the clock: a time alone ("10:00") or "now" / "today".
-
-    Such a value takes today's date, so it would become the log's newest event (and "now" a
-    different one on every run). Only values parsed to today are looked at: their year must be written.
-    """
-    today = pd.Timestamp.now(tz="UTC").normalize()
-    near = ((parsed - today).abs() <= pd.Timedelta(days=2)).to_numpy()
-    for row in np.flatnonzero(near):
-        value, year = str(s.iloc[row]), parsed.iloc[row].year
-        if str(year) not in value and not re.search(rf"(?<!\d){year % 100:02d}(?!\d)", value):
-            raise DataError(f"column {name!r} holds {value!r} (row {row}), which has no date: pandas would date it "
-                            "by today's clock; give every timestamp its date, or drop those rows", row=int(row))
-
-
-def date_objects(s: pd.Series, name: str) -> pd.Series:
-    """A column of date or datetime objects (``datetime.date``, ``pd.Timestamp``, or a categorical
-    of them) as UTC datetimes; any other column unchanged."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(s.cat.categories.dtype) if len(s.cat.categories) else s.astype(object)
-    if s.dtype != object:
-        return s
-    values = s.dropna()
-    if not len(values) or not values.map(lambda v: isinstance(v, (datetime.date, np.datetime64))).all():
-        return s
-    try:
-        return pd.to_datetime(s, utc=True)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise DataError(f"column {name!r} holds dates pandas could not convert: {exc}") from None
 
 
 def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.ndarray:
@@ -304,10 +178,10 @@ def numeric_column(s: pd.Series, name: str, allow_datetime: bool = False) -> np.
             first = s[shown].iloc[:3].tolist()
             row = int(np.flatnonzero(shown)[0])
             dates = " or dates pandas.to_datetime can read (all of them)" if allow_datetime else ""
-            raise DataError(
-                f"column {name!r} must be numeric{dates}; got dtype {s.dtype} with non-numeric values such as "
-                f"{first} (first at row {row})", row=row
-            )
+            what = (f"numbers stored as text, such as {first} (first at row {row}); convert them with "
+                    f"df[{name!r}] = pd.to_numeric(df[{name!r}])") if not hopeless.any() \
+                else f"non-numeric values such as {first} (first at row {row})"
+            raise DataError(f"column {name!r} must be numeric{dates}; got dtype {s.dtype} with {what}", row=row)
         s = coerced
     arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(arr)
@@ -333,6 +207,10 @@ def frame_to_csr(df: pd.DataFrame, user, item, rating, timestamp, duplicates):
     items = normalize_id_column(df[item], item)
     values = numeric_column(df[rating], rating) if rating is not None else np.ones(len(df))
     ts = numeric_column(df[timestamp], timestamp, allow_datetime=True) if timestamp is not None else None
+    if ts is not None and len(ts) and ts.max() > EPOCH_YEAR_3000:  # order is kept: splits are right, dates are not
+        warnings.warn(f"timestamp column {timestamp!r} holds epoch values past the year 3000 (up to {ts.max():.4g}): "
+                      "if they are milliseconds, divide them by 1000 for dates that read right", DataWarning,
+                      stacklevel=_outside_recae())
     ucodes, uids = pd.factorize(users, sort=True)
     icodes, iids = pd.factorize(items, sort=True)
     ucodes = ucodes.astype(np.int64)

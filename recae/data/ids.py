@@ -21,7 +21,9 @@ def normalize_id_column(values, name: str) -> np.ndarray:
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
         raise DataError(f"column {name!r} has {int(missing.sum())} missing id(s); first at row {first}; "
-                        "drop those rows (df.dropna(subset=[...])) before building Interactions", row=first)
+                        "drop those rows (df.dropna(subset=[...])) before building Interactions. (Read from a "
+                        "file, ids such as 'NA', 'None' or 'null' become missing: pd.read_csv(..., "
+                        "keep_default_na=False) keeps them as text.)", row=first)
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(s.cat.categories.dtype)
     kind = pd.api.types.infer_dtype(s, skipna=False)

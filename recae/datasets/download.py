@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
@@ -161,8 +162,13 @@ def safe_extract(archive, dest_dir) -> list[Path]:
                     continue
                 tmp = staging / rel
                 tmp.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
+                try:
+                    with zf.open(info) as src, open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst, _CHUNK)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a CRC or inflate failure: damaged bytes
+                    raise DataError(f"{os.fspath(archive)!r} is damaged: {info.filename} does not extract "
+                                    f"({type(exc).__name__}: {exc}); delete it, then place the official archive "
+                                    "there or download it again") from None
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
                 out.append(target)

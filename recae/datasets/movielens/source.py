@@ -82,6 +82,11 @@ def _not_found_message(v: Variant, files, data_dir, reason: str | None = None) -
         f"directory>, or pass data_dir=<that directory>, or call with download=True to fetch it into "
         f"{first}. MovieLens is under the GroupLens terms: do not redistribute or commit the files."
     )
+    for d in dirs:  # the two usual slips: a file, or the dataset's own folder, given as the data directory
+        if d.is_file():
+            msg += f"\n{d} is a file: a data directory is the folder that holds {v.folder}/."
+        elif d.name == v.folder and all((d / f).is_file() for f in files):
+            msg += f"\n{d} is the {v.folder} folder itself: pass its parent, {d.parent}, as the data directory."
     if reason:
         msg += f"\nDownload failed: {reason}"
     return msg
