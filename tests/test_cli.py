@@ -627,6 +627,10 @@ def test_log_options_given_with_a_dataset_name_are_named_and_encoding_reads_a_la
                        "--model", "popularity", "--out", tmp_path / "p.recae")
     assert rc == 0 and "recae: warning: --rating-col, --sep ignored: they apply to log files, not the dataset " \
                        "'synthetic'" in err
+    rc, out, err = run(capsys, "fit", "--data", "synthetic", "--data-dir", tmp_path, "--download", "-q",
+                       "--model", "popularity", "--out", tmp_path / "p.recae")
+    assert rc == 0 and "recae: warning: --data-dir and --download ignored: they apply to MovieLens datasets, not " \
+                       "the generated dataset 'synthetic'" in err
     log = tmp_path / "latin.csv"
     log.write_bytes("user,item\nJosé,x\nJosé,y\nb,x\n".encode("latin-1"))
     rc, out, err = run(capsys, "fit", "--data", log, "--min-user", "1", "--model", "popularity", "--out", tmp_path / "p")

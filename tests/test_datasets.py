@@ -504,6 +504,8 @@ def test_registry_reads_other_names_as_log_paths(tmp_path):
         registry.load(str(tmp_path / "absent.csv"))
     with pytest.raises(DataError, match=r"unknown dataset 'ml-1k'.*'ml-100k'"):
         registry.load("ml-1k")
+    with pytest.raises(DataError, match=r"unknown dataset 'ml100k'.*; did you mean 'ml-100k'\?"):
+        registry.load("ml100k")
 
 
 # ----------------------------------------------------------------------------- modified releases

@@ -134,6 +134,12 @@ def data_description(args) -> str:
 
 def load_data(args) -> tuple[Interactions, str]:
     """Interactions for ``--data`` and a description of what was loaded (repeats merged, as the CLI says)."""
+    if args.data not in registry.REGISTRY or args.data in registry.SYNTHETIC_NAMES:
+        unused = [flag for flag, value in (("--data-dir", args.data_dir), ("--download", args.download)) if value]
+        if unused:
+            kind = "the generated dataset" if args.data in registry.REGISTRY else "the log file"
+            warn(f"{' and '.join(unused)} ignored: {'it applies' if len(unused) == 1 else 'they apply'} to MovieLens "
+                 f"datasets, not {kind} {args.data!r}")
     if args.duplicates is not None and args.data not in registry.REGISTRY:
         data = load_log(args.data, sep=args.sep, user=args.user_col, item=args.item_col, rating=args.rating_col,
                         timestamp=args.timestamp_col, duplicates=args.duplicates,

@@ -56,7 +56,7 @@ def _normalize_hex(value: str, algorithm: str) -> str:
     value = str(value).strip().lower()
     n = _HEX[algorithm]
     if not re.fullmatch(rf"[0-9a-f]{{{n}}}", value):
-        raise ValueError(f"{algorithm} checksum must be {n} hexadecimal digits; got {value!r}")
+        raise DataError(f"{algorithm} checksum must be {n} hexadecimal digits; got {value!r}")
     return value
 
 

@@ -20,6 +20,7 @@ Any other name is the path of a log file, read by :func:`~recae.datasets.load_lo
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,8 @@ def load(name, *, data_dir=None, download: bool = False, show_progress: bool = T
                          random_state=random_state), spec.description
     path = as_path(name, "dataset")
     if not os.path.exists(path) and format_suffix(path) not in LOG_SUFFIXES:  # ratings.csv.gz is a log too
+        near = difflib.get_close_matches(str(name).lower(), DATASET_NAMES, n=1, cutoff=0.7)
         raise DataError(f"unknown dataset {path!r}: not one of {list(DATASET_NAMES)}, and no such file "
-                        f"(a log path ends in one of {list(LOG_SUFFIXES)})")
+                        f"(a log path ends in one of {list(LOG_SUFFIXES)})" + (f"; did you mean {near[0]!r}?" if near else ""))
     return (load_log(path, sep=sep, user=user, item=item, rating=rating, timestamp=timestamp, encoding=encoding),
             str(Path(path)))
