@@ -356,6 +356,9 @@ def test_save_load_roundtrip(fitted, board, tmp_path):
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(fitted.score(board.matrix), loaded.score(board.matrix))
     assert type(fitted).load(path).is_fitted
+    # a trained model's epochs travel with it (plots of a loaded model); other models have none
+    assert getattr(loaded, "history_", None) == getattr(fitted, "history_", None)
+    assert getattr(loaded, "best_epoch_", None) == getattr(fitted, "best_epoch_", None)
 
 
 def test_load_refuses_foreign_files(tmp_path, fitted):

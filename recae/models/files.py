@@ -47,6 +47,10 @@ class RecommenderFile:
                                   for step, users in getattr(self, "dropped_users_", {}).items()}}
         if getattr(self, "quality_", None):
             meta["quality"] = self.quality_
+        if getattr(self, "history_", None) is not None:  # a trained model's epochs, for plots after loading
+            meta["history"] = [{k: v.item() if isinstance(v, np.generic) else v for k, v in h.items()}
+                               for h in self.history_]
+            meta["best_epoch"] = int(self.best_epoch_)
         ids_out("user_ids", self.user_ids_, tensors, meta)
         ids_out("item_ids", self.item_ids_, tensors, meta)
         write_model_file(path, meta, tensors)
@@ -89,6 +93,8 @@ class RecommenderFile:
             model.dropped_users_ = {str(k): list(v) for k, v in dict(meta.get("dropped_users", {})).items()}
             if isinstance(meta.get("quality"), dict):
                 model.quality_ = dict(meta["quality"])
+            if isinstance(meta.get("history"), list):
+                model.history_, model.best_epoch_ = list(meta["history"]), int(meta["best_epoch"])
             model.set_state({k[len("state."):]: v.to(model.device_) for k, v in tensors.items()
                              if k.startswith("state.")})
             model._probe()
