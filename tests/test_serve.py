@@ -44,6 +44,8 @@ def same_ranking(got: dict, ids, scores):
 def test_health_model_and_fingerprint(served):
     model, server = served
     assert get(server, "/health") == {"status": "ok", "model": "EASE", "generation": 0}
+    probe = server.http.head("/health")  # uptime checkers probe with HEAD: headers, no body
+    assert probe.status_code == 200 and probe.content == b""
     info = get(server, "/model")
     assert info["class"] == "EASE" and info["params"]["l2"] == 200.0
     assert (info["n_users"], info["n_items"], info["n_interactions"]) == (len(model.user_ids_), model.n_items_,
@@ -255,7 +257,7 @@ def test_streamed_oversized_body_and_wrong_token(served):
     r = server.http.post("/admin/reload", headers=admin("wrong"))
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
     r = server.http.delete("/health")
-    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
     r = server.http.delete("/recommend")
     assert r.status_code == 405 and r.headers["Allow"] == "GET, POST"  # both routes on the path, not the first's
     r = server.http.post("/admin/reload", headers={"Authorization": "bearer wrong"})

@@ -203,7 +203,7 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
         """Written to the journal (durable) before the answer; later requests for the user use them at once."""
         return session.update_history(body.user, body.items, body.ratings)
 
-    @app.get("/health", summary="Liveness")
+    @app.api_route("/health", methods=["GET", "HEAD"], summary="Liveness")  # HEAD: uptime probes
     def health():
         session.sync()  # another worker's reload
         state = session.state
