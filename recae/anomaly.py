@@ -85,7 +85,7 @@ def _binary_labels(y: np.ndarray) -> np.ndarray:
     if y.dtype == bool:
         return y
     if not (np.issubdtype(y.dtype, np.number) and np.isin(y, (0, 1)).all()):
-        odd = np.unique(y[~np.isin(y, (0, 1))] if np.issubdtype(y.dtype, np.number) else y)[:5].tolist()
+        odd = [v for v in dict.fromkeys(y.tolist()) if isinstance(v, str) or v not in (0, 1)][:5]
         raise DataError(f"labels must be True/False or 1/0 (1: anomaly); got values such as {odd}"
                         + (" (scikit-learn's outlier labels? use labels == -1)" if -1 in odd else ""))
     return y.astype(bool)

@@ -86,14 +86,16 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def rank0_value(value: int) -> int:
+def rank0_value(value: int, device: torch.device) -> int:
     """Rank 0's ``value`` on every rank (``value`` itself in a single process): a seed drawn from
-    OS entropy must be one seed for the job, or the ranks draw different global batches."""
+    OS entropy must be one seed for the job, or the ranks draw different global batches.
+    ``device``: this rank's device (NCCL broadcasts there; gloo on the CPU)."""
     if not is_distributed():
         return value
-    box = [int(value)]
-    _dist().broadcast_object_list(box, src=0)
-    return int(box[0])
+    on = device if _dist().get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([int(value)], dtype=torch.int64, device=on)
+    _dist().broadcast(t, src=0)
+    return int(t.item())
 
 
 def launched_by_torchrun() -> bool:

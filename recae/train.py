@@ -145,7 +145,7 @@ class Trainer:
         self.is_distributed = distributed.is_distributed()
         self.device = distributed.local_device(device) if self.is_distributed else device
         self.local_rows = bool(local_rows) and self.is_distributed
-        seed = distributed.rank0_value(seed)  # random_state=None: each rank drew its own
+        seed = distributed.rank0_value(seed, self.device)  # random_state=None: each rank drew its own
         self.name, self.seed, self.batch_size, self.epochs = name, seed, batch_size, epochs
         self.patience, self.show_progress = patience, show_progress
         self.generator = torch.Generator(device=self.device)

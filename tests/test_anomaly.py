@@ -43,6 +43,7 @@ def test_auroc_errors():
     ([1, 1, 1, -1, -1], r"\[-1\] \(scikit-learn's outlier labels\? use labels == -1\)"),
     (["no", "no", "yes", "no", "no"], r"\['no', 'yes'\]"),
     ([np.nan, 0, 0, 0, 1], r"\[nan\]"),
+    ([True, False, None, True, False], r"\[None\]"),
 ])
 def test_labels_other_than_bools_or_0_1_are_refused(labels, hint):
     """Before, any non-zero label counted as an anomaly: ±1, strings and NaN flagged everything."""

@@ -79,5 +79,28 @@ def test_the_search_never_ends_under_its_extra_start(members, board_split, group
 
 
 def test_a_start_is_one_weight_per_group(members, board_split):
-    with pytest.raises(DataError, match=r"start must be 2 non-negative weights \(one per group\).*got \[0.5, 0.5, 0.0\]"):
+    with pytest.raises(DataError, match=r"start must be 2 finite non-negative weights \(one per group\).*got \[0.5, 0.5, 0.0\]"):
         recae.Blend.from_models(members, valid=board_split, groups=[0, 1, 1], start=[0.5, 0.5, 0.0])
+
+
+def test_from_models_refuses_members_of_other_entries_nested_blends_and_odd_values(members, board_split):
+    """A member fitted on the same ids but other entries (e.g. with held-out ones) would hide a leak from
+    evaluate, which reads the first member's entries; found by a QA pass, as were the others here."""
+    train = board_split.train
+    same = recae.Interactions(train.matrix.copy(), train.user_ids, train.item_ids)
+    leaky = train.matrix.tolil()
+    leaky[0, int(np.flatnonzero(train.matrix[0].toarray().ravel() == 0)[0])] = 1.0  # one entry more
+    other = recae.EASE(l2=5.0).fit(recae.Interactions(leaky.tocsr(), train.user_ids, train.item_ids))
+    recae.Blend.from_models([members[0], recae.EASE(l2=9.0).fit(same)])  # the same entries pass
+    with pytest.raises(DataError, match=r"EASE was fitted on other entries than EASE \(the same users and items"):
+        recae.Blend.from_models([members[0], other])
+    with pytest.raises(DataError, match=r"from_models takes fitted recae models \(not Blends\); got str"):
+        recae.Blend.from_models([members[0], "x"])
+    inner = recae.Blend.from_models(members[:2])
+    with pytest.raises(DataError, match="from_models takes fitted recae models"):
+        recae.Blend.from_models([members[0], inner])
+    with pytest.raises(DataError, match="a Blend cannot be a member of a Blend"):
+        recae.Blend(members=[recae.Blend(members=[("EASE", {})]), recae.Popularity()]).fit(train)
+    with pytest.raises(DataError, match=r"start must be 2 finite non-negative weights.*got \[nan, 1.0\]"):
+        recae.Blend.from_models(members[:2], valid=board_split, start=[np.nan, 1.0])
+    assert recae.Blend.from_models(members[:2], valid=board_split, grid_step=np.float32(0.25)).is_fitted

@@ -37,3 +37,19 @@ def test_fold_in_is_deterministic_and_bias_only_without_history(fitted):
 
     zero = model._fold_in(sp.csr_matrix((1, data.n_items), dtype=np.float32))
     assert float(zero[0, :-1].abs().sum()) == 0.0 and float(zero[0, -1]) == 1.0
+
+
+def test_a_history_folds_in_alike_whatever_else_is_in_the_call(fitted, tmp_path):
+    """One shared stream of draws, mapped onto each row's positives: evaluate's batch size, a server's
+    request grouping or a Blend's validation cannot move a user's factors (before, they did)."""
+    data, model = fitted
+    hist = data.take_users(np.arange(12))
+    together = model._fold_in(hist.matrix)
+    for i in (0, 5, 11):
+        alone = model._fold_in(hist.matrix[i])
+        np.testing.assert_allclose(alone[0].numpy(), together[i].numpy(), rtol=1e-5, atol=1e-6)
+    # the fold-in's own settings are read when it runs: a fitted model takes new ones and saves them
+    model.set_params(fold_in_steps=20).save(tmp_path / "b.recae")
+    model.set_params(fold_in_steps=100)
+    import recae
+    assert recae.load(tmp_path / "b.recae").fold_in_steps == 20

@@ -497,7 +497,8 @@ def test_text_timestamps_that_are_not_dates():
         Interactions.from_pandas(df.assign(r=["2024-03-01"] * 3), rating="r")
 
 
-@pytest.mark.parametrize("clock", ["10:00", "now", "today", "10:00:05"])
+@pytest.mark.parametrize("clock", ["10:00", "now", "today", "10:00:05", "9:30:05.1 PM",
+                                   pd.Timestamp.now(tz="UTC").strftime("10:%y")])  # minutes equal to the year
 def test_text_timestamps_dated_by_the_clock_are_refused(clock):
     """A time alone or "now" takes today's date in pandas: it would become the newest event, differently each run."""
     df = pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 1], "t": ["2024-03-01", clock, "2024-03-02"]})
@@ -507,6 +508,21 @@ def test_text_timestamps_dated_by_the_clock_are_refused(clock):
     today = pd.Timestamp.now(tz="UTC")  # a dated value from today is a date like any other
     dated = df.assign(t=["2024-03-01", today.strftime("%Y-%m-%d %H:%M"), today.strftime("%d %b %Y")])
     assert Interactions.from_pandas(dated, timestamp="t").timestamps[1] > 1.7e9
+
+
+@pytest.mark.parametrize("yearless", ["Dec 8", "Mar 1", "10am"])
+def test_text_timestamps_without_a_year_are_refused(yearless):
+    """pandas gives them year 1: they would become the log's oldest events."""
+    df = pd.DataFrame({"user": [1, 2], "item": [1, 1], "t": [yearless, "2024-03-02"]})
+    with pytest.raises(DataError, match=rf"'{yearless}' \(row 0\), read as 0001-.*before the year 1000"):
+        Interactions.from_pandas(df, timestamp="t")
+
+
+def test_a_zoned_date_near_new_year_is_a_date(monkeypatch):
+    """Its year in UTC differs from the written one: it is still a date, not a clock reading."""
+    monkeypatch.setattr(pd.Timestamp, "now", classmethod(lambda cls, tz=None: pd.Timestamp("2027-01-01 00:30", tz=tz)))
+    df = pd.DataFrame({"user": [1, 2], "item": [1, 1], "t": ["2026-12-31T20:00:00-05:00", "2027-01-01T09:00:00+14:00"]})
+    assert Interactions.from_pandas(df, timestamp="t").timestamps.tolist() == [1798765200.0, 1798743600.0]
 
 
 def test_text_timestamps_in_a_file_name_the_line(tmp_path):

@@ -495,3 +495,21 @@ def test_save_refuses_a_setting_changed_after_fit(tmp_path, ease):
     image.set_params(latent_dim=3)
     with pytest.raises(RecaeError, match="latent_dim was set to 3 after fit"):
         image.save(tmp_path / "i.recae")
+
+
+def test_a_fold_in_uses_the_settings_the_factors_were_fitted_with(tmp_path):
+    """ALS folds a new user in with its solver's settings: one set after fit would meet factors of
+    another size (a raw implicit error) or another penalty (silently other scores than recommend's)."""
+    from recae import ImplicitALS, LinearAE
+    data = small_log()
+    als = ImplicitALS(factors=4, iterations=2, regularization=1.0, device="cpu").fit(data)
+    history = data.matrix[:2]
+    before = als.recommend_new(history, n=3)
+    als.set_params(factors=8, regularization=1e6)
+    after = als.recommend_new(history, n=3)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    # a NumPy scalar setting compares as the number it is: set back to 3, it is the setting fitted
+    linear = LinearAE(rank=np.int64(3), device="cpu").fit(data)
+    linear.set_params(rank=3).save(tmp_path / "l.recae")
+    assert recae.load(tmp_path / "l.recae").rank == 3

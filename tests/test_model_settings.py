@@ -29,6 +29,7 @@ CASES = [
     (lambda: recae.ImplicitALS(regularization=float("nan")), "regularization must be a finite number; got float nan"),
     (lambda: recae.ImplicitBPR(learning_rate=-1.0, iterations=2), "learning_rate must lie in (0, inf]; got -1"),
     (lambda: recae.ImplicitALS(random_state="abc"), "random_state must be an integer; got str 'abc'"),
+    (lambda: recae.ImplicitALS(alpha=0.0), "alpha must lie in (0, inf]; got 0"),  # c = alpha·x: 0 zeroes every factor
     (lambda: recae.MultDAE(hidden_dims=(16.5,), **FAST), "hidden_dims must be a non-empty sequence of positive integers"),
     (lambda: recae.MultDAE(hidden_dims=(), **FAST), "hidden_dims must be a non-empty sequence"),
     (lambda: recae.MultVAE(latent_dim=0, **FAST), "latent_dim must be an integer in [1, inf]; got 0"),

@@ -136,13 +136,14 @@ def test_recommend_properties(df, which, n, draw, seed):
 def test_one_new_users_seen_items_stay_out_of_only_their_own_popularity_fallback():
     import scipy.sparse as sp
 
-    # item popularity 4, 3, 2, 1: no ties, so the order is the counts'
-    train = np.array([[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=np.float32)
+    # item popularity 4, 3, 2, 1, 0: no ties, so the order is the counts'; item 4 no training user had
+    train = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=np.float32)
     model = recae.EASE(l2=1.0, device="cpu").fit(sp.csr_matrix(train))
-    # user 0: item 0 with a zero (no interaction to a model of positives, but in their history); user 1: nothing
-    history = sp.csr_matrix((np.array([0.0], np.float32), (np.array([0]), np.array([0]))), shape=(2, 4))
-    ids, _ = model.recommend_new(history, n=4)
-    assert ids[0].tolist() == [1, 2, 3, -1] and ids[1].tolist() == [0, 1, 2, 3]
+    # user 0: only item 4, of which the model learned nothing (popularity, item 4 seen); user 1: item 0
+    # with a stored zero, a known non-interaction (nothing to fold in, but seen), as in training data
+    history = sp.csr_matrix((np.array([1.0, 0.0], np.float32), (np.array([0, 1]), np.array([4, 0]))), shape=(2, 5))
+    ids, _ = model.recommend_new(history, n=5)
+    assert ids[0].tolist() == [0, 1, 2, 3, -1] and ids[1].tolist() == [1, 2, 3, 4, -1]
 
 
 def test_an_interactions_history_names_the_unknown_items_it_leaves_out():
@@ -159,18 +160,38 @@ def test_an_interactions_history_names_the_unknown_items_it_leaves_out():
     assert ids.tolist() == [["y", "z"]]
 
 
-def test_a_stored_zero_is_no_interaction_for_a_model_of_positives():
-    """Scores ignore a stored 0: so do the seen mask and the counts (before, its item was never recommended)."""
+def test_a_stored_zero_is_seen_but_never_learned_from_or_counted():
+    """A stored 0 is a known non-interaction: never recommended, in training data and histories alike,
+    but neither learned from (implicit's ALS read it as a negative confidence) nor counted as popularity."""
     import scipy.sparse as sp
-    from recae import EASE, Popularity
+    from recae import EASE, ImplicitALS, Popularity
     dense = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [0, 1, 1, 1], [1, 0, 0, 1]], np.float32)
     X = sp.csr_matrix(dense)
     c = X.tocoo()
     Z = sp.coo_matrix((np.r_[c.data, 0.0], (np.r_[c.row, 0], np.r_[c.col, 3])), shape=X.shape).tocsr()  # a stored 0
     assert Z.nnz == X.nnz + 1
-    for make in (lambda: EASE(l2=1.0, device="cpu"), lambda: Popularity(device="cpu")):
+    for make in (lambda: EASE(l2=1.0, device="cpu"), lambda: Popularity(device="cpu"),
+                 lambda: ImplicitALS(factors=2, iterations=3, device="cpu")):
         plain, zero = make().fit(X), make().fit(Z)
-        assert 3 in plain.recommend(0, n=4)[0].tolist()
-        for a, b in zip(plain.recommend(0, n=4), zero.recommend(0, n=4)):
-            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(plain.score(X), zero.score(X))  # learned the same
+        assert 3 in plain.recommend(0, n=4)[0].tolist() and 3 not in zero.recommend(0, n=4)[0].tolist()
+        assert 3 not in zero.recommend_new(Z[0], n=4)[0].ravel().tolist()  # a history's stored 0 alike
+        if not isinstance(zero, ImplicitALS):  # exact fold-ins: the same ranking as the training row's
+            for a, b in zip(zero.recommend(0, n=4), zero.recommend_new(Z[0], n=4)):
+                np.testing.assert_array_equal(a, b.ravel()[:len(a)])  # one matrix row: padded to n
     assert Popularity(device="cpu").fit(Z).item_counts().tolist() == [3, 2, 2, 2]
+
+
+def test_a_history_of_items_no_training_user_had_is_ranked_by_popularity():
+    """The model learned nothing of them (ALS gives them zero factors, EASE zero weights): before, such a
+    history got an arbitrary order of tied zero scores instead of the empty history's popularity."""
+    import scipy.sparse as sp
+    from recae import EASE, ImplicitALS
+    dense = np.zeros((6, 6), np.float32)
+    dense[:, :4] = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 0], [0, 1, 0, 1], [1, 0, 0, 0], [1, 1, 0, 0]])
+    X = sp.csr_matrix(dense)  # items 4 and 5: no training user
+    for model in (EASE(l2=1.0, device="cpu").fit(X), ImplicitALS(factors=2, iterations=2, device="cpu").fit(X)):
+        untrained, empty = model.recommend_new([4, 5], n=3), model.recommend_new([], n=3)
+        np.testing.assert_array_equal(untrained[0], empty[0])
+        assert untrained[0].tolist() == [0, 1, 2]  # by training users: 5, 4, 2
+        assert model.explain([4], [0])[0]["method"] == "popularity"

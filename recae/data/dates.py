@@ -115,19 +115,31 @@ def dates_from_text(s: pd.Series, name: str) -> pd.Series | None:
                     f"{s.iloc[row]!r} (first at row {row}); fix or drop those rows", row=row)
 
 
+#: What pandas dates by the clock: "now", "today", or a time of day alone ("10:00", "9:30:05.1 PM", "10am").
+_CLOCK = (r"\s*(now|today|(\d{1,2}(:\d{2}){1,2}(\.\d+)?(\s*[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)"
+          r"\s*(z|utc|[+-]\d{2}:?\d{2})?)\s*")
+
+
 def _refuse_undated(s: pd.Series, parsed: pd.Series, name: str) -> None:
     """Refuse values pandas dated by the clock: a time alone ("10:00") or "now" / "today".
 
     Such a value takes today's date, so it would become the log's newest event (and "now" a
-    different one on every run). Only values parsed to today are looked at: their year must be written.
+    different one on every run). Only values parsed to within two days of now can be one.
     """
-    today = pd.Timestamp.now(tz="UTC").normalize()
-    near = ((parsed - today).abs() <= pd.Timedelta(days=2)).to_numpy()
-    for row in np.flatnonzero(near):
-        value, year = str(s.iloc[row]), parsed.iloc[row].year
-        if str(year) not in value and not re.search(rf"(?<!\d){year % 100:02d}(?!\d)", value):
-            raise DataError(f"column {name!r} holds {value!r} (row {row}), which has no date: pandas would date it "
-                            "by today's clock; give every timestamp its date, or drop those rows", row=int(row))
+    yearless = (parsed.dt.year < 1000).to_numpy()  # "Dec 8", "10am": pandas takes year 1 (or 1900)
+    if yearless.any():
+        row = int(np.argmax(yearless))
+        raise DataError(f"column {name!r} holds {s.iloc[row]!r} (row {row}), read as {parsed.iloc[row]}: before the "
+                        "year 1000, as pandas dates a value with no year ('Dec 8', '10am'); give every timestamp "
+                        "its full date, or drop those rows", row=row)
+    near = ((parsed - pd.Timestamp.now(tz="UTC")).abs() <= pd.Timedelta(days=2)).to_numpy()
+    if not near.any():
+        return
+    clock = s[near].astype(str).str.fullmatch(_CLOCK, case=False).to_numpy()
+    if clock.any():
+        row = int(np.flatnonzero(near)[np.argmax(clock)])
+        raise DataError(f"column {name!r} holds {s.iloc[row]!r} (row {row}), which has no date: pandas would date it "
+                        "by today's clock; give every timestamp its date, or drop those rows", row=row)
 
 
 def date_objects(s: pd.Series, name: str) -> pd.Series:

@@ -79,8 +79,9 @@ def _heldout_users(data: Interactions, n_heldout, parts: int) -> int:
         raise DataError(f"n_heldout must be a fraction of users (float) or a count (int); got {n_heldout!r}")
     if isinstance(n_heldout, (float, np.floating)) and not 0.0 < n_heldout < 1 / parts:  # NaN fails this too
         raise DataError(f"n_heldout as a fraction must be in (0, {1 / parts:g}); got {n_heldout}")
-    # floor with the same tolerance as the per-user parts: 0.29 × 100 is 28.999999999999996 in floats
-    n = int(np.floor(n_heldout * data.n_users + 1e-9)) if isinstance(n_heldout, (float, np.floating)) else int(n_heldout)
+    # floor with a relative tolerance: 0.29 × 100 is 28.999999999999996 in floats (and × 10⁸ is 28999999.999999996)
+    n = int(np.floor(n_heldout * data.n_users * (1 + 1e-12))) if isinstance(n_heldout, (float, np.floating)) \
+        else int(n_heldout)
     if n < 1:
         # a fraction needs 1 / fraction users for one held-out user per part, and one more to train on
         fraction = isinstance(n_heldout, (float, np.floating))

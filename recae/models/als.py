@@ -72,8 +72,9 @@ class ImplicitALS(ImplicitFactors):
     ----------
     factors : int, default 256
     regularization : float, default 50.0
-    alpha : float, default 5.0
-        Confidence scale: c = 1 + alpha·x.
+    alpha : float > 0, default 5.0
+        Confidence of an observed entry: c = alpha·x, against 1 for every unobserved one
+        (implicit's weighting; alpha = 1 weighs a single interaction like a missing entry).
     iterations : int, default 15
     random_state : int, default 0
     device : {"auto", "cpu", "cuda"}, default "auto"
@@ -89,23 +90,22 @@ class ImplicitALS(ImplicitFactors):
     def __init__(self, factors=256, regularization=50.0, alpha=5.0, iterations=15, random_state=0, device="auto"):
         store_params(self, locals())
 
-    def _solver(self):
-        model = _implicit_als()(factors=int(self.factors), regularization=float(self.regularization),
-                                alpha=float(self.alpha), iterations=int(self.iterations),
-                                random_state=self.random_state)
-        return model
+    def _solver(self, params: dict):
+        return _implicit_als()(factors=int(params["factors"]), regularization=float(params["regularization"]),
+                               alpha=float(params["alpha"]), iterations=int(params["iterations"]),
+                               random_state=params["random_state"])
 
     def _fit(self, X, valid=None):
         check_settings(self)
         with single_blas_thread():  # implicit checks the BLAS pool when the solver is built
-            model = self._solver()
+            model = self._solver(self.get_params())
             model.fit(X, show_progress=False)
         self.user_factors_ = torch.as_tensor(np.asarray(model.user_factors), device=self.device_)
         self.item_factors_ = torch.as_tensor(np.asarray(model.item_factors), device=self.device_)
 
     def _fold_in(self, X) -> torch.Tensor:
         with single_blas_thread():
-            model = self._solver()
+            model = self._solver(self._fitted_settings())  # a set_params since: not what the factors were fit with
             model.item_factors = self.item_factors_.cpu().numpy()
             model.user_factors = np.zeros((1, model.item_factors.shape[1]), dtype=np.float32)
             factors = model.recalculate_user(np.arange(X.shape[0]), X.astype(np.float32))

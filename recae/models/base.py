@@ -34,7 +34,8 @@ from ..data.validate import check_choice
 from ..device import resolve_device
 from ..exceptions import DataError, UnknownIdError
 from . import explain as explaining, ranking
-from .inputs import check_flag, check_n, check_non_negative, history_matrix, is_scalar, training_matrix, validation_pair
+from .inputs import (check_flag, check_n, check_non_negative, history_matrix, is_scalar, training_matrix,
+                     trained_items, validation_pair, without_zeros)
 from .files import RecommenderFile
 from .params import Params
 
@@ -84,7 +85,7 @@ class Recommender(RecommenderFile, Params):
         -------
         self
         """
-        X, user_ids, item_ids = training_matrix(data, positives=not self.accepts_negative)
+        X, user_ids, item_ids = training_matrix(data)
         check_non_negative(X, "training data", type(self).__name__, self.accepts_negative)
         unsupported = sorted(set(fit_kwargs) - set(self.fit_options))
         if unsupported:
@@ -96,7 +97,7 @@ class Recommender(RecommenderFile, Params):
             # users a filter removed from the log, to tell "removed by filter(...)" from "unknown" later
             self.dropped_users_ = {step: users for step, users in
                                    ((r.step, list(r.users)) for r in getattr(data, "drops", ())) if users}
-            self._fit(X, valid=validation_pair(valid, self.item_ids_), **fit_kwargs)
+            self._fit(X if self.accepts_negative else without_zeros(X), valid=validation_pair(valid, self.item_ids_), **fit_kwargs)
         except BaseException:
             self._forget()  # a failed fit must not leave a half-fitted model behind
             raise
@@ -158,9 +159,9 @@ class Recommender(RecommenderFile, Params):
         return cache[kind]
 
     def item_counts(self) -> np.ndarray:
-        """Training users per item, int64 of shape ``(n_items,)``: the stored entries of each column of ``user_items_``."""
+        """Training users per item, int64 of shape ``(n_items,)``: the non-zero entries of each column of ``user_items_``."""
         self._check_fitted()
-        return np.bincount(self.user_items_.indices, minlength=self.n_items_)
+        return np.bincount(self.user_items_.indices[self.user_items_.data != 0], minlength=self.n_items_)
 
     def user_rows(self, user_ids, *, unknown: str = "raise") -> np.ndarray:
         """Row positions ``(n,)`` of raw user ids in ``user_ids_`` (and ``user_items_``).
@@ -298,9 +299,9 @@ class Recommender(RecommenderFile, Params):
                                                    X[empty] if exclude_seen else None, len(empty), n, mask)
 
     def unfolded_rows(self, X: sp.csr_matrix) -> np.ndarray:
-        """Rows of history matrix ``X`` with nothing to fold in, whose ranking is not personal: no
-        entry, or (for a model of positives, which reads 0 as no interaction) only zeros."""
-        held = X.data != 0 if self.empty_history_fallback else np.ones(X.nnz, dtype=bool)
+        """Rows of history matrix ``X`` with nothing to fold in, whose ranking is not personal: no entry, or
+        (for a model of positives) only zeros and items no training user had, of which it learned nothing."""
+        held = (X.data != 0) & trained_items(self)[X.indices] if self.empty_history_fallback else np.ones(X.nnz, bool)
         return np.flatnonzero(np.bincount(entry_rows(X.indptr)[held], minlength=X.shape[0]) == 0)
 
     def score(self, history, *, unknown: str = "raise") -> np.ndarray:

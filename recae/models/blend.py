@@ -110,10 +110,12 @@ class Blend(Recommender):
             raise DataError(f"members must be a list of Recommender instances or (class name, params) pairs; "
                             f"got {self.members!r}")
         for m in self.members if self.members is not None else self.DEFAULT_MEMBERS:
+            if isinstance(m, Blend) or (isinstance(m, (tuple, list)) and m and m[0] == "Blend"):
+                raise DataError("a Blend cannot be a member of a Blend: list its members instead")
             if isinstance(m, Recommender):
                 specs.append((type(m).__name__, m.get_params()))
             elif isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
-                if m[0] not in MODEL_REGISTRY or m[0] == "Blend":
+                if m[0] not in MODEL_REGISTRY:
                     names = sorted(k for k in MODEL_REGISTRY if k != "Blend")
                     same = [k for k in names if k.lower() == m[0].lower()]
                     raise DataError(f"unknown member model {m[0]!r}; "
@@ -182,11 +184,16 @@ class Blend(Recommender):
             raise DataError("from_models needs at least one fitted model")
         first = models[0]
         for m in models:
-            if not getattr(m, "is_fitted", False):
+            if not isinstance(m, Recommender) or isinstance(m, Blend):
+                raise DataError(f"from_models takes fitted recae models (not Blends); got {type(m).__name__} {m!r:.80}")
+            if not m.is_fitted:
                 raise NotFittedError(f"from_models takes fitted models; this {type(m).__name__} is not fitted yet")
             if not (np.array_equal(m.item_ids_, first.item_ids_) and np.array_equal(m.user_ids_, first.user_ids_)):
                 raise DataError(f"{type(m).__name__} was fitted on other users or items than {type(first).__name__}; "
                                 "blend models fitted on the same data")
+            if (m.user_items_ != first.user_items_).nnz:  # evaluate and seen items read the first's entries
+                raise DataError(f"{type(m).__name__} was fitted on other entries than {type(first).__name__} (the same "
+                                "users and items, other interactions); blend models fitted on the same data")
             if m.device_ != first.device_:
                 raise DataError(f"{type(m).__name__} runs on {m.device_} but {type(first).__name__} on {first.device_}; "
                                 "blend models on one device")
@@ -226,7 +233,8 @@ class Blend(Recommender):
                                 f"got {self.weights!r}")
         if self.groups is not None and not isinstance(self.groups, (list, tuple, np.ndarray)):
             raise DataError(f"groups must be one integer label per member ({n_members} members); got {self.groups!r}")
-        if not isinstance(self.grid_step, (int, float)) or not 0 < self.grid_step <= 1:
+        if isinstance(self.grid_step, bool) or not isinstance(self.grid_step, (int, float, np.integer, np.floating)) \
+                or not 0 < self.grid_step <= 1:
             raise DataError(f"grid_step must be in (0, 1]; got {self.grid_step!r}")
         if isinstance(self.bags, bool) or not isinstance(self.bags, (int, np.integer)) or self.bags < 0:
             raise DataError(f"bags must be a non-negative integer (0: no resampling); got {self.bags!r}")
@@ -289,8 +297,8 @@ class Blend(Recommender):
         n = expand.shape[0]
         if start is not None:
             start = np.asarray(start, dtype=np.float64)
-            if start.shape != (n,) or np.any(start < 0) or start.sum() <= 0:
-                raise DataError(f"start must be {n} non-negative weights (one per group) with a positive sum; "
+            if start.shape != (n,) or not np.all(np.isfinite(start)) or np.any(start < 0) or start.sum() <= 0:
+                raise DataError(f"start must be {n} finite non-negative weights (one per group) with a positive sum; "
                                 f"got {start.tolist()}")
             start = start / start.sum()
         w, value = search_weights(users, n, self.grid_step, self.bags, self.random_state, start)

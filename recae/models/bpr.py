@@ -14,6 +14,7 @@ squared errors.)
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..exceptions import RecaeError
@@ -59,6 +60,8 @@ class ImplicitBPR(ImplicitFactors):
 
     _FOLD_SAMPLES = 256
     similarity_columns = slice(None, -1)
+    #: read when a new user is folded in, not when the factors are learned: a fitted model takes new ones
+    after_fit = ImplicitFactors.after_fit + ("fold_in_steps", "fold_in_lr", "num_threads")
 
     def __init__(self, factors=128, learning_rate=0.05, regularization=0.01, iterations=100,
                  fold_in_steps=100, fold_in_lr=0.05, num_threads=0, random_state=0, device="auto"):
@@ -77,17 +80,23 @@ class ImplicitBPR(ImplicitFactors):
     def _fold_in(self, X) -> torch.Tensor:
         V, b = self.item_factors_[:, :-1], self.item_factors_[:, -1]
         n, f = X.shape[0], V.shape[1]
-        dense = torch.as_tensor(X.toarray() > 0, device=V.device, dtype=V.dtype)
-        has = dense.sum(1) > 0
-        dense[~has] = 1.0  # users without history keep a zero vector (popularity by item bias)
-        # a fixed generator: folding in the same history twice gives the same factors
+        X = sp.csr_matrix(X > 0)  # the positives of each row, in index order
+        start = torch.as_tensor(X.indptr[:-1], device=V.device, dtype=torch.int64)
+        count = torch.as_tensor(np.diff(X.indptr), device=V.device, dtype=torch.int64)
+        items = torch.as_tensor(np.append(X.indices, 0), device=V.device, dtype=torch.int64)  # 0: empty rows' pick
+        has = count > 0  # users without history keep a zero vector (popularity by item bias)
+        # one fixed stream of draws, shared by every row and mapped onto each row's own positives: a
+        # history folds in to the same factors whatever else is in the call, and on every call
         gen = torch.Generator(device=V.device).manual_seed(int(self.random_state or 0))
         p = torch.zeros((n, f), device=V.device, dtype=V.dtype, requires_grad=True)
         opt = torch.optim.Adam([p], lr=float(self.fold_in_lr))
         with torch.enable_grad():
             for _ in range(int(self.fold_in_steps)):
-                pos = torch.multinomial(dense, self._FOLD_SAMPLES, replacement=True, generator=gen)
-                neg = torch.randint(0, V.shape[0], pos.shape, device=V.device, generator=gen)
+                u = torch.rand(self._FOLD_SAMPLES, device=V.device, generator=gen)
+                nth = torch.minimum((u[None, :] * count[:, None]).long(), (count - 1).clamp_min(0)[:, None])
+                pos = items[torch.where(has[:, None], start[:, None] + nth, torch.full_like(nth, len(items) - 1))]
+                neg = torch.randint(0, V.shape[0], (self._FOLD_SAMPLES,), device=V.device,
+                                    generator=gen).expand(n, -1)
                 # all scores then a gather: far cheaper than gathering (users, samples, factors) blocks
                 s = p @ V.T + b
                 margin = s.gather(1, pos) - s.gather(1, neg)

@@ -77,12 +77,27 @@ def check_n(n) -> int:
     return int(n)
 
 
-def training_matrix(data, positives: bool = False) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """(X, user ids, item ids) of training data: an Interactions, or a sparse matrix with positional ids.
+def trained_items(model) -> np.ndarray:
+    """Bool ``(n_items,)``: the items with a training entry, computed once per training matrix."""
+    cached = model.__dict__.get("_trained_items")
+    if cached is None or cached[0] is not model.user_items_:
+        X = model.user_items_
+        cached = (X, np.bincount(X.indices[X.data != 0], minlength=model.n_items_) > 0)
+        model.__dict__["_trained_items"] = cached
+    return cached[1]
 
-    ``positives``: a model of positives, for which a stored 0 is no interaction (its scores
-    ignore it), so it is dropped here rather than counted as seen and as popularity.
-    """
+
+def without_zeros(X: sp.csr_matrix) -> sp.csr_matrix:
+    """``X`` without stored zeros (a copy when it has any): what a model of positives learns from.
+    A stored 0 is a known non-interaction: seen (never recommended), never learned from or counted."""
+    if X.nnz and not X.data.all():
+        X = X.copy()
+        X.eliminate_zeros()
+    return X
+
+
+def training_matrix(data) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """(X, user ids, item ids) of training data: an Interactions, or a sparse matrix with positional ids."""
     if isinstance(data, Interactions):
         X, user_ids, item_ids = data.matrix, data.user_ids, data.item_ids
     else:
@@ -93,11 +108,8 @@ def training_matrix(data, positives: bool = False) -> tuple[sp.csr_matrix, np.nd
             warnings.warn(f"training data has {X.shape[0]} rows and {X.shape[1]} columns; recae reads rows as "
                           "users and columns as items. If the rows are items, pass the transpose (X.T.tocsr()), "
                           "or build an Interactions with ids", DataWarning, stacklevel=4)
-    if positives and X.nnz and not X.data.all():
-        X = X.copy()
-        X.eliminate_zeros()
     if X.nnz == 0 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} non-zero entries; expected at least one "
+        raise DataError(f"training data is empty: shape {X.shape}, {X.nnz} entries; expected at least one "
                         "user-item interaction")
     return X, user_ids, item_ids
 

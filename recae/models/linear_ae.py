@@ -93,6 +93,8 @@ class LinearAE(Recommender):
         logger.info("LinearAE: eigendecomposition of the %d×%d Gram matrix (%s) on %s", len(used), len(used),
                     self.dtype, self.device_)
         try:
+            if not bool(torch.isfinite(G).all()):  # float32 XᵀX overflowed: not every backend's eigh raises on it
+                raise torch.linalg.LinAlgError("XᵀX holds values past float32's range")
             evals, evecs = torch.linalg.eigh(G)  # ascending order
         except torch.linalg.LinAlgError as exc:
             if dtype == torch.float64:

@@ -7,6 +7,8 @@ import inspect
 import json
 import os
 
+import numpy as np
+
 from ..device import resolve_device
 from ..exceptions import DataError, ModelFileError, NotFittedError, RecaeError
 from ..io import KINDS, read_model_file
@@ -38,6 +40,11 @@ def file_device(model, where: str):
     except RecaeError as exc:
         raise ModelFileError(f"{where!r} was saved for device {getattr(model, 'device', None)!r}, which is not "
                              f"usable here ({exc}); pass device='cpu' to load it") from None
+
+
+def _json_value(value):
+    """NumPy scalars as the numbers they are (np.int64(3) is 3, not "3"); anything else as text."""
+    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 def store_params(model, values: dict) -> None:
@@ -115,7 +122,8 @@ class Params:
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
             delattr(self, attr)
         self.__dict__.pop("_id_cache", None)
-        self.__dict__.pop("_fitted_params", None)
+        for cache in ("_fitted_params", "_trained_items"):
+            self.__dict__.pop(cache, None)
 
     #: Settings a fitted model takes through ``set_params`` and saves as they are: they change
     #: where or how it runs (or, for some models, how it scores), not what it learned.
@@ -128,7 +136,12 @@ class Params:
     def _note_fitted_params(self) -> None:
         """Record the settings the learned state matches: at fit and load, or when a caller relabels
         a fitted model with equivalent settings (the epochs a trial stopped at)."""
-        self._fitted_params = json.dumps(self.export_params(), sort_keys=True, default=str)
+        self._fitted_params = json.dumps(self.export_params(), sort_keys=True, default=_json_value)
+
+    def _fitted_settings(self) -> dict:
+        """The settings the learned state was fitted with (as JSON values), else the current ones."""
+        noted = getattr(self, "_fitted_params", None)
+        return json.loads(noted) if noted else self.get_params()
 
     def _params_to_save(self) -> dict:
         """The settings a model file records; refuses those changed since fit.
@@ -139,7 +152,7 @@ class Params:
         params = self.export_params()
         fitted = json.loads(getattr(self, "_fitted_params", None) or "null")
         if fitted is not None:
-            now = json.loads(json.dumps(params, sort_keys=True, default=str))
+            now = json.loads(json.dumps(params, sort_keys=True, default=_json_value))
             changed = [k for k in now if k in fitted and k not in self.after_fit and now[k] != fitted[k]]
             if changed:
                 raise DataError(f"cannot save this {type(self).__name__}: "

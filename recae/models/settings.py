@@ -68,7 +68,7 @@ CHECKS = {
     "factors": _positive_int, "iterations": _positive_int, "n_enc_epochs": _positive_int,
     "n_dec_epochs": _positive_int, "anneal_steps": _positive_int, "fold_in_steps": _positive_int,
     "weight_decay": _non_negative, "l1": _non_negative, "beta_cap": _non_negative, "user_l2": _non_negative,
-    "gamma": _non_negative, "regularization": _non_negative, "alpha": _non_negative,
+    "gamma": _non_negative, "regularization": _non_negative, "alpha": _positive,
     "learning_rate": _positive, "fold_in_lr": _positive, "init_std": _positive, "memory_budget_gb": _positive,
     "dropout": _fraction, "random_state": _seed, "mixture_weights": _weights,
     "num_threads": lambda name, value: check_int(value, name, minimum=0),
