@@ -352,3 +352,10 @@ def test_a_history_off_the_training_scale_is_refused():
             model.recommend_new({int(log.item_ids[0]): bad}, n=3)
     ids, _ = model.recommend_new({int(log.item_ids[0]): 4.0}, n=3)
     assert len(ids) == 3
+
+
+def test_an_empty_list_is_an_empty_history():
+    """It holds no ratings to mistake for bare ids: the item-means fallback, as for {}."""
+    model = AutoRec(**TINY).fit(ratings_log())
+    for a, b in zip(model.recommend_new([], n=3), model.recommend_new({}, n=3)):
+        np.testing.assert_array_equal(a, b)

@@ -87,3 +87,16 @@ def test_every_default_passes_the_shared_checks():
         for name, value in cls().get_params().items():
             if name in CHECKS and name not in own:
                 CHECKS[name](name, value)
+
+
+def test_implicits_own_failures_name_the_settings(data):
+    """Before, a raw numpy MemoryError or implicit's ModelFitError came out, naming no setting."""
+    from recae.exceptions import MemoryBudgetError, TrainingError
+    pytest.importorskip("implicit")
+    # 60 users × 10¹² float32 factors: 218 TiB, past any address space, so numpy refuses at once
+    with pytest.raises(MemoryBudgetError, match=r"ImplicitALS with factors=1000000000000 does not fit in this "
+                                                r"machine's memory .*; lower factors"):
+        recae.ImplicitALS(factors=10**12, device="cpu").fit(data[0])
+    with pytest.raises(TrainingError, match=r"ImplicitALS diverged \(NaN encountered in factors\) with .*: lower alpha, "
+                                            r"or raise regularization"):
+        recae.ImplicitALS(alpha=1e30, iterations=2, device="cpu").fit(data[0])

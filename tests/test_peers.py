@@ -140,6 +140,10 @@ def test_elsa_names_a_bad_setting_before_its_reference_runs():
     from recae.models.peers import ELSA
 
     for kwargs, message in (({"lr": -1}, "lr must be a finite number > 0; got -1"),
-                            ({"rank": 0}, "rank must be a positive integer; got 0")):
+                            ({"rank": 0}, "rank must be a positive integer; got 0"),
+                            ({"patience": 0}, "patience must be a positive integer or None; got 0"),
+                            ({"patience": "5"}, "patience must be a positive integer or None; got '5'"),
+                            ({"random_state": -1}, r"random_state must be an integer in \[0, "),
+                            ({"random_state": "a"}, "random_state must be an integer; got str 'a'")):
         with pytest.raises(DataError, match=message):
             ELSA(epochs=1, **kwargs).check_params()  # the checks fit and loading run, without the package

@@ -17,7 +17,7 @@ import contextlib
 import numpy as np
 import torch
 
-from ..exceptions import RecaeError
+from ..exceptions import MemoryBudgetError, RecaeError, TrainingError
 from .base import Recommender
 from .params import store_params
 from .ranking import cosine_rows
@@ -30,6 +30,23 @@ def _implicit_als():
     except ImportError:
         raise RecaeError("ImplicitALS needs the 'implicit' package: pip install 'recae[bench]'") from None
     return AlternatingLeastSquares
+
+
+@contextlib.contextmanager
+def implicit_errors(model):
+    """implicit's own failures as recae errors that name the settings: its MemoryError (factors too
+    many for this machine) and its ModelFitError (NaN factors: a learning rate or alpha too large)."""
+    try:
+        yield
+    except MemoryError as exc:
+        raise MemoryBudgetError(f"{type(model).__name__} with factors={model.factors} does not fit in this "
+                                f"machine's memory ({exc}); lower factors") from None
+    except Exception as exc:
+        if type(exc).__name__ != "ModelFitError":
+            raise
+        steps = " or ".join(p for p in ("learning_rate", "alpha") if p in model.get_params())
+        raise TrainingError(f"{type(model).__name__} diverged ({exc}) with {model!r}: lower {steps}, or raise "
+                            "regularization") from None
 
 
 def single_blas_thread():
@@ -97,7 +114,7 @@ class ImplicitALS(ImplicitFactors):
 
     def _fit(self, X, valid=None):
         check_settings(self)
-        with single_blas_thread():  # implicit checks the BLAS pool when the solver is built
+        with single_blas_thread(), implicit_errors(self):  # implicit checks the BLAS pool when the solver is built
             model = self._solver(self.get_params())
             model.fit(X, show_progress=False)
         self.user_factors_ = torch.as_tensor(np.asarray(model.user_factors), device=self.device_)

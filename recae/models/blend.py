@@ -93,7 +93,7 @@ class Blend(Recommender):
     members_ : list of fitted Recommender
     weights_ : ndarray of shape (n_members,)
     valid_score_ : float or None
-        Validation metric of the chosen weights.
+        Validation metric of the chosen weights (None without validation, and on a loaded Blend).
     """
 
     DEFAULT_MEMBERS = tuple(MEMBER_SETTINGS.items())

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from ..exceptions import RecaeError
-from .als import ImplicitFactors, single_blas_thread
+from .als import ImplicitFactors, implicit_errors, single_blas_thread
 from .params import store_params
 from .settings import check_settings
 
@@ -69,7 +69,7 @@ class ImplicitBPR(ImplicitFactors):
 
     def _fit(self, X, valid=None):
         check_settings(self)
-        with single_blas_thread():
+        with single_blas_thread(), implicit_errors(self):
             model = _implicit_bpr()(factors=int(self.factors), learning_rate=float(self.learning_rate),
                                     regularization=float(self.regularization), iterations=int(self.iterations),
                                     num_threads=int(self.num_threads), random_state=self.random_state)

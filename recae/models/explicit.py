@@ -290,6 +290,8 @@ class ExplicitRecommender(Trained, Recommender):
 
     # ------------------------------------------------------------------ histories
     def history_rows(self, history, unknown: str = "raise"):
+        if isinstance(history, (list, tuple, set)) and not len(history):
+            history = {}  # an empty history holds no ratings to mistake for ids
         if isinstance(history, (list, tuple, np.ndarray, set)) or np.isscalar(history):
             raise DataError(f"{type(self).__name__} folds in ratings, not bare item ids; pass a dict item→rating "
                             f"(or an Interactions/sparse matrix of ratings); got a {type(history).__name__}")
