@@ -195,3 +195,15 @@ def test_a_history_of_items_no_training_user_had_is_ranked_by_popularity():
         np.testing.assert_array_equal(untrained[0], empty[0])
         assert untrained[0].tolist() == [0, 1, 2]  # by training users: 5, 4, 2
         assert model.explain([4], [0])[0]["method"] == "popularity"
+
+
+def test_ids_from_a_generator_and_a_dense_history_matrix():
+    """A generator of ids was one "unknown id" (numpy kept it whole); a dense row gets a pointer to CSR."""
+    import scipy.sparse as sp
+    from recae import EASE
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 1]], np.float32))
+    model = EASE(l2=1.0, device="cpu").fit(X)
+    ids, _ = model.recommend(0, n=2, items=(i for i in (2, 3)), exclude_seen=False)
+    assert sorted(ids.tolist()) == [2, 3]
+    with pytest.raises(DataError, match=r"got shape \(1, 4\) \(a dense history matrix\? pass scipy.sparse.csr_matrix"):
+        model.recommend_new(np.ones((1, 4)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -84,6 +86,8 @@ def id_array(ids, name: str) -> np.ndarray:
 
 def as_id_array(raw, what: str, object_ids: bool = False) -> np.ndarray:
     """Raw ids as an array, each id as given: numpy would turn ``[10, "x"]`` into two strings."""
+    if isinstance(raw, Iterator):  # a generator or map: numpy would keep it as one object, an "unknown id"
+        raw = list(raw)
     arr = as_array(raw, what, dtype=object if object_ids else None)
     if arr.dtype.kind == "U" and isinstance(raw, (list, tuple)) and not all(isinstance(x, str) for x in raw):
         arr = np.empty(len(raw), dtype=object)
@@ -142,7 +146,9 @@ class IdIndex:
         check_choice(unknown, "unknown", ("raise", "ignore"))
         arr = np.atleast_1d(as_id_array(raw, f"{self.kind} ids", object_ids=self.ids.dtype == object))
         if arr.ndim != 1:
-            raise DataError(f"{self.kind} ids must be a scalar or a 1-D array; got shape {arr.shape}")
+            dense = " (a dense history matrix? pass scipy.sparse.csr_matrix(it))" if arr.ndim == 2 and self.kind == "item" \
+                else ""
+            raise DataError(f"{self.kind} ids must be a scalar or a 1-D array; got shape {arr.shape}{dense}")
         if not self.index.is_unique:
             dup = self.index[self.index.duplicated()].unique()[:5].tolist()
             raise DataError(f"{self.kind} ids must be unique; repeated: {dup}")

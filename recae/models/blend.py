@@ -73,7 +73,8 @@ class Blend(Recommender):
         three ML-1M strong splits (``benchmarks/blend_members.py`` reproduces them); otherwise
         equal weights.
     grid_step : float, default 0.05
-        Resolution of the weight search.
+        Resolution of the weight search. The exhaustive grid (up to three groups) uses 1/round(1/step),
+        so 0.3 searches thirds; coordinate ascent (more groups) moves by the step itself.
     bags : int, default 30
         The weights are the mean of those chosen on this many bootstrap resamples of the
         validation users (bagged ensemble selection, Caruana et al., ICDM 2006): less fitted to

@@ -20,6 +20,11 @@ class Popularity(Recommender):
     ----------
     item_counts_ : torch.Tensor of shape (n_items,)
         Number of training users with a (nonzero) entry for each item.
+
+    Notes
+    -----
+    ``similar_items(i)`` folds in the one-item history ``[i]``: the same most popular items for
+    every ``i`` (popularity knows no item-item structure).
     """
 
     def __init__(self, device="auto"):
