@@ -359,3 +359,12 @@ def test_an_empty_list_is_an_empty_history():
     model = AutoRec(**TINY).fit(ratings_log())
     for a, b in zip(model.recommend_new([], n=3), model.recommend_new({}, n=3)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_zero_rating_counts_on_a_scale_that_has_one():
+    """For a rating model a 0 on a 0-10 scale is a rating: counted, unlike a model of positives' stored 0."""
+    import scipy.sparse as sp
+    X = sp.csr_matrix((np.array([0.0, 5.0, 10.0, 3.0, 7.0], np.float32), np.array([0, 1, 2, 0, 2]),
+                       np.array([0, 3, 5])), shape=(2, 3))  # the first 0 stored
+    model = AutoRec(**dict(TINY, rating_range=(0, 10))).fit(X)
+    assert model.item_counts().tolist() == [2, 1, 2]

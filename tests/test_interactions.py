@@ -514,7 +514,8 @@ def test_text_timestamps_dated_by_the_clock_are_refused(clock):
 def test_text_timestamps_without_a_year_are_refused(yearless):
     """pandas gives them year 1: they would become the log's oldest events."""
     df = pd.DataFrame({"user": [1, 2], "item": [1, 1], "t": [yearless, "2024-03-02"]})
-    with pytest.raises(DataError, match=rf"'{yearless}' \(row 0\), read as 0001-.*before the year 1000"):
+    # pandas 3 reads them as year 1, which the check names; pandas 2 cannot read them at all
+    with pytest.raises(DataError, match=rf"'{yearless}' \((first at )?row 0\)"):
         Interactions.from_pandas(df, timestamp="t")
 
 

@@ -171,15 +171,19 @@ def test_a_stored_zero_is_seen_but_never_learned_from_or_counted():
     Z = sp.coo_matrix((np.r_[c.data, 0.0], (np.r_[c.row, 0], np.r_[c.col, 3])), shape=X.shape).tocsr()  # a stored 0
     assert Z.nnz == X.nnz + 1
     for make in (lambda: EASE(l2=1.0, device="cpu"), lambda: Popularity(device="cpu"),
-                 lambda: ImplicitALS(factors=2, iterations=3, device="cpu")):
+                 lambda: ImplicitALS(factors=2, iterations=3, regularization=1.0, device="cpu")):
         plain, zero = make().fit(X), make().fit(Z)
         np.testing.assert_array_equal(plain.score(X), zero.score(X))  # learned the same
+        np.testing.assert_array_equal(zero.score(X[:1]), zero.score(Z[:1]))  # and folds a history in alike
         assert 3 in plain.recommend(0, n=4)[0].tolist() and 3 not in zero.recommend(0, n=4)[0].tolist()
         assert 3 not in zero.recommend_new(Z[0], n=4)[0].ravel().tolist()  # a history's stored 0 alike
         if not isinstance(zero, ImplicitALS):  # exact fold-ins: the same ranking as the training row's
             for a, b in zip(zero.recommend(0, n=4), zero.recommend_new(Z[0], n=4)):
                 np.testing.assert_array_equal(a, b.ravel()[:len(a)])  # one matrix row: padded to n
     assert Popularity(device="cpu").fit(Z).item_counts().tolist() == [3, 2, 2, 2]
+    blend = recae.Blend(members=[("EASE", {"l2": 1.0}), ("Popularity", {})], device="cpu").fit(Z)
+    for member in blend.members_:  # each member usable on its own: the zero is seen there too
+        assert 3 not in member.recommend(0, n=4)[0].tolist()
 
 
 def test_a_history_of_items_no_training_user_had_is_ranked_by_popularity():

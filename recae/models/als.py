@@ -19,6 +19,7 @@ import torch
 
 from ..exceptions import MemoryBudgetError, RecaeError, TrainingError
 from .base import Recommender
+from .inputs import without_zeros
 from .params import store_params
 from .ranking import cosine_rows
 from .settings import check_settings
@@ -121,6 +122,7 @@ class ImplicitALS(ImplicitFactors):
         self.item_factors_ = torch.as_tensor(np.asarray(model.item_factors), device=self.device_)
 
     def _fold_in(self, X) -> torch.Tensor:
+        X = without_zeros(X)  # implicit reads a stored 0 as confidence 0, below an unobserved item's 1
         with single_blas_thread():
             model = self._solver(self._fitted_settings())  # a set_params since: not what the factors were fit with
             model.item_factors = self.item_factors_.cpu().numpy()

@@ -159,9 +159,9 @@ class Recommender(RecommenderFile, Params):
         return cache[kind]
 
     def item_counts(self) -> np.ndarray:
-        """Training users per item, int64 of shape ``(n_items,)``: the non-zero entries of each column of ``user_items_``."""
+        """Training users per item, int64 of shape ``(n_items,)``: each column's entries (a model of positives: non-zero ones)."""
         self._check_fitted()
-        return np.bincount(self.user_items_.indices[self.user_items_.data != 0], minlength=self.n_items_)
+        return np.bincount(self.user_items_.indices[(self.user_items_.data != 0) | self.accepts_negative], minlength=self.n_items_)
 
     def user_rows(self, user_ids, *, unknown: str = "raise") -> np.ndarray:
         """Row positions ``(n,)`` of raw user ids in ``user_ids_`` (and ``user_items_``).
@@ -271,8 +271,8 @@ class Recommender(RecommenderFile, Params):
         unknown : {"raise", "ignore"}, default "raise"
             What to do with history items the model has never seen: an UnknownIdError naming
             them, or leave them out with a :class:`~recae.exceptions.DataWarning` naming them.
-            A history with no (known) items, or only zero values, gets the most popular training
-            items, scored by how many training users have each (a rating model: the item means; its
+            A history with no (known) items, only zero values, or only items no training user had gets
+            the most popular training items, scored by how many training users have each (a rating model: the item means; its
             history's ratings must lie on the scale it was fitted on).
 
         Returns

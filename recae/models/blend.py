@@ -55,6 +55,17 @@ DEFAULT_WEIGHTS = (0.1, 0.1, 0.8)
 STACK_ELEMENTS = 1 << 26
 
 
+def _same_entries(a, b) -> bool:
+    """Whether two training matrices hold the same entries, stored zeros included (cheap when shared)."""
+    if a is b:
+        return True
+    if a.shape != b.shape or a.nnz != b.nnz:
+        return False
+    a, b = a.sorted_indices(), b.sorted_indices()
+    return bool(np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+                and np.array_equal(a.data, b.data))
+
+
 def _standardize(s: torch.Tensor) -> torch.Tensor:
     s = s.float()
     return (s - s.mean(dim=1, keepdim=True)) / s.std(dim=1, keepdim=True, unbiased=False).clamp_min(1e-8)
@@ -192,7 +203,7 @@ class Blend(Recommender):
             if not (np.array_equal(m.item_ids_, first.item_ids_) and np.array_equal(m.user_ids_, first.user_ids_)):
                 raise DataError(f"{type(m).__name__} was fitted on other users or items than {type(first).__name__}; "
                                 "blend models fitted on the same data")
-            if (m.user_items_ != first.user_items_).nnz:  # evaluate and seen items read the first's entries
+            if not _same_entries(m.user_items_, first.user_items_):  # evaluate and seen items read the first's
                 raise DataError(f"{type(m).__name__} was fitted on other entries than {type(first).__name__} (the same "
                                 "users and items, other interactions); blend models fitted on the same data")
             if m.device_ != first.device_:
@@ -256,8 +267,9 @@ class Blend(Recommender):
     def _fit(self, X, valid=None):
         self.members_ = self._new_members()
         self._check_params(len(self.members_))
-        # members see the same raw ids as the Blend, so each one is usable on its own
-        data = Interactions(X, self.user_ids_, self.item_ids_)
+        # members see the same raw ids and entries as the Blend (stored zeros too: seen, and left out
+        # of what each learns by its own fit), so each one is usable on its own
+        data = Interactions(self.user_items_, self.user_ids_, self.item_ids_)
         for m in self.members_:
             m.fit(data, valid=valid)  # neural members also early-stop on the validation data
         self._choose_weights(valid)

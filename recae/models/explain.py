@@ -150,7 +150,8 @@ def explain(model, user_or_history, item_ids, n: int = 5, *, method: str = "auto
         "share"}, ...]}``. ``share`` is the contribution over the sum of the absolute
         contributions of all history items (signed; absolute shares over the whole history
         sum to 1). With method "exact", ``baseline`` plus all contributions is ``score``. A
-        history with nothing to fold in (empty, or only zeros for a model of positives) is ranked
+        history with nothing to fold in (empty; for a model of positives also only zeros, or only
+        items no training user had) is ranked
         by popularity, as ``recommend_new`` ranks it (and ``recommend`` a training user with an empty
         row): method "popularity", the score the item's training count, no contributions.
     """
