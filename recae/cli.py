@@ -8,10 +8,13 @@ command modules are the one place in recae that prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from .commands import bench, demo, evaluate, fit, recommend, serve, tune
@@ -114,9 +117,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.raw_argv = list(sys.argv[2:] if argv is None else argv[1:])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _terminate_as_exit():
         warnings.showwarning = functools.partial(_show_warning, args.command)
         return _run(args)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit():
+    """SIGTERM (kill's, systemd's and Kubernetes' default) as SystemExit(143) while a command runs:
+    Python's default ends at once, skipping the cleanup that removes a save's temporary file."""
+    previous = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args) -> int:

@@ -672,3 +672,26 @@ def test_rated_history_on_a_model_of_positives_warns_and_a_user_with_nothing_lef
     assert_clean_error(rc, out, err, "user(s) u1 interacted with every item of the model: nothing left")  # not "unknown"
     rc, out, err = run(capsys, "recommend", "--model-file", tmp_path / "two.recae", "--user", "u1", "u2")
     assert rc == 0 and "user(s) u1 interacted with every item" in err and "u2" in out
+
+
+def test_sigterm_during_a_command_runs_its_cleanup(tmp_path):
+    """kill's default signal: before, Python ended at once and a save's full-size temporary file stayed."""
+    import textwrap
+
+    script = textwrap.dedent(f'''
+        import os, signal, time
+        import recae.atomic, recae.cli, recae.commands.demo
+
+        def command(args):
+            with recae.atomic._replacing({str(tmp_path / "out.txt")!r}, OSError, "write") as tmp:
+                open(tmp, "w").write("half a model")
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)
+            return 0
+
+        recae.commands.demo.cmd_demo = command
+        raise SystemExit(recae.cli.main(["demo"]))
+    ''')
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the temporary file nor a torn out.txt

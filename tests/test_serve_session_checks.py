@@ -138,6 +138,61 @@ def test_salvage_keeps_every_record_that_passes_its_checks(tmp_path):
         salvage(tmp_path / "missing")
 
 
+def test_a_salvage_killed_at_any_step_of_its_swap_is_finished_losing_nothing(tmp_path, monkeypatch):
+    """Before, a kill between moving the damaged journal away and naming the rebuilt one left no
+    journal at all, and the next start served an empty one. Each file operation is a kill point here."""
+    import os
+
+    from recae.serve import salvage as salvaging
+
+    class Killed(BaseException):
+        pass
+
+    def damaged(path):
+        j = Journal(path)
+        for user in (1, 2, 3):
+            j.append({"user": user, "items": [user + 10], "ratings": None})
+        j.close()
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE events SET crc = crc + 1 WHERE seq = 2")
+
+    def read(path):
+        j = Journal(path)
+        try:
+            return [r["user"] for _, r in j.since(0)]
+        finally:
+            j.close()
+
+    for kill_at in range(1, 30):
+        path = str(tmp_path / f"j{kill_at}")
+        damaged(path)
+        calls = [0]
+        with monkeypatch.context() as m:
+            for name in ("replace", "remove", "link"):
+                def step(*args, _real=getattr(os, name), **kwargs):
+                    calls[0] += 1
+                    if calls[0] == kill_at:
+                        raise Killed
+                    return _real(*args, **kwargs)
+                m.setattr(os, name, step)
+            try:
+                salvaging.salvage(path)
+                finished = True
+            except Killed:
+                finished = False
+        salvaging.finish(path)  # what `recae serve` does first on its next start
+        try:
+            users = read(path)
+        except JournalError:  # killed before the swap began: still the damaged journal, salvaged again
+            assert salvaging.salvage(path)["kept"] == 2
+            users = read(path)
+        assert users == [1, 3], (kill_at, users)
+        assert not os.path.exists(path + salvaging.MARKER)
+        if finished:
+            break
+    assert finished and kill_at > 3  # the loop reached a salvage no kill interrupted
+
+
 def test_a_training_user_with_an_empty_row_is_served_popularity_and_says_so():
     import scipy.sparse as sp
 

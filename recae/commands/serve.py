@@ -76,7 +76,11 @@ def cmd_serve(args) -> int:
                  else "") + f"; the damaged file is {done['moved_to']}", flush=True)
     if journal is not None:
         from ..serve.journal import Journal
+        from ..serve.salvage import finish
 
+        moved = finish(journal)  # a salvage a kill interrupted: its rebuilt journal takes the name now
+        if moved:
+            print(f"recae: finished an interrupted journal salvage; the damaged file is {moved}", flush=True)
         j = Journal(journal)  # a file that is not a journal, or a damaged record, is refused before "serving"
         try:
             j.since(0)

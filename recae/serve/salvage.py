@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import time
 
+from ..atomic import atomic_write_text
 from .journal import Journal, JournalError, record_ok
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["salvage"]
+__all__ = ["salvage", "finish"]
 
 
 def _readable(db, report: dict) -> list[tuple[int, dict]]:
@@ -36,6 +38,42 @@ def _readable(db, report: dict) -> list[tuple[int, dict]]:
         report["unreadable_after"] = last
         report["error"] = str(exc)
     return out
+
+
+#: Beside the journal while a salvage swaps files: it names where the damaged files go.
+MARKER = ".salvaging"
+
+
+def _keep(src: str, dst: str) -> None:
+    """``src`` also named ``dst`` (a hard link; a copy renamed into place where links fail)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst + ".tmp")
+        os.replace(dst + ".tmp", dst)
+
+
+def finish(path) -> str | None:
+    """Complete the swap of a salvage that a kill interrupted; what it moved the damaged file to,
+    or None when no salvage was under way. Each step can be run again: the damaged journal (and
+    its WAL, which holds committed records) keeps its name until the rebuilt one replaces it."""
+    path = os.fspath(path)
+    try:
+        with open(path + MARKER, encoding="utf-8") as f:
+            moved_to = f.read().strip()
+    except FileNotFoundError:
+        return None
+    fresh = f"{path}.salvaged"
+    if os.path.exists(fresh):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix) and not os.path.exists(moved_to + suffix):
+                _keep(path + suffix, moved_to + suffix)
+        for suffix in ("-wal", "-shm"):  # the damaged WAL must never meet the rebuilt file
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path + suffix)
+        os.replace(fresh, path)
+    os.remove(path + MARKER)
+    return moved_to
 
 
 def salvage(path) -> dict:
@@ -59,6 +97,7 @@ def salvage(path) -> dict:
         When ``path`` is missing or no SQLite file at all.
     """
     path = os.fspath(path)
+    finish(path)  # an earlier salvage that a kill interrupted
     if not os.path.isfile(path):
         raise JournalError(f"no journal at {path!r} to salvage")
     report = {"kept": 0, "damaged": [], "unreadable_after": None, "moved_to": None}
@@ -89,14 +128,13 @@ def salvage(path) -> dict:
     if meta.get("generation") and meta.get("model_path"):
         out.set_generation(int(meta["generation"]), meta["model_path"])
     out.close()
+    with contextlib.closing(sqlite3.connect(fresh)) as db:  # one file, no WAL: it moves in one rename
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA journal_mode=DELETE")
     report["kept"] = len(records)
     report["moved_to"] = f"{path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}"
-    for suffix in ("", "-wal", "-shm"):  # the WAL holds committed records too: it moves with its file
-        if os.path.exists(path + suffix):
-            os.replace(path + suffix, report["moved_to"] + suffix)
-    for suffix in ("-wal", "-shm", ""):  # the main file last: until then the damaged one is still named
-        if os.path.exists(fresh + suffix):
-            os.replace(fresh + suffix, path + suffix)
+    atomic_write_text(path + MARKER, report["moved_to"])  # from here on, finish() completes it after a kill
+    finish(path)
     logger.warning("journal %s salvaged: %d record(s) kept, damaged %s, unreadable after %s; the damaged file is %s",
                    path, report["kept"], report["damaged"] or "none", report["unreadable_after"], report["moved_to"])
     return report
