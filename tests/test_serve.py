@@ -263,6 +263,8 @@ def test_streamed_oversized_body_and_wrong_token(served):
     r = server.http.post("/admin/reload", headers={"Authorization": "bearer wrong"})
     assert r.status_code == 401
     assert server.http.post("/admin/reload", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+    r = server.http.post("/admin/reload", json={"path": " "}, headers=admin(TOKEN))  # not "the current file"
+    assert r.status_code == 422 and "path must name a model file, or be left out" in r.json()["error"]
     text = server.http.get("/metrics").text
     assert 'status="500"' not in text  # nothing above answered a server error
     assert get(server, "/health")["status"] == "ok"

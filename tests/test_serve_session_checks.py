@@ -77,6 +77,36 @@ def test_a_reload_to_other_ids_or_another_catalogue_is_refused(ease, tmp_path):
     s.close()
 
 
+def test_a_reload_to_a_model_that_reads_appends_otherwise_is_refused(ease, tmp_path, capsys):
+    """A click journalled as 1.0 would read as a 1-star rating: before, the reload answered 200 and the
+    appended users then got 422s for good (the journal keeps the values); a restart is checked alike."""
+    from recae.cli import main
+
+    coo = ease.user_items_.tocoo()
+    ratings = Interactions.from_pandas(pd.DataFrame({"user": ease.user_ids_[coo.row], "item": ease.item_ids_[coo.col],
+                                                     "rating": 1 + coo.row % 5}), rating="rating")
+    BiasedMF(factors=2, epochs=1, random_state=0, device="cpu").fit(ratings).save(tmp_path / "mf.recae")
+    s = Session(ease, journal=tmp_path / "j")
+    s.update_history(7000, [int(ease.item_ids_[0])])
+    with pytest.raises(ModelFileError, match=r"mf.recae: it reads ratings, but this server has appended interactions "
+                                             r"of a model of positives \(for 1 item\(s\)\) that it would misread"):
+        s.reload(tmp_path / "mf.recae")
+    assert s.model is ease
+    s.close()
+    assert main(["serve", str(tmp_path / "mf.recae"), "--journal", str(tmp_path / "j"), "--port", "0"]) == 2
+    assert "holds 1 append(s) without ratings, journalled for a model of positives; BiasedMF reads ratings" \
+        in capsys.readouterr().err
+
+
+def test_integer_ids_are_ascii_digits_an_int64_can_hold(ease):
+    """'１' (full-width) was read as user 1; 5,000 digits made int() raise inside, a 500."""
+    from recae.serve.state import coerce_id
+    assert coerce_id(" 42 ", ease.user_ids_, "user") == 42
+    for text in ("１", "١", "9" * 5000):
+        with pytest.raises(DataError, match="user must be an integer"):
+            coerce_id(text, ease.user_ids_, "user")
+
+
 @pytest.mark.parametrize("read", ["similar", "popular"])
 def test_every_read_follows_another_workers_reload(ease, tmp_path, read):
     ease.save(tmp_path / "a.recae")

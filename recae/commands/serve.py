@@ -83,9 +83,14 @@ def cmd_serve(args) -> int:
             print(f"recae: finished an interrupted journal salvage; the damaged file is {moved}", flush=True)
         j = Journal(journal)  # a file that is not a journal, or a damaged record, is refused before "serving"
         try:
-            j.since(0)
+            records = j.since(0)
         finally:
             j.close()
+        clicks = sum(r.get("ratings") is None for _, r in records)
+        if clicks and model.accepts_negative:  # journalled by a model of positives: each would read as a 1-star rating
+            raise RecaeError(f"{journal} holds {clicks} append(s) without ratings, journalled for a model of positives; "
+                             f"{type(model).__name__} reads ratings and would take each as a 1-star one: serve it with "
+                             "a new --journal")
     if args.admin_token:
         os.environ["RECAE_ADMIN_TOKEN"] = args.admin_token  # for the worker processes; never printed
     print(f"recae: serving {type(model).__name__} from {args.model_file} on http://{args.host}:{args.port}/ "

@@ -20,7 +20,9 @@ from ..models.base import MODEL_REGISTRY, Recommender
 
 __all__ = ["ModelState", "load_model", "coerce_id"]
 
-_INT = re.compile(r"[+-]?\d+")
+#: ASCII digits only (``\d`` takes "１" as 1), and no more than an int64 holds: a longer string is
+#: no id of the model's, and past 4,300 digits ``int()`` itself refuses it.
+_INT = re.compile(r"[+-]?[0-9]{1,20}")
 
 
 def load_model(path, device: str | None = None) -> tuple[Recommender, dict]:
@@ -163,10 +165,14 @@ def check_successor(old: ModelState, new: ModelState, appended) -> int:
             raise ModelFileError(f"{new.path}: its {what} ids are {kinds[1]}, the served model's are {kinds[0]}: "
                                  "clients' ids and the appended histories would no longer match; serve a model "
                                  "fitted on the same ids")
+    appended = list(appended)
+    kinds = ["ratings" if m.model.accepts_negative else "interactions of a model of positives" for m in (old, new)]
+    if appended and kinds[0] != kinds[1]:  # a click journalled as 1.0 would read as a 1-star rating, or back
+        raise ModelFileError(f"{new.path}: it reads {kinds[1]}, but this server has appended {kinds[0]} "
+                             f"(for {len(appended)} item(s)) that it would misread; serve it with a new journal")
     if not np.isin(new.model.item_ids_, old.model.item_ids_).any():
         raise ModelFileError(f"{new.path}: shares no item id with the served model (its items are like "
                              f"{[plain(x) for x in new.model.item_ids_[:3]]}, the served model's like "
                              f"{[plain(x) for x in old.model.item_ids_[:3]]}): another catalogue")
-    appended = list(appended)
     return len(appended) - int(np.isin(np.asarray(appended, dtype=new.model.item_ids_.dtype), new.model.item_ids_).sum()) \
         if appended else 0

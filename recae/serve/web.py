@@ -231,6 +231,8 @@ def create_app(model, *, journal=None, admin_token: str | None = None, max_body_
         """Loads and checks the file, then swaps atomically; a refused file (422) leaves the old model serving.
 
         Needs the admin token (`Authorization: Bearer TOKEN`)."""
+        if body is not None and body.path is not None and not body.path.strip():
+            raise DataError('path must name a model file, or be left out to re-read the current one; got ""')
         return session.reload(body.path if body and body.path else None)
 
     app.state.metrics = metrics
