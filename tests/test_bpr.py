@@ -48,6 +48,10 @@ def test_a_history_folds_in_alike_whatever_else_is_in_the_call(fitted, tmp_path)
     for i in (0, 5, 11):
         alone = model._fold_in(hist.matrix[i])
         np.testing.assert_allclose(alone[0].numpy(), together[i].numpy(), rtol=1e-5, atol=1e-6)
+    # the training penalty is the fitted one, whatever set_params did since (save would refuse it)
+    model.set_params(regularization=100.0)
+    np.testing.assert_array_equal(model._fold_in(hist.matrix).numpy(), together.numpy())
+    model.set_params(regularization=0.01)
     # the fold-in's own settings are read when it runs: a fitted model takes new ones and saves them
     model.set_params(fold_in_steps=20).save(tmp_path / "b.recae")
     model.set_params(fold_in_steps=100)

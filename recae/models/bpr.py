@@ -87,7 +87,8 @@ class ImplicitBPR(ImplicitFactors):
         has = count > 0  # users without history keep a zero vector (popularity by item bias)
         # one fixed stream of draws, shared by every row and mapped onto each row's own positives: a
         # history folds in to the same factors whatever else is in the call, and on every call
-        gen = torch.Generator(device=V.device).manual_seed(int(self.random_state or 0))
+        fitted = self._fitted_settings()  # the training penalty and seed, whatever set_params did since
+        gen = torch.Generator(device=V.device).manual_seed(int(fitted["random_state"] or 0))
         p = torch.zeros((n, f), device=V.device, dtype=V.dtype, requires_grad=True)
         opt = torch.optim.Adam([p], lr=float(self.fold_in_lr))
         with torch.enable_grad():
@@ -101,7 +102,7 @@ class ImplicitBPR(ImplicitFactors):
                 s = p @ V.T + b
                 margin = s.gather(1, pos) - s.gather(1, neg)
                 loss = -torch.nn.functional.logsigmoid(margin).mean(1).sum() \
-                    + float(self.regularization) * (p * p).sum()
+                    + float(fitted["regularization"]) * (p * p).sum()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
