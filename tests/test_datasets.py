@@ -260,10 +260,12 @@ def test_file_cut_inside_its_last_line_is_rejected(isolated):
     d.mkdir(parents=True)
     rows = [f"{1 + i % 943}\t{1 + i // 943}\t{1 + i % 5}\t879959583" for i in range(100_000)]
     (d / "u.data").write_text("\n".join(rows)[:-4])
-    with pytest.raises(DataError, match=r"u.data does not end with a newline.*'timestamp': 87995\}\) is probably cut short"):
+    with pytest.raises(DataError, match=r"u.data does not end with a newline, and its last timestamp is shorter "
+                                        r"than the one before.*'timestamp': 87995\}\) is cut short"):
         load_movielens("100k", data_dir=isolated / "data", download=False)
-    (d / "u.data").write_text("\n".join(rows) + "\n")
-    assert load_movielens("100k", data_dir=isolated / "data", download=False).nnz == 100_000
+    for whole in ("\n".join(rows) + "\n", "\n".join(rows)):  # a release without a final newline still loads
+        (d / "u.data").write_text(whole)
+        assert load_movielens("100k", data_dir=isolated / "data", download=False).nnz == 100_000
 
 
 def test_a_data_dir_that_is_a_file_or_the_dataset_folder_is_named(isolated):
