@@ -135,7 +135,7 @@ CASES = [
      ["could not read", "bogus"]),
     ("from_pandas/dates-in-two-formats", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 2, 3], "item": [2, 3, 4], "t": ["01/02/2020", "13/02/2020", "02/03/2020"]}), timestamp="t"),
-     DataError, ["more than one format", "'01/02/2020' (row 0) reads as 2020-01-02 or 2020-02-01", "ISO 8601"]),
+     DataError, ["pandas inferred no single format", "'01/02/2020' (row 0) reads as 2020-01-02 or 2020-02-01", "ISO 8601"]),
     # every day 12 or lower: before, read month-first without a word (a European log's re-rating lost)
     ("from_pandas/dates-either-order", lambda c: recae.Interactions.from_pandas(pd.DataFrame(
         {"user": [1, 1, 2], "item": [2, 2, 4], "t": ["05/03/2024", "02/04/2024", "01/03/2024"]}), timestamp="t"),

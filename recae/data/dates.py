@@ -32,7 +32,8 @@ def _unambiguous_mixed(s: pd.Series, name: str) -> pd.Series | None:
     iso = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").notna()
     found = _two_readings(s, out, other, ((out != other) & ~iso & s.notna()).to_numpy())
     if found:
-        raise DataError(f"column {name!r} holds text dates in more than one format, and {found[1]} depending on "
+        raise DataError(f"column {name!r} holds text dates for which pandas inferred no single format (it reads "
+                        f"them value by value), and {found[1]} depending on "
                         "whether the day comes first; write the dates as ISO 8601 (2020-02-13 or "
                         "2020-02-13T08:30:00Z) or as epoch seconds", row=found[0])
     return out
