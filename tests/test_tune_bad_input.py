@@ -44,6 +44,8 @@ def test_integer_parameters_take_whole_numbers_and_stay_integers():
     with pytest.raises(DataError, match="als.factors takes whole numbers .* got 1.5"):
         check_grid("als", {"factors": [1.5, 2.5]})
     assert check_grid("als", {"factors": [16.0, 64.0]}) == {"factors": [16, 64]}
+    with pytest.raises(DataError, match="bpr.num_threads is fixed at 1 in every search trial, so a seed repeats"):
+        check_grid("bpr", {"num_threads": [2]})  # before: searched, and a seed no longer repeated its trials
     dist = distributions("als", {"factors": [16.0, 32.0, 64.0]}, within=True)["factors"]
     assert (dist.low, dist.high) == (16, 64) and type(dist).__name__ == "IntDistribution"
 
@@ -395,3 +397,24 @@ def test_ratings_and_tiny_logs_are_named(planted):
         tune(synthetic(n_users=6, n_items=30, random_state=0).binarize(3.5), models=["ease"], budget=1)
     with pytest.warns(DataWarning, match="the validation part has .* user.* with held-out items"):
         tune(synthetic(n_users=40, n_items=30, random_state=0).binarize(1), models=["ease"], budget=1, refit=False)
+    # stored zeros (clicks of 0) are held out like positives, yet no model of positives can hit one
+    import numpy as np
+    import scipy.sparse as sp
+    from recae import Interactions
+    log = synthetic(n_users=200, n_items=60, random_state=0).binarize(3.5)
+    X = log.matrix.copy()
+    X.data[::2] = 0.0  # half the entries: impressions without a click
+    clicks = Interactions(sp.csr_matrix((X.data, X.indices, X.indptr), shape=X.shape), log.user_ids, log.item_ids)
+    assert clicks.nnz == log.nnz and not np.all(clicks.matrix.data)
+    with pytest.warns(DataWarning, match=r"of the validation part's .* held-out entries are stored zeros, which no "
+                                         r"model of positives can hit: drop them before the search \(data.binarize\(0\)"):
+        tune(clicks, models=["popularity"], budget=1, refit=False)
+
+
+def test_python_arguments_of_the_wrong_kind_are_named_before_any_trial(planted):
+    """Before: models=5 and on_trial=3 raised raw TypeErrors (the latter after a trial), refit="no" refitted."""
+    for kwargs, message in ((dict(models=5), r"models must be a list of model names, e.g. \['ease', 'als'\]; got 5"),
+                            (dict(refit="no"), r"refit must be True or False, on_trial None or a function; got 'no'"),
+                            (dict(on_trial=3), r"on_trial None or a function; got True, 3")):
+        with pytest.raises(DataError, match=message):
+            tune(planted, **{"models": ["ease"], "budget": 1, **kwargs})

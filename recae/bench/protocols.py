@@ -116,6 +116,12 @@ def check_validation(split) -> None:
     """
     target = split.valid_target if hasattr(split, "valid_target") else getattr(split, "valid", None)
     users = 0 if target is None else int((np.diff(getattr(target, 'matrix', target).indptr) > 0).sum())
+    held = getattr(target, "matrix", target)
+    zeros = int((held.data == 0).sum()) if target is not None else 0
+    if zeros:  # stored zeros are known non-interactions to the models searched: held out, they score nothing
+        warnings.warn(f"{zeros:,} of the validation part's {held.nnz:,} held-out entries are stored zeros, which no "
+                      "model of positives can hit: drop them before the search (data.binarize(0) keeps the "
+                      "positive entries)", DataWarning, stacklevel=3)
     if 0 < users < FEW_USERS:
         warnings.warn(f"the validation part has {users} user(s) with held-out items: settings will be picked "
                       "on noise as much as on quality; use more users", DataWarning, stacklevel=3)

@@ -13,6 +13,8 @@ spans a factor of ten or more), any other grid a categorical choice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import itertools
 from dataclasses import dataclass, field
 
@@ -92,6 +94,8 @@ def blend_members(valid: dict) -> list[str]:
 
 
 def check_models(models) -> list[str]:
+    if isinstance(models, (str, bytes)) or not isinstance(models, Iterable):
+        raise DataError(f"models must be a list of model names, e.g. ['ease', 'als']; got {models!r}")
     models = [str(m).strip().lower() for m in models]
     if not models:
         raise DataError(f"models must name at least one model; choose from {list(MODELS)}")
@@ -148,6 +152,9 @@ def check_grid(name: str, grid) -> dict:
     for key, values in grid.items():
         if key not in params:
             raise DataError(f"{SPACES[name].cls_name} has no parameter {key!r}; its parameters: {sorted(params)}")
+        if key in ONE_THREAD.get(name, {}):  # Hogwild SGD on more threads would not repeat a trial
+            raise DataError(f"{name}.{key} is fixed at {ONE_THREAD[name][key]} in every search trial, so a seed "
+                            f"repeats its trials; leave it out of the search space")
         if isinstance(values, np.ndarray) and values.ndim == 1:
             values = values.tolist()
         if not isinstance(values, (list, tuple)) or not values:

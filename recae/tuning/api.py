@@ -133,7 +133,7 @@ def _refit_params(name, row) -> dict:
 
 
 def check_arguments(models, budget, *, spaces=None, random_state=0, max_epochs=None, patience=10, threads=None,
-                    blend_trials=1, storage=None, study_name="recae-tune") -> tuple:
+                    blend_trials=1, storage=None, study_name="recae-tune", refit=True, on_trial=None) -> tuple:
     """:func:`tune`'s arguments checked without the data: ``(seconds, n_trials, model names, grids)``.
 
     The command line calls it before reading the log, so a mistake is named at once.
@@ -149,8 +149,9 @@ def check_arguments(models, budget, *, spaces=None, random_state=0, max_epochs=N
     if spaces is not None and not isinstance(spaces, dict):
         raise DataError(f"spaces must be a dict {{model: {{parameter: [values, ...]}}}}, e.g. "
                         f"{{'ease': {{'l2': [100, 3000]}}}}; got a {type(spaces).__name__}: {spaces!r}")
-    if isinstance(models, str):  # one name, not its letters
-        models = [models]
+    models = [models] if isinstance(models, str) else models  # one name, not its letters
+    if not isinstance(refit, (bool, np.bool_)) or not (on_trial is None or callable(on_trial)):  # "no" is truthy
+        raise DataError(f"refit must be True or False, on_trial None or a function; got {refit!r}, {on_trial!r}")
     if isinstance(blend_trials, bool) or not isinstance(blend_trials, (int, np.integer)) or blend_trials < 1:
         raise DataError(f"blend_trials must be a positive number of settings per member; got {blend_trials!r}")
     names = check_models(models if models is not None else DEFAULT_MODELS)
@@ -233,7 +234,7 @@ def tune(data, models=None, budget="20m", *, protocol: str = "strong", random_st
     seconds, n_trials, names, grids = check_arguments(models, budget, spaces=spaces, random_state=random_state,
                                                       max_epochs=max_epochs, patience=patience, threads=threads,
                                                       blend_trials=blend_trials, storage=storage,
-                                                      study_name=study_name)
+                                                      study_name=study_name, refit=refit, on_trial=on_trial)
     searched = [m for m in names if m != BLEND]
     if n_trials is not None and n_trials < len(searched):
         warnings.warn(f"a budget of {n_trials} trials leaves {searched[n_trials:]} without a trial; give at least "
