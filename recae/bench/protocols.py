@@ -115,9 +115,9 @@ def check_validation(split) -> None:
     fewer than 5 give none; a holdout split needs users with entries to spare.
     """
     target = split.valid_target if hasattr(split, "valid_target") else getattr(split, "valid", None)
-    users = 0 if target is None else int((np.diff(getattr(target, 'matrix', target).indptr) > 0).sum())
     held = getattr(target, "matrix", target)
-    zeros = int((held.data == 0).sum()) if target is not None else 0
+    users = 0 if target is None else int((np.diff(held.indptr) > 0).sum())
+    zeros = 0 if target is None else int((held.data == 0).sum())
     if zeros:  # stored zeros are known non-interactions to the models searched: held out, they score nothing
         warnings.warn(f"{zeros:,} of the validation part's {held.nnz:,} held-out entries are stored zeros, which no "
                       "model of positives can hit: drop them before the search (data.binarize(0) keeps the "

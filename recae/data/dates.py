@@ -122,12 +122,14 @@ _CLOCK = (r"\s*(now|today|(\d{1,2}(:\d{2}){1,2}(\.\d+)?(\s*[ap]\.?m\.?)?|\d{1,2}
 
 
 def _refuse_undated(s: pd.Series, parsed: pd.Series, name: str) -> None:
-    """Refuse values pandas dated by the clock: a time alone ("10:00") or "now" / "today".
+    """Refuse values pandas dated without their text saying when: no year ("Dec 8"), or by the clock
+    (a time alone, "10:00", or "now" / "today").
 
-    Such a value takes today's date, so it would become the log's newest event (and "now" a
-    different one on every run). Only values parsed to within two days of now can be one.
+    A year-less value becomes year 1, the log's oldest event; a clock-dated one takes today's
+    date, its newest (and "now" a different one on every run). Only values parsed to within two
+    days of now can be clock-dated, so only those are matched against :data:`_CLOCK`.
     """
-    yearless = (parsed.dt.year < 1000).to_numpy()  # "Dec 8", "10am": pandas takes year 1 (or 1900)
+    yearless = (parsed.dt.year < 1000).to_numpy()  # "Dec 8", "10am": pandas 3 takes year 1
     if yearless.any():
         row = int(np.argmax(yearless))
         raise DataError(f"column {name!r} holds {s.iloc[row]!r} (row {row}), read as {parsed.iloc[row]}: before the "

@@ -29,6 +29,7 @@ from .base import Recommender
 from .closed_form import is_real
 from .params import store_params
 from .settings import check_settings
+from .trained import positive_int
 from .validation import validation_score
 
 __all__ = ["SANSA", "ELSA", "SANSA_INSTALL", "ELSA_INSTALL"]
@@ -190,8 +191,7 @@ class ELSA(Recommender):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise DataError(f"{name} must be a positive integer; got {value!r}")
-        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer))
-                                          or self.patience < 1):
+        if self.patience is not None and not positive_int(self.patience):
             raise DataError(f"patience must be a positive integer or None; got {self.patience!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.integer, np.floating)) \
                 or not 0 < self.lr < np.inf:  # the reference hands a bad one to torch, which raises a bare ValueError

@@ -288,8 +288,8 @@ class SparseEASE(Recommender):
         budget = self.memory_budget_gb * 2**30
         if need["total"] > budget:
             k = neighbours_per_item(n_items, self.density)
-            gram = (f"with {gram_nnz} nonzeros" if complete else f"with at least {gram_nnz} nonzeros counted so far"
-                    if gram_nnz else "estimated before any of it is built")
+            gram = "estimated before any of it is built" if not gram_nnz else \
+                f"with {'' if complete else 'at least '}{gram_nnz} nonzeros{'' if complete else ' counted so far'}"
             raise MemoryBudgetError(
                 f"SparseEASE on {n_items} items at density={self.density} ({k} neighbours per item) needs about "
                 f"{_gib(need['total'])} GiB (sparse Gram {gram}: "
